@@ -1,0 +1,59 @@
+# Two commands matter: `make demo` runs the main job, `make test` runs every check.
+# Both create .venv and install the project into it on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+# Offline-safe Prefect: state stays inside the repo, no telemetry or analytics.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT := false
+export DO_NOT_TRACK := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export PYTHONDONTWRITEBYTECODE := 1
+
+NAME ?=
+TEST ?=
+SEED ?=
+
+.PHONY: install demo test lint pytest bench soak replay server clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m flows.demo_kernel
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.run $(NAME)
+
+soak: $(STAMP)
+	SWARMKIT_TEST_SEED_SCALE=20 $(BIN)/python -m pytest -q -m "slow or not slow" tests/sim
+
+replay: $(STAMP)
+	@test -n "$(TEST)" -a -n "$(SEED)" || { echo "usage: make replay TEST=<pytest node id without [..]> SEED=<n>"; exit 2; }
+	$(BIN)/python -m pytest -q "$(TEST)" --seed=$(SEED)
+
+server: $(STAMP)
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+clean:
+	rm -rf .prefect .data bench-results .pytest_cache .mypy_cache .ruff_cache

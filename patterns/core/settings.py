@@ -1,0 +1,78 @@
+"""Project settings: pydantic-settings groups under one env prefix.
+
+Every field is described and bounded. Environment variables use the prefix
+``SWARMKIT_`` and ``__`` between a group and its field, for example
+``SWARMKIT_QUIC__CONNECT_TIMEOUT_S=2.5`` or ``SWARMKIT_SIM__MAX_EVENTS=10000000``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
+
+ENV_PREFIX = "SWARMKIT_"
+
+
+class WireSettings(BaseModel):
+    """The wire codec."""
+
+    max_frame_bytes: int = Field(
+        DEFAULT_MAX_FRAME_BYTES, ge=1024, le=64 << 20, description="Largest accepted frame, bytes."
+    )
+
+
+class QuicSettings(BaseModel):
+    """The QUIC runtime (aioquic)."""
+
+    host: str = Field("127.0.0.1", min_length=1, max_length=253, description="Address to bind.")
+    alpn: str = Field(
+        "swarmkit/1", min_length=1, max_length=64, description="ALPN protocol identifier."
+    )
+    certs_dir: Path = Field(
+        Path(".data/certs"), description="Directory of the cluster CA and node certificates."
+    )
+    connect_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="Time allowed for one QUIC handshake, seconds."
+    )
+    idle_timeout_s: float = Field(
+        60.0, ge=1, le=3600, description="QUIC idle timeout of a connection, seconds."
+    )
+    reconnect_initial_s: float = Field(
+        0.05, gt=0, le=10, description="First reconnect backoff after a failure, seconds."
+    )
+    reconnect_max_s: float = Field(
+        2.0, gt=0, le=300, description="Largest reconnect backoff, seconds."
+    )
+    send_queue_messages: int = Field(
+        4096, ge=1, le=1_000_000, description="Bound of each peer's send queue, in messages."
+    )
+
+
+class SimSettings(BaseModel):
+    """The deterministic simulator."""
+
+    default_seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed used when none is given.")
+    max_events: int = Field(
+        50_000_000, ge=1, le=10**10, description="Events after which a run stops, as a safety net."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings of the project, by group."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
+
+    wire: WireSettings = Field(default_factory=WireSettings, description="Wire codec.")
+    quic: QuicSettings = Field(default_factory=QuicSettings, description="QUIC runtime.")
+    sim: SimSettings = Field(default_factory=SimSettings, description="Simulator.")
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment (fresh each call)."""
+    return Settings()
