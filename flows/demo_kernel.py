@@ -18,7 +18,9 @@ def _summary(report: BroadcastReport) -> str:
 
 
 @flow(name="kernel-demo", log_prints=True)
-def kernel_demo(nodes: int = 5, values: int = 3, seed: int = 0, loss: float = 0.2) -> list[BroadcastReport]:
+def kernel_demo(
+    nodes: int = 5, values: int = 3, seed: int = 0, loss: float = 0.2
+) -> list[BroadcastReport]:
     """Broadcast ``values`` values from each of ``nodes`` nodes and show who delivered what."""
     logger = get_run_logger()
     reports = [broadcast_in_simulator(nodes, values, seed=seed, loss=loss)]

@@ -9,6 +9,7 @@ simulator (:func:`run_broadcast_sim`) or over QUIC on loopback
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from patterns.core.exceptions import ConfigError
 from patterns.net.faults import FaultPlan
@@ -37,7 +38,12 @@ class BroadcastReport:
         """One row per node, for a table artifact."""
         expected = self.nodes * self.values_per_node
         return [
-            {"node": n, "delivered": d, "expected": expected, "ok": "yes" if d == expected else "NO"}
+            {
+                "node": n,
+                "delivered": d,
+                "expected": expected,
+                "ok": "yes" if d == expected else "NO",
+            }
             for n, d in sorted(self.delivered_per_node.items())
         ]
 
@@ -52,6 +58,10 @@ def check_size(nodes: int, values: int) -> None:
         raise ConfigError(f"nodes must be in 1..{MAX_DEMO_NODES}, got {nodes}")
     if not 1 <= values <= MAX_DEMO_VALUES:
         raise ConfigError(f"values must be in 1..{MAX_DEMO_VALUES}, got {values}")
+
+
+def _broadcast(node: ReliableBroadcastNode, now: float, payload: bytes) -> int:
+    return node.broadcast_value(payload, now)
 
 
 def run_broadcast_sim(
@@ -70,7 +80,7 @@ def run_broadcast_sim(
     )
     for origin in range(nodes):
         for k in range(values):
-            sim.call(origin, lambda node, now, k=k: node.broadcast_value(b"value-%d" % k, now))
+            sim.call(origin, partial(_broadcast, payload=b"value-%d" % k))
     total = nodes * values
 
     def done(s: Simulator) -> bool:

@@ -33,8 +33,14 @@ from patterns.core.exceptions import CodecError, ConfigError, SwarmError
 from patterns.core.ids import NodeId
 from patterns.net.byzantine import ByzantineWrapper
 from patterns.net.checkers import Checker
-from patterns.net.faults import FaultPlan, LatencyDistribution, PartitionMode, ScheduledPartition
-from patterns.net.node import Event, Node
+from patterns.net.faults import (
+    FaultPlan,
+    Latency,
+    LatencyDistribution,
+    PartitionMode,
+    ScheduledPartition,
+)
+from patterns.net.node import Event, Node, Outgoing
 
 T = TypeVar("T")
 NodeFactory = Callable[[NodeId, random.Random], Node]
@@ -166,6 +172,7 @@ class Simulator:
             self._offset[nid] = skew_rng.uniform(0.0, sk.max_offset_s) if sk.max_offset_s else 0.0
             drift = sk.max_drift_ppm * 1e-6
             self._rate[nid] = 1.0 + (skew_rng.uniform(-drift, drift) if drift else 0.0)
+        self._skewed = bool(sk.max_offset_s or sk.max_drift_ppm)
         self._byz: dict[NodeId, ByzantineWrapper] = {}
         for b in self.plan.byzantine:
             if b.node not in self.alive:
@@ -173,7 +180,8 @@ class Simulator:
             self._byz[b.node] = ByzantineWrapper(
                 b.behaviors, random.Random(_derive(self.seed, f"byz-{b.node}")), codec
             )
-        self._lat = self.plan.latency
+        self._random_net = bool(self.plan.loss or self.plan.duplicate or self.plan.reorder)
+        self._sample = _latency_sampler(self.plan.latency, self._rng)
         self.nodes: dict[NodeId, Node] = {}
         for nid in ids:
             self.nodes[nid] = factory(nid, self.node_rng(nid))
@@ -188,6 +196,8 @@ class Simulator:
 
     def local_time(self, node_id: NodeId) -> float:
         """``node_id``'s clock reading now (virtual time with the node's skew)."""
+        if not self._skewed:
+            return self.now
         local = self.now * self._rate[node_id] + self._offset[node_id]
         last = self._last_local.get(node_id, local)
         return local if local >= last else last
@@ -330,7 +340,8 @@ class Simulator:
         node = self.nodes[nid]
         now = self.local_time(nid)
         result = fn(node, now)
-        self._last_local[nid] = now
+        if self._skewed:
+            self._last_local[nid] = now
         self._flush(nid, node)
         return result
 
@@ -339,7 +350,8 @@ class Simulator:
         # the node's own deadline, in case skew arithmetic rounded virtual time short of it
         now = max(self.local_time(nid), deadline)
         node.handle_timer(now)
-        self._last_local[nid] = now
+        if self._skewed:
+            self._last_local[nid] = now
         self._flush(nid, node)
 
     def _deliver(self, src: NodeId, dst: NodeId, msg: Message) -> None:
@@ -362,9 +374,12 @@ class Simulator:
         for ch in self.checkers:
             ch.on_delivery(self.now, src, dst, msg)
         node = self.nodes[dst]
-        now = self.local_time(dst)
+        if self._skewed:
+            now = self.local_time(dst)
+            self._last_local[dst] = now
+        else:
+            now = self.now
         node.receive(src, msg, now)
-        self._last_local[dst] = now
         self._flush(dst, node)
 
     def _is_cut(self, src: NodeId, dst: NodeId) -> bool:
@@ -376,34 +391,29 @@ class Simulator:
         return False
 
     def _flush(self, nid: NodeId, node: Node) -> None:
-        out = node.drain_outbox()
+        # Hot path: touches the node's queues directly (same package, same contract).
+        out = node._outbox
         if out:
+            node._outbox = []
             t0 = self.now
-            faulty = self.plan.faults_active(t0)
             byz = self._byz.get(nid)
-            items = byz.apply(out) if byz is not None else [(d, m, 0.0) for d, m in out]
-            rng = self._rng
-            lat = self._lat
             plan = self.plan
             stats = self.stats
-            for dst, msg, extra in items:
-                stats.sent += 1
-                if faulty and plan.loss and rng.random() < plan.loss:
-                    stats.lost += 1
-                    continue
-                copies = 1
-                if faulty and plan.duplicate and rng.random() < plan.duplicate:
-                    copies = 2
-                    stats.duplicated += 1
-                for _ in range(copies):
-                    delay = extra + _sample_latency(lat, rng)
-                    if faulty and plan.reorder and rng.random() < plan.reorder:
-                        delay += rng.uniform(0.0, plan.reorder_window_s)
-                        stats.reordered += 1
-                    self._seq += 1
-                    heapq.heappush(self._heap, (t0 + delay, self._seq, _DELIVER, nid, dst, msg))
-        events = node.drain_events()
+            heap = self._heap
+            push = heapq.heappush
+            if byz is None and not (self._random_net and plan.faults_active(t0)):
+                sample = self._sample
+                seq = self._seq
+                for dst, msg in out:
+                    seq += 1
+                    push(heap, (t0 + sample(), seq, _DELIVER, nid, dst, msg))
+                self._seq = seq
+                stats.sent += len(out)
+            else:
+                self._flush_faulty(nid, out, byz, t0)
+        events = node._events
         if events:
+            node._events = []
             t = self.now
             self.stats.events += len(events)
             for ev in events:
@@ -416,11 +426,39 @@ class Simulator:
                 self._timer_gen[nid] += 1
                 self._timer_at[nid] = None
             return
-        vt = max(self._to_virtual(nid, nt), self.now)
+        vt = self._to_virtual(nid, nt) if self._skewed else nt
+        if vt < self.now:
+            vt = self.now
         if self._timer_at[nid] != vt:
             self._timer_gen[nid] += 1
             self._timer_at[nid] = vt
             self._push(vt, _TIMER, nid, self._timer_gen[nid], nt)
+
+    def _flush_faulty(
+        self, nid: NodeId, out: list[Outgoing], byz: ByzantineWrapper | None, t0: float
+    ) -> None:
+        faulty = self.plan.faults_active(t0)
+        items = byz.apply(out) if byz is not None else [(d, m, 0.0) for d, m in out]
+        rng = self._rng
+        plan = self.plan
+        stats = self.stats
+        sample = self._sample
+        for dst, msg, extra in items:
+            stats.sent += 1
+            if faulty and plan.loss and rng.random() < plan.loss:
+                stats.lost += 1
+                continue
+            copies = 1
+            if faulty and plan.duplicate and rng.random() < plan.duplicate:
+                copies = 2
+                stats.duplicated += 1
+            for _ in range(copies):
+                delay = extra + sample()
+                if faulty and plan.reorder and rng.random() < plan.reorder:
+                    delay += rng.uniform(0.0, plan.reorder_window_s)
+                    stats.reordered += 1
+                self._seq += 1
+                heapq.heappush(self._heap, (t0 + delay, self._seq, _DELIVER, nid, dst, msg))
 
     # -- random faults -----------------------------------------------------------
     def _schedule_faults(self) -> None:
@@ -510,14 +548,18 @@ class Simulator:
         return hashlib.sha256(self.trace_bytes()).hexdigest()
 
 
-def _sample_latency(lat: Any, rng: random.Random) -> float:
-    dist = lat.distribution
-    if dist is LatencyDistribution.EXPONENTIAL:
-        spread = lat.mean_s - lat.min_s
-        return float(lat.min_s + (rng.expovariate(1.0 / spread) if spread > 0 else 0.0))
-    if dist is LatencyDistribution.UNIFORM:
-        return float(rng.uniform(lat.min_s, 2 * lat.mean_s - lat.min_s))
-    return float(lat.mean_s)
+def _latency_sampler(lat: Latency, rng: random.Random) -> Callable[[], float]:
+    """A function drawing one latency from ``lat`` with ``rng``."""
+    lo, mean = lat.min_s, lat.mean_s
+    if lat.distribution is LatencyDistribution.EXPONENTIAL and mean > lo:
+        expo = rng.expovariate
+        rate = 1.0 / (mean - lo)
+        return lambda: lo + expo(rate)
+    if lat.distribution is LatencyDistribution.UNIFORM:
+        uniform = rng.uniform
+        hi = 2 * mean - lo
+        return lambda: uniform(lo, hi)
+    return lambda: mean
 
 
 def _derive(seed: int, label: str) -> int:

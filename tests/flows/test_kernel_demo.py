@@ -26,7 +26,7 @@ def test_task_refuses_bad_sizes() -> None:
 
 def test_demo_flow_runs_and_publishes_artifacts() -> None:
     reports = kernel_demo(nodes=4, values=2, seed=1, loss=0.2)
-    assert [r.runtime for r in reports][0] == "simulator"
+    assert reports[0].runtime == "simulator"
     assert all(r.complete for r in reports)
 
     async def artifact_keys() -> set[str]:
