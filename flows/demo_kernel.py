@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from patterns.net.reference_run import BroadcastReport
-from tasks.kernel import broadcast_in_simulator
+from tasks.kernel import broadcast_in_simulator, broadcast_over_quic
 
 
 def _summary(report: BroadcastReport) -> str:
@@ -23,7 +23,10 @@ def kernel_demo(
 ) -> list[BroadcastReport]:
     """Broadcast ``values`` values from each of ``nodes`` nodes and show who delivered what."""
     logger = get_run_logger()
-    reports = [broadcast_in_simulator(nodes, values, seed=seed, loss=loss)]
+    reports = [
+        broadcast_in_simulator(nodes, values, seed=seed, loss=loss),
+        broadcast_over_quic(nodes, values),
+    ]
     for r in reports:
         logger.info("%s: complete=%s delivered=%s", r.runtime, r.complete, r.messages_delivered)
         create_table_artifact(

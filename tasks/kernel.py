@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prefect import task
 
+from patterns.core.settings import get_settings
 from patterns.net.faults import FaultPlan
-from patterns.net.reference_run import BroadcastReport, run_broadcast_sim
+from patterns.net.reference_run import BroadcastReport, run_broadcast_quic, run_broadcast_sim
+from tasks.retry import retry_if_retryable
 
 
 @task(
@@ -20,3 +24,17 @@ def broadcast_in_simulator(
     """Run reliable broadcast on the deterministic simulator with random loss."""
     plan = FaultPlan(seed=seed, loss=loss, duplicate=loss / 2, reorder=loss, faults_until_s=5.0)
     return run_broadcast_sim(nodes, values, plan.validate())
+
+
+@task(
+    name="reliable-broadcast-quic",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_if_retryable,
+    timeout_seconds=300,
+    task_run_name="broadcast-quic-n{nodes}-v{values}",
+)
+def broadcast_over_quic(nodes: int, values: int, timeout_s: float = 60.0) -> BroadcastReport:
+    """Run reliable broadcast over real QUIC with mutual TLS on loopback."""
+    settings = get_settings().quic
+    return asyncio.run(run_broadcast_quic(nodes, values, settings.certs_dir, timeout_s, settings))

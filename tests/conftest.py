@@ -66,7 +66,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server and database for the whole test run."""
+    """One temporary Prefect server and database for the whole test run.
+
+    ``SWARMKIT_TEST_PREFECT_HARNESS=0`` skips it (for pytest runs nested in tests).
+    """
+    if os.environ.get("SWARMKIT_TEST_PREFECT_HARNESS", "1") == "0":
+        yield
+        return
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

@@ -26,8 +26,9 @@ def test_task_refuses_bad_sizes() -> None:
 
 def test_demo_flow_runs_and_publishes_artifacts() -> None:
     reports = kernel_demo(nodes=4, values=2, seed=1, loss=0.2)
-    assert reports[0].runtime == "simulator"
+    assert [r.runtime for r in reports] == ["simulator", "quic"]
     assert all(r.complete for r in reports)
+    assert reports[1].delivered_per_node == {n: 8 for n in range(4)}
 
     async def artifact_keys() -> set[str]:
         async with get_client() as client:
@@ -35,4 +36,4 @@ def test_demo_flow_runs_and_publishes_artifacts() -> None:
         return {a.key for a in arts if a.key}
 
     keys = asyncio.run(artifact_keys())
-    assert {"kernel-demo-summary", "kernel-demo-simulator"} <= keys
+    assert {"kernel-demo-summary", "kernel-demo-simulator", "kernel-demo-quic"} <= keys

@@ -1,0 +1,63 @@
+"""Benchmark runner: ``python -m tests.perf.run [NAME ...]`` writes ``bench-results/<NAME>.json``.
+
+Each benchmark is a function returning one flat dict of numbers. With no name,
+every registered benchmark runs. Benchmarks are not part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT_DIR = ROOT / "bench-results"
+
+# name -> (module, function)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "kernel": ("tests.perf.bench_kernel", "run_kernel_bench"),
+}
+
+
+def _load(name: str) -> Callable[[], dict[str, float]]:
+    module, func = BENCHMARKS[name]
+    fn: Callable[[], dict[str, float]] = getattr(importlib.import_module(module), func)
+    return fn
+
+
+def run(name: str) -> dict[str, float]:
+    """Run one benchmark, check its figures are finite numbers, write its JSON file."""
+    t0 = time.perf_counter()
+    figures = _load(name)()
+    bad = {
+        k: v for k, v in figures.items() if not isinstance(v, int | float) or not math.isfinite(v)
+    }
+    if bad:
+        raise SystemExit(f"benchmark {name} returned non-numeric figures: {bad}")
+    figures = {**figures, "bench_wall_s": round(time.perf_counter() - t0, 3)}
+    OUT_DIR.mkdir(exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    path.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"{name}: wrote {path.relative_to(ROOT)} ({platform.python_version()})")
+    print(json.dumps(figures, indent=2, sort_keys=True))
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    for name in names:
+        run(name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
