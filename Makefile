@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m flows.demo_kernel
+	$(BIN)/python -m flows.demos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ OUT_DIR = ROOT / "bench-results"
 # name -> (module, function)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "kernel": ("tests.perf.bench_kernel", "run_kernel_bench"),
+    "aggregation": ("tests.perf.bench_aggregation", "run_aggregation_bench"),
 }
 
 

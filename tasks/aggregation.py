@@ -1,0 +1,54 @@
+"""Prefect tasks for pattern 6: O(log N) tree aggregation."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from prefect import task
+
+from patterns.aggregation.aggregates import AggregateSpec, HistogramSpec
+from patterns.aggregation.engine import EngineResult, aggregate_vectorized
+from patterns.aggregation.runner import TreeRunReport, run_tree_sim, simulated_metrics
+from patterns.net.faults import FaultPlan, ScheduledCrash
+
+LATENCY_SPEC = AggregateSpec(histogram=HistogramSpec(0.0, 500.0, 25))
+
+
+@task(name="simulate-agent-metrics", retries=0, timeout_seconds=120)
+def simulate_agent_metrics(agents: int, seed: int = 0) -> npt.NDArray[np.float64]:
+    """Request latencies (ms) reported by ``agents`` simulated agents."""
+    return simulated_metrics(agents, seed)
+
+
+@task(name="tree-aggregate", retries=0, timeout_seconds=600)
+def tree_aggregate(
+    values: npt.ArrayLike,
+    k: int = 16,
+    dead_fraction: float = 0.0,
+    seed: int = 0,
+    spec: AggregateSpec = LATENCY_SPEC,
+) -> EngineResult:
+    """Aggregate one value per agent up a k-ary tree (vectorized engine).
+
+    ``dead_fraction`` of the agents (never the root) do not answer; their
+    subtrees are re-parented and the result's coverage says how many agents it holds.
+    """
+    n = int(np.asarray(values).shape[0])
+    alive = np.random.default_rng(seed).random(n) >= dead_fraction
+    alive[0] = True
+    return aggregate_vectorized(values, k, spec, alive=alive)
+
+
+@task(name="tree-aggregate-protocol", retries=0, timeout_seconds=600)
+def tree_aggregate_protocol(
+    values: list[float],
+    k: int = 8,
+    loss: float = 0.0,
+    crashed: list[int] | None = None,
+    seed: int = 0,
+) -> TreeRunReport:
+    """Run the sans-IO aggregation protocol on the deterministic simulator with faults."""
+    plan = FaultPlan(
+        seed=seed, loss=loss, scheduled_crashes=[ScheduledCrash(n, 0.0) for n in crashed or []]
+    )
+    return run_tree_sim(values, k, plan, spec=LATENCY_SPEC)
