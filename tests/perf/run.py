@@ -22,6 +22,7 @@ OUT_DIR = ROOT / "bench-results"
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "kernel": ("tests.perf.bench_kernel", "run_kernel_bench"),
     "aggregation": ("tests.perf.bench_aggregation", "run_aggregation_bench"),
+    "cluster": ("tests.perf.bench_cluster", "run_cluster_bench"),
 }
 
 

@@ -1,0 +1,76 @@
+"""Behaviour models of container images: what an image needs to start, uses, answers and calls."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+
+
+class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ConfigKeyRef(_Model, frozen=True, kw_only=True):
+    """A key the application reads from a config map (mounted or as env)."""
+
+    configmap: str
+    key: str
+
+
+class Requirements(_Model, frozen=True, kw_only=True):
+    """What the application needs at start; a missing one makes it exit with code 1."""
+
+    env: list[str] = []
+    config_keys: list[ConfigKeyRef] = []
+    services: list[str] = []
+
+
+class MemoryProfile(_Model, frozen=True, kw_only=True):
+    """Resident memory: ``base + leak * minutes_up + per_rps * load`` (MiB)."""
+
+    base_mib: NonNeg = 64.0
+    leak_mib_per_min: NonNeg = 0.0
+    per_rps_mib: NonNeg = 0.0
+
+
+class CpuProfile(_Model, frozen=True, kw_only=True):
+    """CPU demand: ``base + per_rps * load`` (millicores)."""
+
+    base_millicores: NonNeg = 20.0
+    per_rps_millicores: NonNeg = 2.0
+
+
+class LatencyProfile(_Model, frozen=True, kw_only=True):
+    """Own service time at low load; queueing and CPU throttling stretch it."""
+
+    base_ms: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    p99_factor: Annotated[float, msgspec.Meta(ge=1)] = 3.0
+
+
+class CallSpec(_Model, frozen=True, kw_only=True):
+    """A downstream call: ``fraction`` of requests call ``service`` once (``name`` or ``name.ns``)."""
+
+    service: str
+    fraction: Fraction = 1.0
+
+
+class ImageBehaviour(_Model, frozen=True, kw_only=True):
+    """How a container image behaves in the simulated cluster. Unknown images do not exist."""
+
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8080
+    startup_s: NonNeg = 3.0
+    health_paths: list[str] = msgspec.field(default_factory=lambda: ["/healthz", "/ready"])
+    health_latency_ms: NonNeg = 5.0
+    pull_s: NonNeg = 2.0
+    crash_after_s: NonNeg = 1.0
+    shutdown_s: NonNeg = 1.0
+    requires: Requirements = msgspec.field(default_factory=Requirements)
+    memory: MemoryProfile = msgspec.field(default_factory=MemoryProfile)
+    cpu: CpuProfile = msgspec.field(default_factory=CpuProfile)
+    latency: LatencyProfile = msgspec.field(default_factory=LatencyProfile)
+    error_rate: Fraction = 0.001
+    calls: list[CallSpec] = []

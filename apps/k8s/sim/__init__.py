@@ -1,0 +1,1 @@
+"""The embedded simulated Kubernetes cluster: virtual time, seeded and deterministic."""
