@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
+from patterns.memory.settings import MemorySettings
 
 ENV_PREFIX = "SWARMKIT_"
 
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     wire: WireSettings = Field(default_factory=WireSettings, description="Wire codec.")
     quic: QuicSettings = Field(default_factory=QuicSettings, description="QUIC runtime.")
     sim: SimSettings = Field(default_factory=SimSettings, description="Simulator.")
+    memory: MemorySettings = Field(default_factory=MemorySettings, description="Vector memory.")
 
 
 def get_settings() -> Settings:

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "kernel": ("tests.perf.bench_kernel", "run_kernel_bench"),
     "aggregation": ("tests.perf.bench_aggregation", "run_aggregation_bench"),
     "cluster": ("tests.perf.bench_cluster", "run_cluster_bench"),
+    "memory": ("tests.perf.bench_memory", "run_memory_bench"),
 }
 
 
