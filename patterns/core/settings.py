@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
+from patterns.gossip.settings import GossipSettings
 from patterns.memory.settings import MemorySettings
 
 ENV_PREFIX = "SWARMKIT_"
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     quic: QuicSettings = Field(default_factory=QuicSettings, description="QUIC runtime.")
     sim: SimSettings = Field(default_factory=SimSettings, description="Simulator.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="Vector memory.")
+    gossip: GossipSettings = Field(default_factory=GossipSettings, description="Gossip replication.")
 
 
 def get_settings() -> Settings:

@@ -229,8 +229,13 @@ class _Connection(QuicConnectionProtocol):
             self.link.pump()
 
     def transmit(self) -> None:
-        """Send pending datagrams unless the connection was disposed of."""
-        if not self._disposed:
+        """Send pending datagrams unless the connection was disposed of or has no path yet.
+
+        aioquic can create an inbound connection for a packet it then rejects ("Packet
+        contains no CRYPTO frame") before the connection has a network path; its
+        ``datagrams_to_send`` would raise IndexError for it, so there is nothing to send.
+        """
+        if not self._disposed and self._quic._network_paths:
             super().transmit()
 
     def quic_event_received(self, event: quic_events.QuicEvent) -> None:

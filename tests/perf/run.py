@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "aggregation": ("tests.perf.bench_aggregation", "run_aggregation_bench"),
     "cluster": ("tests.perf.bench_cluster", "run_cluster_bench"),
     "memory": ("tests.perf.bench_memory", "run_memory_bench"),
+    "gossip": ("tests.perf.bench_gossip", "run_gossip_bench"),
 }
 
 

@@ -1,0 +1,100 @@
+"""Wire messages of the gossip pattern: CRDT replication plus SWIM membership, and their codec."""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES, Codec, Message
+
+
+class Status(enum.IntEnum):
+    """A member's state in SWIM's suspicion subprotocol (Das et al. 2002, section 4.2)."""
+
+    ALIVE = 0
+    SUSPECT = 1
+    DEAD = 2
+
+
+class MemberUpdate(msgspec.Struct, frozen=True, array_like=True):
+    """One membership fact piggybacked on SWIM messages: ``node`` is ``status`` at ``incarnation``."""
+
+    node: int
+    status: Status
+    incarnation: int
+
+
+# -- replication (Demers et al. 1987) ------------------------------------------------
+class Rumor(Message, frozen=True):
+    """A fresh update pushed to a few peers; forwarded while ``hops`` remain (section 1.4)."""
+
+    update: bytes
+    crc: int
+    hops: int
+
+
+class SyncRequest(Message, frozen=True):
+    """Push-pull anti-entropy, step 1 (section 1.3): the sender's state vector and delete-set CRC."""
+
+    state: bytes
+    ds_crc: int
+
+
+class SyncReply(Message, frozen=True):
+    """Step 2: the update the requester lacks (may be empty) and, if the replier lacks
+    something, its own state vector and delete-set CRC (``state`` empty otherwise)."""
+
+    update: bytes
+    crc: int
+    state: bytes
+    ds_crc: int
+
+
+class SyncUpdate(Message, frozen=True):
+    """Step 3: what the step-2 sender lacks."""
+
+    update: bytes
+    crc: int
+
+
+# -- membership (SWIM, Das, Gupta, Motivala 2002) ----------------------------------------
+class Ping(Message, frozen=True):
+    """Direct probe (section 3.1); ``incarnation`` is the sender's own."""
+
+    seq: int
+    incarnation: int
+    gossip: list[MemberUpdate]
+
+
+class PingReq(Message, frozen=True):
+    """Indirect probe request: please ping ``target`` for me (section 3.1)."""
+
+    seq: int
+    target: int
+    incarnation: int
+    gossip: list[MemberUpdate]
+
+
+class Ack(Message, frozen=True):
+    """Answer to a ping: ``target`` is alive at ``target_incarnation``.
+
+    A direct ack has ``target`` equal to its sender; a relayed ack (answer to a
+    ping-req) names the probed member.
+    """
+
+    seq: int
+    target: int
+    target_incarnation: int
+    incarnation: int
+    gossip: list[MemberUpdate]
+
+
+REPLICATION_MESSAGES: tuple[type[Message], ...] = (Rumor, SyncRequest, SyncReply, SyncUpdate)
+MEMBERSHIP_MESSAGES: tuple[type[Message], ...] = (Ping, PingReq, Ack)
+GOSSIP_MESSAGES: tuple[type[Message], ...] = REPLICATION_MESSAGES + MEMBERSHIP_MESSAGES
+
+
+def gossip_codec(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Codec[Message]:
+    """The codec of the gossip protocol."""
+    return Codec(GOSSIP_MESSAGES, max_frame_bytes=max_frame_bytes)
