@@ -8,6 +8,7 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.demo_aggregation import aggregation_demo
+from flows.demo_gossip import gossip_demo
 from flows.demo_k8s import k8s_demo
 from flows.demo_kernel import kernel_demo
 from flows.demo_memory import memory_demo
@@ -15,18 +16,26 @@ from flows.demo_memory import memory_demo
 
 @flow(name="pattern-demos", log_prints=True)
 def pattern_demos() -> dict[str, object]:
-    """Kernel (simulator + QUIC), aggregation (a million agents), memory, and a cluster scenario."""
+    """Kernel (simulator + QUIC), aggregation, memory, gossip, and a cluster scenario."""
     kernel = kernel_demo()
     aggregation = aggregation_demo()
     memory = memory_demo()
+    gossip = gossip_demo()
     cluster = k8s_demo()
     print(
         f"kernel: {[(r.runtime, r.complete) for r in kernel]}; "
         f"aggregation: coverage {aggregation['coverage']} of {aggregation['agents']}, "
         f"p99 {aggregation['p99']} ms; memory: {len(memory)} queries answered; "
+        f"gossip: converged={gossip.converged} in {gossip.rounds_to_converge} rounds; "
         f"cluster scenario resolved: {cluster.get('resolved')}"
     )
-    return {"kernel": kernel, "aggregation": aggregation, "memory": memory, "cluster": cluster}
+    return {
+        "kernel": kernel,
+        "aggregation": aggregation,
+        "memory": memory,
+        "gossip": gossip,
+        "cluster": cluster,
+    }
 
 
 if __name__ == "__main__":
