@@ -8,6 +8,7 @@ import statistics
 import tempfile
 import time
 
+from patterns.aggregation.aggregates import AggregateSpec
 from patterns.aggregation.baselines import flat_to_root, push_sum
 from patterns.aggregation.engine import aggregate_vectorized
 from patterns.aggregation.runner import run_tree_quic, run_tree_sim, simulated_metrics
@@ -60,11 +61,17 @@ def run_aggregation_bench() -> dict[str, float]:
     sim = run_tree_sim([float(v) for v in values[:1000]], k=8)
     out["protocol_sim_1000_msgs_per_agent"] = sim.total_messages / 1000
     out["protocol_sim_1000_coverage"] = sim.coverage
+    # full summaries carry a 4 KiB HyperLogLog: several datagrams per partial; "simple"
+    # is count/sum/mean/min/max/variance plus the histogram, one datagram per partial
+    simple_spec = AggregateSpec(ddsketch_alpha=None, hll_p=None, topk=None)
     for n in (128, 256):
-        with tempfile.TemporaryDirectory() as tmp:
-            rep = asyncio.run(run_tree_quic([float(v) for v in values[:n]], tmp, k=8))
-        out[f"quic{n}_ms"] = rep.elapsed_s * 1000
-        out[f"quic{n}_coverage"] = rep.coverage
+        for label, spec in (("", None), ("_simple", simple_spec)):
+            with tempfile.TemporaryDirectory() as tmp:
+                rep = asyncio.run(
+                    run_tree_quic([float(v) for v in values[:n]], tmp, k=8, spec=spec)
+                )
+            out[f"quic{n}{label}_ms"] = rep.elapsed_s * 1000
+            out[f"quic{n}{label}_coverage"] = rep.coverage
     return out
 
 
