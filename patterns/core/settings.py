@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
+from patterns.ephemeral.settings import EphemeralSettings
 from patterns.gossip.settings import GossipSettings
 from patterns.memory.settings import MemorySettings
 
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     sim: SimSettings = Field(default_factory=SimSettings, description="Simulator.")
     memory: MemorySettings = Field(default_factory=MemorySettings, description="Vector memory.")
     gossip: GossipSettings = Field(default_factory=GossipSettings, description="Gossip replication.")
+    ephemeral: EphemeralSettings = Field(
+        default_factory=EphemeralSettings, description="Ephemeral agent pools."
+    )
 
 
 def get_settings() -> Settings:

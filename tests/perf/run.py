@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "cluster": ("tests.perf.bench_cluster", "run_cluster_bench"),
     "memory": ("tests.perf.bench_memory", "run_memory_bench"),
     "gossip": ("tests.perf.bench_gossip", "run_gossip_bench"),
+    "ephemeral": ("tests.perf.bench_ephemeral", "run_ephemeral_bench"),
 }
 
 

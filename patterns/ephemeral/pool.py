@@ -1,0 +1,577 @@
+"""AgentPool: spawn an agent per work item on demand, reuse idle ones, reap them, scale to zero."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from patterns.core.clock import Clock, MonotonicClock
+from patterns.core.exceptions import SwarmError
+from patterns.ephemeral.accounting import EndReason, PoolAccount
+from patterns.ephemeral.agent import Agent, AgentState
+from patterns.ephemeral.exceptions import (
+    BadResultError,
+    HandlerError,
+    HandlerTimeoutError,
+    InvalidSpecError,
+    PoolClosedError,
+    QueueFullError,
+    RehydrationError,
+)
+from patterns.ephemeral.memory import AgentMemory
+from patterns.ephemeral.outcome import ItemOutcome, ItemStatus
+from patterns.ephemeral.process import ProcessRunner
+from patterns.ephemeral.settings import EphemeralSettings
+from patterns.ephemeral.spec import AgentContext, AgentSpec, Isolation
+
+
+@dataclass(slots=True, eq=False)
+class _Work:
+    payload: Any
+    future: asyncio.Future[ItemOutcome]
+
+
+@dataclass(slots=True, eq=False)
+class _Lane:
+    """Everything the pool keeps per spec: limits, waiting items, idle agents."""
+
+    spec: AgentSpec
+    limit: int
+    ttl_s: float
+    max_idle_s: float
+    timeout_s: float
+    active: int = 0
+    waiting: deque[_Work] = field(default_factory=deque)
+    idle: list[Agent] = field(default_factory=list)
+    space: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class AgentPool:
+    """On-demand agents with TTL and idle reaping, bounded queues and resource accounting.
+
+    Each work item of a spec runs on an idle agent of that spec, or on a
+    freshly spawned one (which first rehydrates its top-k memories) while
+    fewer than the spec's concurrency limit run. Beyond the limit items wait
+    in the spec's bounded queue; when it is full :meth:`submit_nowait` raises
+    :class:`QueueFullError` and :meth:`submit` waits for room. Agents idle for
+    ``max_idle_s`` or older than ``ttl_s`` are reaped by :meth:`reap` (called
+    by a background reaper when ``auto_reap``), so an idle pool holds no agent.
+
+    What an agent learns (:meth:`AgentContext.remember`) is buffered and
+    written to memory in batches of ``flush_batch`` and when the agent ends.
+    A handler that raises or hangs ends its agent as crashed (its buffered
+    memories of earlier, successful items are still written; those of the
+    failed item are dropped) and the item is retried on a fresh agent, up to
+    ``max_attempts`` calls in all.
+
+    Args:
+        settings: the ``ephemeral`` settings group; defaults when ``None``.
+        memory: the memory backend agents rehydrate from and persist to.
+        clock: the pool's time source (``now()`` in seconds); monotonic by default.
+        auto_reap: run a background reaper while the pool is open (``async with``).
+    """
+
+    def __init__(
+        self,
+        settings: EphemeralSettings | None = None,
+        *,
+        memory: AgentMemory | None = None,
+        clock: Clock | None = None,
+        auto_reap: bool = True,
+    ) -> None:
+        self.settings = settings or EphemeralSettings()
+        self.memory = memory
+        self.clock: Clock = clock or MonotonicClock()
+        self.auto_reap = auto_reap
+        self._lanes: dict[str, _Lane] = {}
+        self._starved: deque[_Lane] = deque()  # lanes waiting for the global running cap
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reaper: asyncio.Task[None] | None = None
+        self._process: ProcessRunner | None = None
+        self._closing = False
+        self._next_id = 0
+        self._running = 0
+        self._live: dict[int, Agent] = {}
+        self._live_spawn_sum = 0.0  # sum of spawned_at over live agents, seconds
+        self._started_at = self.clock.now()
+        self._agent_seconds = 0.0  # of ended agents
+        self._busy_seconds = 0.0
+        self._peak = 0
+        self._spawns = 0
+        self._ended = dict.fromkeys(EndReason, 0)
+        self._retries = 0
+        self._completed = 0
+        self._failed = 0
+        self._rejected = 0
+        self._flushed = 0
+        self._lost = 0
+        self._zero = asyncio.Event()  # set while no agent is alive
+        self._zero.set()
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def __aenter__(self) -> AgentPool:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def start(self) -> None:
+        """Start the background reaper (when ``auto_reap``); needs a running loop."""
+        if self.auto_reap and self._reaper is None and not self._closing:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def join(self) -> None:
+        """Wait until every accepted work item has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> PoolAccount:
+        """Stop accepting work, finish what was accepted, end every agent (flushing memories).
+
+        Returns:
+            The final account.
+        """
+        self._closing = True
+        await self.join()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        for lane in self._lanes.values():
+            idle, lane.idle = lane.idle, []
+            for agent in idle:
+                await self._end(lane, agent, EndReason.CLOSED)
+        if self._process is not None:
+            await asyncio.to_thread(self._process.close)
+            self._process = None
+        return self.account()
+
+    # ------------------------------------------------------------------ submission
+
+    def _lane(self, spec: AgentSpec) -> _Lane:
+        lane = self._lanes.get(spec.role)
+        if lane is None:
+            s = self.settings
+            lane = _Lane(
+                spec,
+                limit=spec.max_concurrency or s.default_concurrency,
+                ttl_s=spec.ttl_s or s.default_ttl_s,
+                max_idle_s=spec.max_idle_s or s.default_max_idle_s,
+                timeout_s=spec.timeout_s or s.default_timeout_s,
+            )
+            lane.space.set()
+            self._lanes[spec.role] = lane
+        elif lane.spec is not spec and lane.spec != spec:
+            raise InvalidSpecError(f"another spec with role {spec.role!r} is in use in this pool")
+        return lane
+
+    def _try_submit(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome] | None:
+        if self._closing:
+            raise PoolClosedError("the agent pool is closed")
+        lane = self._lane(spec)
+        work = _Work(payload, asyncio.get_running_loop().create_future())
+        if lane.waiting or lane.active >= lane.limit or self._running >= self.settings.max_running:
+            if len(lane.waiting) >= self.settings.queue_bound:
+                lane.space.clear()
+                return None
+            lane.waiting.append(work)
+            if lane.active < lane.limit and lane not in self._starved:
+                self._starved.append(lane)
+        else:
+            self._start(lane, work)
+        return work.future
+
+    def submit_nowait(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome]:
+        """Accept one work item, or refuse it at once.
+
+        Returns:
+            A future of the item's :class:`ItemOutcome` (it never raises).
+
+        Raises:
+            QueueFullError: the spec's queue holds ``queue_bound`` items already.
+            PoolClosedError: the pool is closing.
+            InvalidSpecError: another spec with the same role is in use.
+        """
+        future = self._try_submit(spec, payload)
+        if future is None:
+            self._rejected += 1
+            raise QueueFullError(spec.role, self.settings.queue_bound)
+        return future
+
+    async def submit(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome]:
+        """Accept one work item, waiting while the spec's queue is full (backpressure).
+
+        Raises:
+            PoolClosedError: the pool is closing.
+            InvalidSpecError: another spec with the same role is in use.
+        """
+        while True:
+            future = self._try_submit(spec, payload)
+            if future is not None:
+                return future
+            await self._lanes[spec.role].space.wait()
+
+    async def run(self, spec: AgentSpec, payload: Any) -> Any:
+        """Run one work item and return its result.
+
+        Raises:
+            HandlerError: the handler raised on every attempt.
+            HandlerTimeoutError: it hung past its timeout on every attempt.
+            BadResultError: it returned a value of the wrong type.
+            RehydrationError: a fresh agent could not read its memories.
+        """
+        outcome = await (await self.submit(spec, payload))
+        return outcome.unwrap()
+
+    async def map(
+        self, spec: AgentSpec, payloads: Iterable[Any], *, wait_for_room: bool = True
+    ) -> list[ItemOutcome]:
+        """Run many work items; one outcome per payload, in order.
+
+        Args:
+            spec: the agent spec.
+            payloads: the work items.
+            wait_for_room: wait while the queue is full; otherwise items that
+                find it full get a REJECTED outcome with a QueueFullError.
+        """
+        futures: list[asyncio.Future[ItemOutcome]] = []
+        loop = asyncio.get_running_loop()
+        for payload in payloads:
+            if wait_for_room:
+                futures.append(await self.submit(spec, payload))
+                continue
+            try:
+                futures.append(self.submit_nowait(spec, payload))
+            except QueueFullError as err:
+                rejected: asyncio.Future[ItemOutcome] = loop.create_future()
+                rejected.set_result(ItemOutcome(ItemStatus.REJECTED, error=err))
+                futures.append(rejected)
+        return list(await asyncio.gather(*futures))
+
+    # ------------------------------------------------------------------ running
+
+    def _start(self, lane: _Lane, work: _Work) -> None:
+        lane.active += 1
+        self._running += 1
+        task = asyncio.get_running_loop().create_task(self._runner(lane, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _next_work(self, lane: _Lane) -> _Work | None:
+        if not lane.waiting:
+            return None
+        work = lane.waiting.popleft()
+        lane.space.set()
+        return work
+
+    def _wake_starved(self) -> None:
+        cap = self.settings.max_running
+        while self._starved and self._running < cap:
+            lane = self._starved.popleft()
+            if lane.active < lane.limit:
+                work = self._next_work(lane)
+                if work is not None:
+                    self._start(lane, work)
+                    if lane.waiting:
+                        self._starved.append(lane)
+
+    async def _runner(self, lane: _Lane, work: _Work) -> None:
+        """One running slot of a lane: serve items on one agent until the queue is empty."""
+        agent: Agent | None = None
+        current: _Work | None = work
+        try:
+            while current is not None:
+                agent = await self._serve(lane, agent, current)
+                current = self._next_work(lane)
+            if agent is not None:
+                agent.state = AgentState.IDLE
+                lane.idle.append(agent)
+        except asyncio.CancelledError:
+            if current is not None and not current.future.done():
+                current.future.set_result(
+                    ItemOutcome(ItemStatus.REJECTED, error=PoolClosedError("cancelled"))
+                )
+            if agent is not None and agent.state is not AgentState.ENDED:
+                self._lost += len(agent.pending)
+                agent.pending = []
+                self._end_now(agent, EndReason.CLOSED)
+            raise
+        finally:
+            lane.active -= 1
+            self._running -= 1
+            self._wake_starved()
+
+    def _finish(self, work: _Work, outcome: ItemOutcome) -> None:
+        if outcome.ok:
+            self._completed += 1
+        else:
+            self._failed += 1
+        if not work.future.done():
+            work.future.set_result(outcome)
+
+    def _take_idle(self, lane: _Lane, now: float) -> Agent | None:
+        while lane.idle:
+            agent = lane.idle.pop()  # most recently used first: the others go idle and are reaped
+            if now < agent.deadline:
+                return agent
+            self._end_now(agent, EndReason.TTL)
+            self._schedule_flush(lane, agent)
+        return None
+
+    async def _serve(self, lane: _Lane, agent: Agent | None, work: _Work) -> Agent | None:
+        """Run one item (with retries); return the agent if it may take another item."""
+        spec = lane.spec
+        clock = self.clock
+        agent_ids: list[int] = []
+        error: SwarmError | None = None
+        status = ItemStatus.FAILED
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            if agent is None and attempt == 1:
+                agent = self._take_idle(lane, clock.now())
+            if agent is None:
+                try:
+                    agent = await self._spawn(lane, work.payload)
+                except RehydrationError as err:
+                    self._finish(work, ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1))
+                    return None
+            agent_ids.append(agent.id)
+            agent.state = AgentState.BUSY
+            started = clock.now()
+            ctx = AgentContext(agent.id, spec.role, agent.memories)
+            try:
+                value = await self._call(lane, ctx, work.payload)
+            except TimeoutError:
+                status = ItemStatus.TIMED_OUT
+                error = HandlerTimeoutError(
+                    f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the handler crashed: its agent is gone
+                status = ItemStatus.FAILED
+                error = HandlerError(
+                    f"handler of role {spec.role!r} raised {type(err).__name__}: {err}"
+                )
+                error.__cause__ = err
+            else:
+                now = clock.now()
+                self._busy_seconds += now - started
+                agent.last_active = now
+                agent.items += 1
+                if spec.result_type is not None and not isinstance(value, spec.result_type):
+                    bad = BadResultError(
+                        f"handler of role {spec.role!r} returned {type(value).__name__}, "
+                        f"expected {spec.result_type!r}"
+                    )
+                    self._finish(work, ItemOutcome(ItemStatus.BAD_RESULT, None, bad, attempt))
+                else:
+                    if ctx.learned:
+                        agent.memories += tuple(ctx.learned)
+                        if spec.namespace is not None and self.memory is not None:
+                            agent.pending.extend(ctx.learned)
+                    self._finish(
+                        work, ItemOutcome(ItemStatus.OK, value, None, attempt, tuple(agent_ids))
+                    )
+                    if len(agent.pending) >= self.settings.flush_batch:
+                        await self._flush(lane, agent)
+                if now >= agent.deadline:
+                    await self._end(lane, agent, EndReason.TTL)
+                    return None
+                return agent
+            self._busy_seconds += clock.now() - started
+            await self._end(lane, agent, EndReason.CRASHED)
+            agent = None
+            if attempt < attempts:
+                self._retries += 1
+        self._finish(work, ItemOutcome(status, None, error, attempts, tuple(agent_ids)))
+        return None
+
+    async def _call(self, lane: _Lane, ctx: AgentContext, payload: Any) -> Any:
+        spec = lane.spec
+        if spec.isolation is Isolation.PROCESS:
+            if self._process is None:
+                self._process = ProcessRunner(self.settings.process_workers)
+            try:
+                value, learned = await self._process.call(
+                    spec.handler, ctx, payload, lane.timeout_s
+                )
+            except BrokenProcessPool as err:
+                raise RuntimeError(f"worker process died: {err}") from err
+            ctx.learned[:] = learned
+            return value
+        async with asyncio.timeout(lane.timeout_s):
+            result = spec.handler(ctx, payload)
+            if inspect.isawaitable(result):
+                result = await result
+        return result
+
+    # ------------------------------------------------------------------ agents
+
+    async def _spawn(self, lane: _Lane, payload: Any) -> Agent:
+        spec = lane.spec
+        now = self.clock.now()
+        memories: tuple[Any, ...] = ()
+        k = self.settings.rehydrate_top_k
+        if spec.namespace is not None and self.memory is not None and k > 0:
+            try:
+                found = await self.memory.recall(spec.namespace, spec.query(spec.role, payload), k)
+            except Exception as err:
+                raise RehydrationError(
+                    f"agent of role {spec.role!r} could not recall memories of "
+                    f"namespace {spec.namespace!r}: {err}"
+                ) from err
+            memories = tuple(found)
+        self._next_id += 1
+        agent = Agent(self._next_id, spec.role, now, now, now + lane.ttl_s, memories=memories)
+        self._live[agent.id] = agent
+        self._zero.clear()
+        self._live_spawn_sum += now
+        self._spawns += 1
+        if len(self._live) > self._peak:
+            self._peak = len(self._live)
+        return agent
+
+    def _end_now(self, agent: Agent, reason: EndReason) -> None:
+        """Account an agent's end (its pending memories are flushed separately)."""
+        if agent.state is AgentState.ENDED:
+            return
+        agent.state = AgentState.ENDED
+        now = self.clock.now()
+        del self._live[agent.id]
+        self._live_spawn_sum -= agent.spawned_at
+        self._agent_seconds += now - agent.spawned_at
+        self._ended[reason] += 1
+        if not self._live:
+            self._zero.set()
+
+    async def _end(self, lane: _Lane, agent: Agent, reason: EndReason) -> None:
+        self._end_now(agent, reason)
+        if agent.pending:
+            await self._flush(lane, agent)
+
+    def _schedule_flush(self, lane: _Lane, agent: Agent) -> None:
+        if agent.pending:
+            task = asyncio.get_running_loop().create_task(self._flush(lane, agent))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, lane: _Lane, agent: Agent) -> None:
+        """Write an agent's buffered memories in one batch (write-behind)."""
+        batch, agent.pending = agent.pending, []
+        namespace = lane.spec.namespace
+        if not batch or namespace is None or self.memory is None:
+            return
+        try:
+            await self.memory.persist(namespace, batch)
+        except Exception:
+            if agent.state is AgentState.ENDED:
+                self._lost += len(batch)
+            else:  # keep them for the next flush
+                agent.pending[:0] = batch
+            return
+        self._flushed += len(batch)
+
+    # ------------------------------------------------------------------ reaping
+
+    def next_deadline(self) -> float | None:
+        """The earliest clock time at which an idle agent becomes reapable, or ``None``."""
+        best: float | None = None
+        for lane in self._lanes.values():
+            for agent in lane.idle:
+                t = min(agent.deadline, agent.last_active + lane.max_idle_s)
+                if best is None or t < best:
+                    best = t
+        return best
+
+    async def reap(self) -> int:
+        """End idle agents that were idle ``max_idle_s`` or lived ``ttl_s``; flush their memories.
+
+        Returns:
+            How many agents were reaped.
+        """
+        now = self.clock.now()
+        reaped: list[tuple[_Lane, Agent, EndReason]] = []
+        for lane in self._lanes.values():
+            keep: list[Agent] = []
+            for agent in lane.idle:
+                if now >= agent.deadline:
+                    reaped.append((lane, agent, EndReason.TTL))
+                elif now >= agent.last_active + lane.max_idle_s:
+                    reaped.append((lane, agent, EndReason.IDLE))
+                else:
+                    keep.append(agent)
+            lane.idle = keep
+        for _lane, agent, reason in reaped:
+            self._end_now(agent, reason)
+        for lane, agent, _ in reaped:
+            if agent.pending:
+                await self._flush(lane, agent)
+        return len(reaped)
+
+    async def _reap_forever(self) -> None:
+        interval = self.settings.reap_interval_s
+        while True:
+            deadline = self.next_deadline()
+            wait = interval if deadline is None else min(interval, deadline - self.clock.now())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.reap()
+
+    async def wait_scaled_to_zero(self) -> None:
+        """Return once no agent is alive (at once if none is)."""
+        await self._zero.wait()
+
+    # ------------------------------------------------------------------ accounting
+
+    @property
+    def live_agents(self) -> int:
+        """Agents alive now (busy or idle)."""
+        return len(self._live)
+
+    @property
+    def running(self) -> int:
+        """Agents running a work item now."""
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        """Work items waiting in every spec's queue."""
+        return sum(len(lane.waiting) for lane in self._lanes.values())
+
+    def idle_agents(self, spec: AgentSpec) -> int:
+        """Idle agents of ``spec``."""
+        lane = self._lanes.get(spec.role)
+        return 0 if lane is None else len(lane.idle)
+
+    def account(self) -> PoolAccount:
+        """A snapshot of the pool's resource use up to now."""
+        now = self.clock.now()
+        live = len(self._live)
+        return PoolAccount(
+            span_s=now - self._started_at,
+            agent_seconds=self._agent_seconds + live * now - self._live_spawn_sum,
+            busy_seconds=self._busy_seconds,
+            live_agents=live,
+            peak_agents=self._peak,
+            spawns=self._spawns,
+            reaps_idle=self._ended[EndReason.IDLE],
+            reaps_ttl=self._ended[EndReason.TTL],
+            crashes=self._ended[EndReason.CRASHED],
+            closed=self._ended[EndReason.CLOSED],
+            retries=self._retries,
+            completed=self._completed,
+            failed=self._failed,
+            rejected=self._rejected,
+            memories_flushed=self._flushed,
+            memories_lost=self._lost,
+        )
