@@ -46,7 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.perf.run $(NAME)
 
 soak: $(STAMP)
-	SWARMKIT_TEST_SEED_SCALE=20 $(BIN)/python -m pytest -q tests/sim tests/gossip tests/aggregation
+	SWARMKIT_TEST_SEED_SCALE=20 $(BIN)/python -m pytest -q tests/sim tests/gossip tests/aggregation tests/byzantine
 
 replay: $(STAMP)
 	@test -n "$(TEST)" -a -n "$(SEED)" || { echo "usage: make replay TEST=<pytest node id without [..]> SEED=<n>"; exit 2; }

@@ -8,8 +8,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from patterns.core.settings import get_settings
 from patterns.gossip import Edit, GossipReport, GossipSettings, replicate
+from patterns.settings import get_settings
 from tasks.retry import retry_if_retryable
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 from prefect import task
 
-from patterns.core.settings import get_settings
 from patterns.net.faults import FaultPlan
 from patterns.net.reference_run import BroadcastReport, run_broadcast_quic, run_broadcast_sim
+from patterns.settings import get_settings
 from tasks.retry import retry_if_retryable
 
 

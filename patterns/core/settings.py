@@ -1,8 +1,7 @@
-"""Project settings: pydantic-settings groups under one env prefix.
+"""The kernel's settings groups (wire, QUIC, simulator); the project-wide ``Settings`` is in
+:mod:`patterns.settings`.
 
-Every field is described and bounded. Environment variables use the prefix
-``SWARMKIT_`` and ``__`` between a group and its field, for example
-``SWARMKIT_QUIC__CONNECT_TIMEOUT_S=2.5`` or ``SWARMKIT_SIM__MAX_EVENTS=10000000``.
+Every field is described and bounded.
 """
 
 from __future__ import annotations
@@ -10,12 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
-from patterns.ephemeral.settings import EphemeralSettings
-from patterns.gossip.settings import GossipSettings
-from patterns.memory.settings import MemorySettings
 
 ENV_PREFIX = "SWARMKIT_"
 
@@ -62,25 +57,3 @@ class SimSettings(BaseModel):
     max_events: int = Field(
         50_000_000, ge=1, le=10**10, description="Events after which a run stops, as a safety net."
     )
-
-
-class Settings(BaseSettings):
-    """All settings of the project, by group."""
-
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
-    )
-
-    wire: WireSettings = Field(default_factory=WireSettings, description="Wire codec.")
-    quic: QuicSettings = Field(default_factory=QuicSettings, description="QUIC runtime.")
-    sim: SimSettings = Field(default_factory=SimSettings, description="Simulator.")
-    memory: MemorySettings = Field(default_factory=MemorySettings, description="Vector memory.")
-    gossip: GossipSettings = Field(default_factory=GossipSettings, description="Gossip replication.")
-    ephemeral: EphemeralSettings = Field(
-        default_factory=EphemeralSettings, description="Ephemeral agent pools."
-    )
-
-
-def get_settings() -> Settings:
-    """Read settings from the environment (fresh each call)."""
-    return Settings()

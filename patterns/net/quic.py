@@ -1041,7 +1041,10 @@ class QuicNodeRuntime(Generic[N]):
             raise PeerUnavailableError(f"cannot open a UDP socket: {err}") from err
         try:
             conn.connect(remote)
-            await asyncio.wait_for(conn.handshake, self.settings.connect_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # lands as the handshake completes (CPython gh-86296), which hung stop()
+            async with asyncio.timeout(self.settings.connect_timeout_s):
+                await conn.handshake
         except TimeoutError as err:
             conn.close(CloseCode.NO_ERROR, "handshake timeout")
             conn.dispose()

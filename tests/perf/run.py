@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "memory": ("tests.perf.bench_memory", "run_memory_bench"),
     "gossip": ("tests.perf.bench_gossip", "run_gossip_bench"),
     "ephemeral": ("tests.perf.bench_ephemeral", "run_ephemeral_bench"),
+    "pbft": ("tests.perf.bench_pbft", "run_pbft_bench"),
 }
 
 

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from patterns.core import exceptions as exc
 from patterns.core.codec import Message
 from patterns.core.ids import node_name, parse_node_name
-from patterns.core.settings import Settings
 from patterns.net.node import Node
+from patterns.settings import Settings
 
 
 def test_settings_env_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
