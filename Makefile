@@ -18,7 +18,7 @@ NAME ?=
 TEST ?=
 SEED ?=
 
-.PHONY: install demo test lint pytest bench soak replay server clean
+.PHONY: install demo test lint pytest bench soak replay server local-llm clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ soak: $(STAMP)
 replay: $(STAMP)
 	@test -n "$(TEST)" -a -n "$(SEED)" || { echo "usage: make replay TEST=<pytest node id without [..]> SEED=<n>"; exit 2; }
 	$(BIN)/python -m pytest -q "$(TEST)" --seed=$(SEED)
+
+local-llm: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,local-llm]'
+	$(BIN)/python -m patterns.consensus_router.local_llm serve --port 8765
 
 server: $(STAMP)
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200

@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.byzantine.settings import ByzantineSettings
+from patterns.consensus_router.settings import RouterSettings
 from patterns.core.settings import ENV_PREFIX, QuicSettings, SimSettings, WireSettings
 from patterns.ephemeral.settings import EphemeralSettings
 from patterns.gossip.settings import GossipSettings
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     )
     byzantine: ByzantineSettings = Field(
         default_factory=ByzantineSettings, description="PBFT replicas and clients."
+    )
+    router: RouterSettings = Field(
+        default_factory=RouterSettings, description="Multi-model consensus router."
     )
     ephemeral: EphemeralSettings = Field(
         default_factory=EphemeralSettings, description="Ephemeral agent pools."

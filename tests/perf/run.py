@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "gossip": ("tests.perf.bench_gossip", "run_gossip_bench"),
     "ephemeral": ("tests.perf.bench_ephemeral", "run_ephemeral_bench"),
     "pbft": ("tests.perf.bench_pbft", "run_pbft_bench"),
+    "router": ("tests.perf.bench_router", "run_router_bench"),
 }
 
 

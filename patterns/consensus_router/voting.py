@@ -1,0 +1,212 @@
+"""Voting rules over a set of votes: plurality, majority, reliability-weighted, Byzantine quorum."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from patterns.consensus_router.exceptions import QuorumConfigError
+from patterns.consensus_router.records import Outcome, Tally, Vote
+
+# Every rule returns a Tally. A tie, a missing majority or quorum, or no answered
+# vote gives NO_DECISION with the support behind it, never an arbitrary pick.
+TIE_TOLERANCE = 1e-9  # scores closer than this are a tie
+ACCURACY_CLIP = 1e-3  # reliabilities are clipped to [clip, 1 - clip] before taking logs
+
+
+def _answered(votes: Sequence[Vote]) -> tuple[list[Vote], int]:
+    answered = [v for v in votes if v.answered]
+    return answered, len(votes) - len(answered)
+
+
+def _no_decision(
+    rule: str, reason: str, support: dict[str, float], answered: int, abstained: int
+) -> Tally:
+    return Tally(rule, Outcome.NO_DECISION, None, 0.0, support, answered, abstained, reason)
+
+
+def _leader(support: dict[str, float]) -> tuple[str, float, bool]:
+    """The leading key, its score, and whether another key ties it."""
+    ranked = sorted(support.items(), key=lambda kv: kv[1], reverse=True)
+    top_key, top = ranked[0]
+    tied = len(ranked) > 1 and abs(ranked[1][1] - top) <= TIE_TOLERANCE
+    return top_key, top, tied
+
+
+def plurality(votes: Sequence[Vote]) -> Tally:
+    """The answer with the most votes; a tie for first place is no decision.
+
+    Confidence is the winner's share of the answered votes.
+    """
+    answered, abstained = _answered(votes)
+    counts = {k: float(c) for k, c in Counter(v.key for v in answered if v.key).items()}
+    if not counts:
+        return _no_decision("plurality", "no answered vote", counts, 0, abstained)
+    key, top, tied = _leader(counts)
+    if tied:
+        return _no_decision("plurality", "tie for first place", counts, len(answered), abstained)
+    share = top / len(answered)
+    return Tally(
+        "plurality",
+        Outcome.DECIDED,
+        key,
+        share,
+        counts,
+        len(answered),
+        abstained,
+        f"{int(top)} of {len(answered)} answered votes",
+    )
+
+
+def majority(votes: Sequence[Vote]) -> Tally:
+    """The answer held by more than half of the answered votes, else no decision.
+
+    Abstentions (malformed, timed out, failed) do not count towards the half; use
+    :func:`byzantine_quorum` when they must.
+    """
+    answered, abstained = _answered(votes)
+    counts = {k: float(c) for k, c in Counter(v.key for v in answered if v.key).items()}
+    if not counts:
+        return _no_decision("majority", "no answered vote", counts, 0, abstained)
+    key, top, _ = _leader(counts)
+    if 2 * top <= len(answered):
+        return _no_decision(
+            "majority",
+            f"no majority: best {key!r} has {int(top)} of {len(answered)} answered votes",
+            counts,
+            len(answered),
+            abstained,
+        )
+    return Tally(
+        "majority",
+        Outcome.DECIDED,
+        key,
+        top / len(answered),
+        counts,
+        len(answered),
+        abstained,
+        f"{int(top)} of {len(answered)} answered votes",
+    )
+
+
+def byzantine_quorum(votes: Sequence[Vote], f: int) -> Tally:
+    """Act only when a Byzantine quorum of all voters asked agrees.
+
+    With ``n >= 3f+1`` voters the quorum is ``ceil((n+f+1)/2)`` (``2f+1`` when
+    ``n = 3f+1``): any two quorums share at least ``f+1`` voters, so at least one
+    correct voter backs the decision (Malkhi & Reiter, Byzantine quorum systems, 1998).
+    Abstentions count as voters that did not agree.
+
+    Raises:
+        QuorumConfigError: fewer than ``3f+1`` voters were asked.
+    """
+    n = len(votes)
+    if n < 3 * f + 1:
+        raise QuorumConfigError(n, f)
+    answered, abstained = _answered(votes)
+    counts = {k: float(c) for k, c in Counter(v.key for v in answered if v.key).items()}
+    quorum = math.ceil((n + f + 1) / 2)
+    if not counts:
+        return _no_decision("quorum", f"no answered vote (quorum {quorum} of {n})", counts, 0, n)
+    key, top, _ = _leader(counts)
+    if top < quorum:
+        return _no_decision(
+            "quorum",
+            f"no quorum: best {key!r} has {int(top)} of {quorum} needed from {n} voters (f={f})",
+            counts,
+            len(answered),
+            abstained,
+        )
+    return Tally(
+        "quorum",
+        Outcome.DECIDED,
+        key,
+        top / n,
+        counts,
+        len(answered),
+        abstained,
+        f"quorum: {int(top)} of {n} voters agree, {quorum} needed (f={f})",
+    )
+
+
+def posterior(
+    votes: Sequence[Vote],
+    accuracy: Callable[[Vote], float],
+    answer_space: int,
+    candidates: Sequence[str] = (),
+) -> dict[str, float]:
+    """Posterior probability of each answered key under independent voters.
+
+    Each vote is right with probability ``accuracy(vote)`` and otherwise names one of
+    the other ``answer_space - 1`` answers uniformly (the "one-coin" model; the log-odds
+    weighting ``log((K-1) p / (1-p))`` is the optimal weighted vote for independent
+    voters, Nitzan & Paroush 1982). The prior over the K answers is uniform. Keys in
+    ``candidates`` are listed even when no vote named them (a vote from a voter worse
+    than chance is evidence for them); other unnamed answers share the remaining mass
+    and are not listed.
+    """
+    k = max(2, answer_space, len(candidates))
+    scores: dict[str, float] = {}
+    for vote in votes:
+        if not vote.answered or vote.key is None:
+            continue
+        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
+        scores[vote.key] = scores.get(vote.key, 0.0) + math.log((k - 1) * p / (1.0 - p))
+    if not scores:
+        return {}
+    for key in candidates:
+        scores.setdefault(key, 0.0)
+    unnamed = max(0, k - len(scores))
+    top = max(scores.values())
+    top = max(top, 0.0) if unnamed else top
+    exp = {key: math.exp(s - top) for key, s in scores.items()}
+    total = sum(exp.values()) + unnamed * math.exp(-top)
+    return {key: e / total for key, e in exp.items()}
+
+
+def weighted(
+    votes: Sequence[Vote],
+    accuracy: Callable[[Vote], float],
+    answer_space: int,
+    min_confidence: float = 0.0,
+    candidates: Sequence[str] = (),
+) -> Tally:
+    """The answer with the highest reliability-weighted posterior (see :func:`posterior`).
+
+    No decision on a tie, with no answered vote, or when the winner's posterior is
+    below ``min_confidence``.
+    """
+    answered, abstained = _answered(votes)
+    post = posterior(votes, accuracy, answer_space, candidates)
+    if not post:
+        return _no_decision("weighted", "no answered vote", post, 0, abstained)
+    key, top, tied = _leader(post)
+    if tied:
+        return _no_decision("weighted", "tie in weighted support", post, len(answered), abstained)
+    if top < min_confidence:
+        return _no_decision(
+            "weighted",
+            f"posterior {top:.3f} of {key!r} below {min_confidence}",
+            post,
+            len(answered),
+            abstained,
+        )
+    return Tally(
+        "weighted",
+        Outcome.DECIDED,
+        key,
+        top,
+        post,
+        len(answered),
+        abstained,
+        f"posterior {top:.3f} from {len(answered)} answered votes",
+    )
+
+
+def agreement(votes: Sequence[Vote], key: str | None) -> float:
+    """Fraction of the answered votes that name ``key`` (0 with none answered)."""
+    answered = [v for v in votes if v.answered]
+    if not answered or key is None:
+        return 0.0
+    return sum(v.key == key for v in answered) / len(answered)
