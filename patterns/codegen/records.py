@@ -55,6 +55,8 @@ class TestOutcome:
         duration_s: wall time of the subprocess.
     """
 
+    __test__ = False  # not a pytest test class
+
     passed: bool
     total: int = 0
     failed: int = 0

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ephemeral": ("tests.perf.bench_ephemeral", "run_ephemeral_bench"),
     "pbft": ("tests.perf.bench_pbft", "run_pbft_bench"),
     "router": ("tests.perf.bench_router", "run_router_bench"),
+    "codegen": ("tests.perf.bench_codegen", "run_codegen_bench"),
 }
 
 

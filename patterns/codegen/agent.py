@@ -1,0 +1,285 @@
+"""The repair agent: one episode = recall, generate, apply, test, record, learn.
+
+An episode on a :class:`~patterns.codegen.repair.suite.RepairTask`:
+
+1. run the problem's tests on the buggy program (with line coverage, for fault
+   localization) and take its failure signature;
+2. build a retrieval query from the task statement, the failure signature and the
+   code's features, and recall the most relevant strategies and pitfalls from the
+   reasoning bank;
+3. turn them into tag priors for the search generator (and a prompt block for the
+   model generator, when one is configured) and rank the candidate edits;
+4. apply candidates one by one with the fast edit engine and run the tests in the
+   sandbox, until one passes or the budget of K attempts is spent;
+5. store the trajectory in the bank (distilled into new items) and feed back to the
+   recalled items whether the attempts they pushed up passed.
+
+The agent never reads a task's ground truth (the injected bug); only the benchmark
+does, for reporting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from patterns.codegen.edits import EditEngine
+from patterns.codegen.exceptions import EditError
+from patterns.codegen.records import Candidate, Step, TestOutcome, Trajectory
+from patterns.codegen.repair.operators import SearchGenerator, site_features
+from patterns.codegen.repair.sandbox import SpectrumOutcome, run_tests
+from patterns.core.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from patterns.codegen.bank import ReasoningBank, RecalledItem
+    from patterns.codegen.bank.prompting import ModelEditGenerator
+    from patterns.codegen.repair.suite import RepairTask
+
+DEFAULT_BUDGET = 3
+DEFAULT_RECALL_K = 8
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    """How an episode runs.
+
+    Attributes:
+        budget: candidate edits tried at most (the K of success@K).
+        recall_k: memory items recalled per task.
+        timeout_s: sandbox deadline per test run.
+        coverage: collect line coverage on the first failing run (fault localization).
+        learn: store the trajectory and feed back to recalled items after the episode.
+    """
+
+    budget: int = DEFAULT_BUDGET
+    recall_k: int = DEFAULT_RECALL_K
+    timeout_s: float = 5.0
+    coverage: bool = True
+    learn: bool = True
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ConfigError(f"budget={self.budget} must be at least 1 attempt")
+        if self.recall_k < 1:
+            raise ConfigError(f"recall_k={self.recall_k} must be at least 1")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"timeout_s={self.timeout_s} must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """What one episode did.
+
+    Attributes:
+        trajectory: the stored trajectory.
+        recalled: the memory items recalled for the task.
+        first_outcome: the tests on the unrepaired program.
+        candidates: how many candidates the generators offered.
+        recall_s: time spent recalling from the bank.
+        apply_s: time spent applying edits (merge + syntax check), summed.
+        test_s: time spent in the sandbox, summed.
+    """
+
+    trajectory: Trajectory
+    recalled: tuple[RecalledItem, ...]
+    first_outcome: TestOutcome
+    candidates: int
+    recall_s: float = 0.0
+    apply_s: float = 0.0
+    test_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def success(self) -> bool:
+        return self.trajectory.success
+
+    @property
+    def attempts(self) -> int:
+        return self.trajectory.attempts
+
+    def solved_within(self, k: int) -> bool:
+        """The task was solved by one of its first ``k`` attempts."""
+        step = self.trajectory.winning_step
+        return step is not None and step.index < k
+
+
+def build_query(task_text: str, outcome: TestOutcome, features: Sequence[str]) -> str:
+    """The retrieval text of a task: statement, failure signature and code features."""
+    return f"{task_text} | failure: {outcome.signature} | code: {' '.join(features)}"
+
+
+class RepairAgent:
+    """Repairs programs with ranked candidate edits, learning from every episode.
+
+    Args:
+        bank: the reasoning bank; ``None`` runs without memory (the empty-bank baseline).
+        engine: the edit engine; a default one when ``None``.
+        generator: the search-based candidate generator; a default one when ``None``.
+        model_generator: proposes edits through the consensus router's voters; its
+            candidates are tried before the search generator's.
+        settings: budget, recall size, sandbox deadline, learning switch.
+    """
+
+    def __init__(
+        self,
+        bank: ReasoningBank | None = None,
+        *,
+        engine: EditEngine | None = None,
+        generator: SearchGenerator | None = None,
+        model_generator: ModelEditGenerator | None = None,
+        settings: AgentSettings | None = None,
+    ) -> None:
+        self.bank = bank
+        self.engine = engine or EditEngine()
+        self.generator = generator or SearchGenerator()
+        self.model_generator = model_generator
+        self.settings = settings or AgentSettings()
+
+    def solve(self, task: RepairTask, *, learn: bool | None = None) -> Episode:
+        """Run one episode on ``task`` synchronously (on a private event loop).
+
+        Called from a thread that already runs an event loop, the episode runs on a
+        private loop in a helper thread; prefer :meth:`asolve` there.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.asolve(task, learn=learn))
+        with ThreadPoolExecutor(1, thread_name_prefix="repair-episode") as pool:
+            return pool.submit(asyncio.run, self.asolve(task, learn=learn)).result()
+
+    async def asolve(self, task: RepairTask, *, learn: bool | None = None) -> Episode:
+        """Run one episode on ``task``."""
+        settings = self.settings
+        learn = settings.learn if learn is None else learn
+        problem, source = task.problem, task.buggy_source
+        measured = await asyncio.to_thread(
+            run_tests, problem, source, timeout_s=settings.timeout_s, coverage=settings.coverage
+        )
+        spectrum = measured if isinstance(measured, SpectrumOutcome) else None
+        first = measured.outcome if isinstance(measured, SpectrumOutcome) else measured
+        features = site_features(source, problem.entry_point)
+        task_text = f"Repair `{problem.entry_point}`: {problem.description}"
+        query = build_query(task_text, first, features)
+        t0 = time.perf_counter()
+        recalled: tuple[RecalledItem, ...] = ()
+        priors: dict[str, float] = {}
+        if self.bank is not None:
+            recalled = tuple(await asyncio.to_thread(self.bank.recall, query, k=settings.recall_k))
+            priors = self.bank.priors(recalled)
+        recall_s = time.perf_counter() - t0
+        candidates: list[Candidate] = []
+        if self.model_generator is not None:
+            candidates += await self.model_generator.propose(task_text, source, first, recalled)
+        candidates += self.generator.candidates(
+            source,
+            problem.entry_point,
+            outcome=first,
+            spectrum=spectrum,
+            priors=priors,
+        )
+        steps: list[Step] = []
+        apply_s = test_s = 0.0
+        final = source
+        for index, candidate in enumerate(candidates[: settings.budget]):
+            t0 = time.perf_counter()
+            try:
+                merged = self.engine.merge(
+                    source, candidate.edit, candidate.format, language="python"
+                )
+            except EditError as err:
+                apply_s += time.perf_counter() - t0
+                steps.append(_step(index, candidate, applied=False, apply_error=str(err)))
+                continue
+            apply_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            outcome = await asyncio.to_thread(
+                run_tests, problem, merged.text, timeout_s=settings.timeout_s
+            )
+            test_s += time.perf_counter() - t0
+            steps.append(_step(index, candidate, outcome=outcome))
+            if outcome.passed:
+                final = merged.text
+                break
+        trajectory = Trajectory(
+            id=uuid.uuid4().hex,
+            task_id=task.task_id,
+            task=task_text,
+            context={
+                "query": query,
+                "signature": first.signature,
+                "features": list(features),
+                "recalled": [r.item.id for r in recalled],
+            },
+            steps=tuple(steps),
+            success=any(s.succeeded for s in steps),
+            final_source=final,
+            budget=settings.budget,
+            metadata={"problem": problem.task_id, "candidates": len(candidates)},
+        )
+        if learn and self.bank is not None:
+            await asyncio.to_thread(self._learn, trajectory, recalled)
+        return Episode(
+            trajectory=trajectory,
+            recalled=recalled,
+            first_outcome=first,
+            candidates=len(candidates),
+            recall_s=recall_s,
+            apply_s=apply_s,
+            test_s=test_s,
+        )
+
+    def _learn(self, trajectory: Trajectory, recalled: Sequence[RecalledItem]) -> None:
+        """Store the trajectory; credit or blame the recalled items behind each attempt."""
+        assert self.bank is not None
+        self.bank.record(trajectory)
+        credited: set[str] = set()
+        blamed: set[str] = set()
+        for step in trajectory.steps:
+            used = {r.item.id for r in recalled if set(r.item.tags) & set(step.tags)}
+            (credited if step.succeeded else blamed).update(used)
+        if credited:
+            self.bank.feedback(sorted(credited), True)
+        if blamed - credited:
+            self.bank.feedback(sorted(blamed - credited), False)
+
+
+def _step(
+    index: int,
+    candidate: Candidate,
+    *,
+    applied: bool = True,
+    apply_error: str | None = None,
+    outcome: TestOutcome | None = None,
+) -> Step:
+    return Step(
+        index=index,
+        candidate_id=candidate.id,
+        edit=candidate.edit,
+        format=candidate.format,
+        tags=candidate.tags,
+        description=candidate.description,
+        applied=applied,
+        apply_error=apply_error,
+        outcome=outcome,
+    )
+
+
+def episode_row(episode: Episode) -> dict[str, Any]:
+    """A flat row for tables and artifacts."""
+    t = episode.trajectory
+    win = t.winning_step
+    return {
+        "task": t.task_id,
+        "solved": t.success,
+        "attempts": t.attempts,
+        "winning_edit": win.description if win else None,
+        "recalled": len(episode.recalled),
+        "failure": episode.first_outcome.signature,
+        "recall_ms": round(episode.recall_s * 1000, 2),
+    }

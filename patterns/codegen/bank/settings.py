@@ -1,0 +1,81 @@
+"""Settings of the reasoning bank: merge threshold, ranking weights, prior bounds (pydantic only)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BankSettings(BaseModel):
+    """How the reasoning bank merges, ranks and turns memories into priors.
+
+    Ranking (see :mod:`patterns.codegen.bank.ranking`): an item's reliability is the
+    posterior mean of a Beta(``prior_successes``, ``prior_failures``) prior updated by
+    its feedback, and its rank is
+    ``(1 - reliability_weight) * similarity + reliability_weight * reliability``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    merge_threshold: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="Cosine similarity from which a new distilled item is merged into an "
+        "existing item of the same kind and primary tag instead of being inserted.",
+    )
+    merge_candidates: int = Field(
+        5, ge=1, le=100, description="Nearest existing items checked for a merge per new item."
+    )
+    reliability_weight: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Share of an item's rank that comes from its reliability instead of "
+        "its similarity to the query.",
+    )
+    prior_successes: float = Field(
+        1.0, gt=0, le=100, description="Beta prior pseudo-count of successes (alpha)."
+    )
+    prior_failures: float = Field(
+        1.0, gt=0, le=100, description="Beta prior pseudo-count of failures (beta)."
+    )
+    min_similarity: float = Field(
+        0.1,
+        ge=-1.0,
+        le=1.0,
+        description="Items less similar to the query than this are never recalled.",
+    )
+    overfetch: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Recall fetches k * overfetch nearest items per kind, so reliability "
+        "can re-rank items just past the top k by similarity.",
+    )
+    prior_cap: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="Bound of the per-tag score boosts of priors(): every boost lies in "
+        "(-prior_cap, prior_cap).",
+    )
+    max_sources: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Source trajectory ids kept per item (the most recent on a merge).",
+    )
+    success_only: bool = Field(
+        False,
+        description="Distil only successful trajectories (failed ones are stored, not "
+        "distilled); the benchmark compares both.",
+    )
+    trajectory_text_chars: int = Field(
+        2000, ge=100, le=100_000, description="Longest searchable text of a trajectory record."
+    )
+    content_chars: int = Field(
+        2000, ge=50, le=100_000, description="Longest content of one distilled item."
+    )
+    prompt_item_chars: int = Field(
+        300, ge=40, le=10_000, description="Longest line one item takes in a prompt block."
+    )

@@ -1,0 +1,85 @@
+"""Pattern 1's Prefect tasks and demo flow, run for real under the Prefect harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.demo_codegen import codegen_demo
+from patterns.codegen.exceptions import AnchorNotFoundError, SyntaxCheckError
+from patterns.codegen.records import EditFormat, Step, Trajectory
+from patterns.codegen.records import TestOutcome as RunOutcome
+from patterns.memory import MemorySettings
+from tasks.codegen import apply_edit, recall_strategies, record_trajectory
+
+SOURCE = "def area(w, h):\n    return w + h\n"
+FIX = "<<<<<<< SEARCH\n    return w + h\n=======\n    return w * h\n>>>>>>> REPLACE\n"
+
+
+def test_apply_edit_task_rewrites_the_file_or_leaves_it_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "geometry.py"
+    path.write_text(SOURCE)
+    result = apply_edit.fn(str(path), FIX)
+    assert path.read_text() == "def area(w, h):\n    return w * h\n"
+    assert result.format is EditFormat.SEARCH_REPLACE
+    assert result.changed_lines == 2  # one line removed, one inserted
+    with pytest.raises(AnchorNotFoundError, match="hunk 1"):
+        apply_edit.fn(str(path), FIX)  # the search text is gone now
+    broken = "<<<<<<< SEARCH\n    return w * h\n=======\n    return w *\n>>>>>>> REPLACE\n"
+    with pytest.raises(SyntaxCheckError):
+        apply_edit.fn(str(path), broken)
+    assert path.read_text() == "def area(w, h):\n    return w * h\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["geometry.py"]
+
+
+def _trajectory(task_id: str, success: bool) -> Trajectory:
+    step = Step(
+        index=0,
+        candidate_id="c0",
+        edit=FIX,
+        format=EditFormat.SEARCH_REPLACE,
+        tags=("op:swap-arithmetic", "op:swap-arithmetic@return"),
+        description="line 2: `+` -> `*`",
+        outcome=RunOutcome(passed=success, total=3, failed=0 if success else 3),
+    )
+    return Trajectory(
+        id=f"t-{task_id}",
+        task_id=task_id,
+        task="Repair `area`: the area of a rectangle",
+        context={
+            "signature": "AssertionError: assert candidate(2, 3) == 6",
+            "features": ["arithmetic", "return"],
+        },
+        steps=(step,),
+        success=success,
+        final_source=SOURCE,
+        budget=3,
+    )
+
+
+def test_record_then_recall_through_tasks(tmp_path: Path) -> None:
+    settings = MemorySettings(uri=str(tmp_path / "db"), table="bank")
+    report = record_trajectory.fn(_trajectory("area#b0", True), settings=settings)
+    assert report.added_ids
+    record_trajectory.fn(_trajectory("area#b1", False), settings=settings)
+    recalled = recall_strategies.fn(
+        "Repair `area`: AssertionError: assert candidate(2, 3) == 6 arithmetic return",
+        k=4,
+        settings=settings,
+    )
+    kinds = {r.item.kind.value for r in recalled}
+    assert "strategy" in kinds
+    assert recalled[0].item.tags[0] == "op:swap-arithmetic"
+
+
+def test_demo_flow_repairs_and_applies_the_winning_edit(tmp_path: Path) -> None:
+    out = codegen_demo(
+        uri=str(tmp_path / "db"), train_tasks=3, workdir=str(tmp_path / "work"), budget=10
+    )
+    assert out["target"].startswith("HumanEval/")
+    assert out["memories"] > 0
+    if out["warm"]["solved"]:
+        fixed = Path(out["fixed_path"])
+        compile(fixed.read_text(), str(fixed), "exec")
+    assert out["cold"]["attempts"] >= 1 and out["warm"]["attempts"] >= 1
