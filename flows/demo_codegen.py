@@ -1,11 +1,11 @@
 """Demo flow of pattern 1: a repair episode that learns from the ones before it.
 
 A small seeded repair suite is built from HumanEval (bugs injected into canonical
-solutions, each verified to fail the problem's tests). The agent first repairs one
-held-out bug with no memory, then trains on a few other bugs (each trajectory is
-stored and distilled into strategy and pitfall memories), then repairs the held-out
-bug again with what it recalled. The winning edit is written to a file on disk with
-the fast edit engine; the trajectory and the recalled memories become artifacts.
+solutions, each verified to fail the problem's tests). The agent first repairs the
+held-out bugs with no memory, then trains on other bugs (each trajectory is stored
+and distilled into strategy and pitfall memories), then repairs the held-out bugs
+again with what it recalls. For one of them the winning edit is written to a file
+with the fast edit engine; its trajectory and recalled memories become artifacts.
 """
 
 from __future__ import annotations
@@ -56,29 +56,34 @@ def codegen_demo(
     budget: int = 3,
     workdir: str = ".data/codegen-demo",
 ) -> dict[str, Any]:
-    """Repair a held-out HumanEval bug before and after learning from training episodes."""
+    """Repair held-out HumanEval bugs before and after learning from training episodes."""
     logger = get_run_logger()
     settings = MemorySettings(uri=uri, table=table)
     suite = build_repair_suite(seed=seed, bugs_per_problem=1, problems=DEMO_PROBLEMS)
-    target = suite.heldout[0]
-    logger.info(
-        "suite: %d training and %d held-out bugs; target %s",
-        len(suite.train),
-        len(suite.heldout),
-        target.task_id,
-    )
-    cold = repair_episode(target, budget=budget, learn=False, use_bank=False)
+    logger.info("suite: %d training and %d held-out bugs", len(suite.train), len(suite.heldout))
+    cold = [
+        repair_episode(task, budget=budget, learn=False, use_bank=False) for task in suite.heldout
+    ]
     for task in suite.train[:train_tasks]:
         repair_episode(task, budget=10, learn=True, settings=settings, namespace=DEMO_NAMESPACE)
-    warm = repair_episode(
-        target, budget=budget, learn=False, settings=settings, namespace=DEMO_NAMESPACE
+    warm = [
+        repair_episode(
+            task, budget=budget, learn=False, settings=settings, namespace=DEMO_NAMESPACE
+        )
+        for task in suite.heldout
+    ]
+    # Show the held-out task memory helped most (fewest attempts against the cold run).
+    pick = min(
+        range(len(warm)),
+        key=lambda i: (not warm[i].success, warm[i].attempts - cold[i].attempts, i),
     )
+    target, episode = suite.heldout[pick], warm[pick]
     memories = recall_strategies(
-        str(warm.trajectory.context["query"]), k=5, settings=settings, namespace=DEMO_NAMESPACE
+        str(episode.trajectory.context["query"]), k=5, settings=settings, namespace=DEMO_NAMESPACE
     )
-    report = record_trajectory(warm.trajectory, settings=settings, namespace=DEMO_NAMESPACE)
+    report = record_trajectory(episode.trajectory, settings=settings, namespace=DEMO_NAMESPACE)
     fixed_path = None
-    win = warm.trajectory.winning_step
+    win = episode.trajectory.winning_step
     if win is not None:
         path = Path(workdir) / f"{target.problem.entry_point}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +93,7 @@ def codegen_demo(
         logger.info("applied the winning edit to %s", path)
     create_table_artifact(
         key="codegen-demo-trajectory",
-        table=_step_rows(warm),
+        table=_step_rows(episode),
         description=f"Repair trajectory of {target.task_id} with recalled memories",
     )
     create_table_artifact(
@@ -108,28 +113,48 @@ def codegen_demo(
         ],
         description="Memories recalled for the held-out task",
     )
-    rows = [{"run": "no memory", **episode_row(cold)}, {"run": "with memory", **episode_row(warm)}]
+    summary = {
+        "held_out": len(suite.heldout),
+        "cold_success1": sum(e.solved_within(1) for e in cold),
+        "warm_success1": sum(e.solved_within(1) for e in warm),
+        "cold_solved": sum(e.success for e in cold),
+        "warm_solved": sum(e.success for e in warm),
+    }
+    create_table_artifact(
+        key="codegen-demo-episodes",
+        table=[
+            {"run": run, **episode_row(e)}
+            for run, episodes in (("no memory", cold), ("with memory", warm))
+            for e in episodes
+        ],
+        description="Every held-out episode, without memory and after training",
+    )
     create_markdown_artifact(
         key="codegen-demo-summary",
-        markdown="# Repair before and after learning\n\n"
-        + "\n".join(
-            f"- {r['run']}: solved={r['solved']} in {r['attempts']} attempt(s); "
-            f"edit: {r['winning_edit']}"
-            for r in rows
-        )
-        + "\n",
-        description="The same held-out bug repaired with an empty bank and after training",
+        markdown=(
+            "# Repair before and after learning\n\n"
+            f"- held-out bugs: {summary['held_out']}\n"
+            f"- solved at the first attempt: {summary['cold_success1']} without memory, "
+            f"{summary['warm_success1']} with memory\n"
+            f"- solved within {budget} attempts: {summary['cold_solved']} without memory, "
+            f"{summary['warm_solved']} with memory\n"
+            f"- shown: {target.task_id}, {cold[pick].attempts} attempt(s) without memory, "
+            f"{episode.attempts} with memory\n"
+        ),
+        description="Held-out bugs repaired with an empty bank and after training",
     )
     print(
-        f"codegen: {target.task_id} without memory solved={cold.success} in "
-        f"{cold.attempts} attempt(s); with {len(memories)} recalled memories "
-        f"solved={warm.success} in {warm.attempts}; "
+        f"codegen: {summary['held_out']} held-out bugs; first-attempt fixes "
+        f"{summary['cold_success1']} without memory, {summary['warm_success1']} with memory; "
+        f"solved within {budget}: {summary['cold_solved']} -> {summary['warm_solved']}; "
+        f"{len(memories)} memories shown for {target.task_id}; "
         f"distilled {len(report.added_ids)} new, merged {len(report.merged_ids)}"
     )
     return {
         "target": target.task_id,
-        "cold": episode_row(cold),
-        "warm": episode_row(warm),
+        **summary,
+        "cold": episode_row(cold[pick]),
+        "warm": episode_row(episode),
         "memories": len(memories),
         "fixed_path": fixed_path,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,48 @@ def test_query_names_failure_and_features(suite: RepairSuite) -> None:
         list(episode.trajectory.context["features"]),
     )
     assert dataclasses.is_dataclass(episode)
+
+
+def test_model_proposals_are_tried_first_and_see_the_recalled_memories(
+    suite: RepairSuite, bank: ReasoningBank
+) -> None:
+    from patterns.codegen.bank import ModelEditGenerator
+    from patterns.consensus_router import Question
+    from tests.codegen.test_bank_model import pool_of
+
+    task = suite.heldout[0]
+    # A "model" that knows the fix (it reads the canonical program): the agent must try it
+    # first, through the edit engine and the sandbox, with the bank's memories in its prompt.
+    RepairAgent(bank, settings=AgentSettings(budget=10)).solve(suite.train[0])
+    prompts: list[str] = []
+
+    def oracle(question: Question) -> str:
+        prompts.append(question.text)
+        fixed = task.problem.source
+        edit = _whole_body_edit(task.buggy_source, fixed)
+        return json.dumps({"format": "search_replace", "edit": edit, "rationale": "oracle"})
+
+    generator = ModelEditGenerator(pool_of({"oracle": oracle}), ["oracle"])
+    agent = RepairAgent(bank, model_generator=generator, settings=AgentSettings(budget=3))
+    episode = agent.solve(task, learn=False)
+    assert episode.success and episode.attempts == 1
+    win = episode.trajectory.winning_step
+    assert win is not None and "model:oracle" in win.tags
+    assert prompts and episode.recalled
+    assert "Relevant past strategies" in prompts[0] or "Pitfalls to avoid" in prompts[0]
+
+
+def _whole_body_edit(buggy: str, fixed: str) -> str:
+    """A SEARCH/REPLACE block from the first to the last differing line."""
+    a, b = buggy.splitlines(keepends=True), fixed.splitlines(keepends=True)
+    lo = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+    hi = 0
+    while a[len(a) - 1 - hi] == b[len(b) - 1 - hi]:
+        hi += 1
+    return (
+        "<<<<<<< SEARCH\n"
+        + "".join(a[lo : len(a) - hi])
+        + "=======\n"
+        + "".join(b[lo : len(b) - hi])
+        + ">>>>>>> REPLACE\n"
+    )

@@ -389,19 +389,38 @@ def recalled(kind: ItemKind, tags: tuple[str, ...], rank: float, title: str = "t
 
 
 def test_priors_signs_and_bounds(bank: ReasoningBank) -> None:
+    tanh = ReasoningBank(bank.store, settings=BankSettings(prior_mode="tanh"))
     good = recalled(ItemKind.STRATEGY, ("op:a", "op:a@loop"), 0.8, "good")
     bad = recalled(ItemKind.PITFALL, ("op:b",), 0.6, "bad")
     weak = recalled(ItemKind.PITFALL, ("op:a",), 0.1, "weak")
-    priors = bank.priors([good, bad, weak])
-    assert priors["op:a"] > 0 and priors["op:a@loop"] > priors["op:a"]  # weak pitfall pulls down
-    assert priors["op:b"] < 0
-    assert bank.priors([]) == {}
+    for b in (bank, tanh):
+        priors = b.priors([good, bad, weak])
+        assert priors["op:a"] > 0 and priors["op:a@loop"] > priors["op:a"]  # weak pitfall
+        assert priors["op:b"] < 0
+        assert b.priors([]) == {}
 
     many = [recalled(ItemKind.STRATEGY, ("op:a",), 1.0, str(i)) for i in range(50)]
     many += [recalled(ItemKind.PITFALL, ("op:b",), 1.0, str(i)) for i in range(50)]
-    capped = ReasoningBank(bank.store, settings=BankSettings(prior_cap=0.5)).priors(many)
+    capped = ReasoningBank(
+        bank.store, settings=BankSettings(prior_mode="tanh", prior_cap=0.5)
+    ).priors(many)
     assert 0.45 < capped["op:a"] <= 0.5 and -0.5 <= capped["op:b"] < -0.45
-    assert bank.priors([good])["op:a"] < bank.priors([good, good])["op:a"] < 1.0
+    assert tanh.priors([good])["op:a"] < tanh.priors([good, good])["op:a"] < 1.0
+
+
+def test_share_priors_keep_relative_frequencies(bank: ReasoningBank) -> None:
+    often = [recalled(ItemKind.STRATEGY, ("op:a",), 0.5, f"a{i}") for i in range(3)]
+    rarely = [recalled(ItemKind.STRATEGY, ("op:b",), 0.5, "b")]
+    priors = bank.priors([*often, *rarely])
+    assert priors["op:a"] == pytest.approx(3 * priors["op:b"])
+    assert priors["op:a"] + priors["op:b"] == pytest.approx(bank.settings.prior_cap)
+    # A pitfall on a tag takes evidence away from it; every boost stays within the cap.
+    pit = recalled(ItemKind.PITFALL, ("op:a",), 0.5, "pit")
+    mixed = bank.priors([*often, *rarely, pit])
+    assert mixed["op:a"] < priors["op:a"]
+    only_pitfalls = bank.priors([pit])
+    assert -bank.settings.prior_cap <= only_pitfalls["op:a"] < 0
+    assert all(abs(v) <= bank.settings.prior_cap for v in mixed.values())
 
 
 def test_prompt_block_holds_titles_within_max_chars(bank: ReasoningBank) -> None:

@@ -83,3 +83,5 @@ def test_demo_flow_repairs_and_applies_the_winning_edit(tmp_path: Path) -> None:
         fixed = Path(out["fixed_path"])
         compile(fixed.read_text(), str(fixed), "exec")
     assert out["cold"]["attempts"] >= 1 and out["warm"]["attempts"] >= 1
+    assert 0 <= out["warm_success1"] <= out["warm_solved"] <= out["held_out"]
+    assert out["held_out"] > 0 and out["cold_solved"] <= out["held_out"]

@@ -13,7 +13,12 @@ Figures (``bench-results/codegen.json``), besides the edit figures of
   success@K is the fraction of held-out tasks whose tests pass within the first K
   candidate edits; attempts-to-success is the mean attempt number of the solved ones
   within the evaluation budget. The same curve is repeated with a bank that distils
-  memories from successful trajectories only.
+  memories from successful trajectories only. A program's test outcome is deterministic,
+  so the sandbox outcome of each distinct program is memoized across checkpoints
+  (:mod:`tests.perf.codegen_memo`). The agent's prior settings (recall size, prior
+  weight and tags) were chosen on a validation split of the training half only
+  (episodes 1-100 learn, the remaining training tasks validate); the held-out half
+  played no part in choosing them.
 - The local model's time to regenerate a ~300-line file, when the ``local-llm`` extra
   is installed: Gemma 3 270M through llama.cpp, prompt evaluation timed on the whole
   file and generation timed on ``LLM_GEN_TOKENS`` tokens; ``llm_regen_s`` is prompt
@@ -39,6 +44,7 @@ from patterns.codegen.agent import AgentSettings, Episode, RepairAgent
 from patterns.codegen.bank import BankSettings, ReasoningBank
 from patterns.codegen.repair.suite import RepairTask, build_suite
 from patterns.memory import MemorySettings, MemoryStore
+from tests.perf.codegen_memo import MemoRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench-results"
@@ -80,12 +86,19 @@ async def _run_all(
 
 
 def _curve(
-    train: Sequence[RepairTask], heldout: Sequence[RepairTask], *, success_only: bool, root: Path
+    train: Sequence[RepairTask],
+    heldout: Sequence[RepairTask],
+    *,
+    success_only: bool,
+    root: Path,
+    runner: MemoRunner,
 ) -> list[dict[str, float]]:
     store = MemoryStore(MemorySettings(uri=str(root / ("succ" if success_only else "all"))))
     bank = ReasoningBank(store, settings=BankSettings(success_only=success_only))
-    trainer = RepairAgent(bank, settings=AgentSettings(budget=TRAIN_BUDGET))
-    evaluator = RepairAgent(bank, settings=AgentSettings(budget=EVAL_BUDGET, learn=False))
+    trainer = RepairAgent(bank, settings=AgentSettings(budget=TRAIN_BUDGET), runner=runner)
+    evaluator = RepairAgent(
+        bank, settings=AgentSettings(budget=EVAL_BUDGET, learn=False), runner=runner
+    )
     points: list[dict[str, float]] = []
     trained = 0
     train_solved = 0
@@ -204,11 +217,18 @@ def run_codegen_bench() -> dict[str, float]:
     heldout = list(suite.heldout)
     figures["train_tasks"] = float(len(train))
     figures["heldout_tasks"] = float(len(heldout))
+    runner = MemoRunner()
     with tempfile.TemporaryDirectory(prefix="codegen-bench-") as tmp:
         curves = {
-            "all memories": _curve(train, heldout, success_only=False, root=Path(tmp)),
-            "successes only": _curve(train, heldout, success_only=True, root=Path(tmp)),
+            "all memories": _curve(
+                train, heldout, success_only=False, root=Path(tmp), runner=runner
+            ),
+            "successes only": _curve(
+                train, heldout, success_only=True, root=Path(tmp), runner=runner
+            ),
         }
+    figures["sandbox_runs"] = float(runner.runs)
+    figures["sandbox_memo_hits"] = float(runner.hits)
     full, succ = curves["all memories"], curves["successes only"]
     for point in full:
         n = int(point["trajectories"])

@@ -45,6 +45,8 @@ def priors(recalled: Sequence[RecalledItem], settings: BankSettings) -> dict[str
     Returns:
         Boost per tag.
     """
+    if settings.prior_mode == "share":
+        return share_priors(recalled, settings)
     raw: dict[str, float] = {}
     for r in recalled:
         sign = 1.0 if r.item.kind is ItemKind.STRATEGY else -1.0
@@ -53,6 +55,40 @@ def priors(recalled: Sequence[RecalledItem], settings: BankSettings) -> dict[str
             raw[tag] = raw.get(tag, 0.0) + sign * weight
     cap = settings.prior_cap
     return {tag: cap * math.tanh(v) for tag, v in raw.items() if v != 0.0}
+
+
+def share_priors(recalled: Sequence[RecalledItem], settings: BankSettings) -> dict[str, float]:
+    """Tag boosts as shares of the recalled evidence (``prior_mode="share"``).
+
+    Each item carries evidence ``e = max(rank, 0) * support`` (support: how many
+    trajectories were merged into it). A tag's boost is
+    ``cap * (E_strategy(tag) - pitfall_weight * E_pitfall(tag)) / E_total`` where the
+    sums run over the items holding the tag and ``E_total`` over every recalled item
+    (pitfalls counted with their weight). Boosts keep the relative frequency of what
+    worked in similar past tasks, and lie in ``[-cap, cap]``.
+    """
+    pos: dict[str, float] = {}
+    neg: dict[str, float] = {}
+    total = 0.0
+    for r in recalled:
+        evidence = max(r.rank, 0.0) * max(r.item.support, 1)
+        if r.item.kind is ItemKind.STRATEGY:
+            bucket = pos
+        else:
+            bucket = neg
+            evidence *= settings.pitfall_weight
+        total += evidence
+        for tag in dict.fromkeys(r.item.tags):
+            bucket[tag] = bucket.get(tag, 0.0) + evidence
+    if total <= 0.0:
+        return {}
+    cap = settings.prior_cap
+    out: dict[str, float] = {}
+    for tag in pos.keys() | neg.keys():
+        net = pos.get(tag, 0.0) - neg.get(tag, 0.0)
+        if net != 0.0:
+            out[tag] = cap * net / total
+    return out
 
 
 def _line(r: RecalledItem, limit: int) -> str:

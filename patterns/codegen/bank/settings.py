@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -58,6 +60,18 @@ class BankSettings(BaseModel):
         le=100,
         description="Bound of the per-tag score boosts of priors(): every boost lies in "
         "(-prior_cap, prior_cap).",
+    )
+    prior_mode: Literal["share", "tanh"] = Field(
+        "share",
+        description="How priors() turns recalled items into tag boosts: 'share' gives each "
+        "tag its share of the recalled evidence (strategies minus pitfalls, weighted by rank "
+        "and support), so frequencies survive; 'tanh' squashes each tag's summed votes.",
+    )
+    pitfall_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="Weight of a pitfall's evidence against a strategy's in 'share' priors.",
     )
     max_sources: int = Field(
         64,
