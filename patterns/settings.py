@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from patterns.byzantine.settings import ByzantineSettings
+from patterns.codegen.bank.settings import BankSettings
 from patterns.consensus_router.settings import RouterSettings
 from patterns.core.settings import ENV_PREFIX, QuicSettings, SimSettings, WireSettings
 from patterns.ephemeral.settings import EphemeralSettings
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     )
     ephemeral: EphemeralSettings = Field(
         default_factory=EphemeralSettings, description="Ephemeral agent pools."
+    )
+    bank: BankSettings = Field(
+        default_factory=BankSettings, description="Reasoning bank of the code generation pattern."
     )
 
 

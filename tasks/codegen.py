@@ -19,6 +19,7 @@ from patterns.codegen.humaneval import get_problem
 from patterns.codegen.records import EditFormat, Trajectory
 from patterns.codegen.repair.suite import RepairSuite, RepairTask, build_suite
 from patterns.memory import MemorySettings, get_store
+from patterns.settings import get_settings
 from tasks.memory import memory_settings
 from tasks.retry import retry_if_retryable
 
@@ -34,7 +35,7 @@ def get_bank(
 ) -> ReasoningBank:
     """A process-wide reasoning bank per (memory settings, namespace, bank settings)."""
     memory = memory_settings(settings)
-    bank_settings = bank_settings or BankSettings()
+    bank_settings = bank_settings or get_settings().bank
     key = f"{memory.model_dump_json()}|{namespace}|{bank_settings!r}"
     with _BANKS_LOCK:
         bank = _BANKS.get(key)
@@ -92,10 +93,15 @@ def record_trajectory(
     trajectory: Trajectory,
     settings: MemorySettings | None = None,
     namespace: str = DEFAULT_NAMESPACE,
-    success_only: bool = False,
+    success_only: bool | None = None,
 ) -> RecordReport:
-    """Store a finished trajectory and distil it into strategy / pitfall memories."""
-    bank_settings = BankSettings(success_only=success_only)
+    """Store a finished trajectory and distil it into strategy / pitfall memories.
+
+    ``success_only`` overrides the ``bank`` settings group's switch when given.
+    """
+    bank_settings = get_settings().bank
+    if success_only is not None and success_only != bank_settings.success_only:
+        bank_settings = bank_settings.model_copy(update={"success_only": success_only})
     return get_bank(settings, namespace, bank_settings).record(trajectory)
 
 

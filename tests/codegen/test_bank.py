@@ -190,10 +190,10 @@ def test_success_only_skips_failed_trajectories(store: MemoryStore) -> None:
     failed = bank.record(trajectory("bad", win=None))
     assert failed.added_ids == () and failed.merged_ids == ()
     solved = bank.record(trajectory("good", signature="IndexError: list index out of range"))
-    assert len(solved.added_ids) == 2
+    assert len(solved.added_ids) == 1  # the strategy; its failed step's pitfall is not kept
     stats = bank.stats()
-    assert (stats.trajectories, stats.strategies, stats.pitfalls) == (2, 1, 1)
-    assert only(bank, ItemKind.PITFALL).sources == ("good",)
+    assert (stats.trajectories, stats.strategies, stats.pitfalls) == (2, 1, 0)
+    assert only(bank, ItemKind.STRATEGY).sources == ("good",)
 
     both = ReasoningBank(store, namespace="both")
     assert len(both.record(trajectory("bad", win=None)).added_ids) == 1

@@ -85,3 +85,16 @@ def test_demo_flow_repairs_and_applies_the_winning_edit(tmp_path: Path) -> None:
     assert out["cold"]["attempts"] >= 1 and out["warm"]["attempts"] >= 1
     assert 0 <= out["warm_success1"] <= out["warm_solved"] <= out["held_out"]
     assert out["held_out"] > 0 and out["cold_solved"] <= out["held_out"]
+
+
+def test_bank_settings_group_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patterns.core.exceptions import ConfigError
+    from patterns.settings import get_settings
+
+    monkeypatch.setenv("SWARMKIT_BANK__MERGE_THRESHOLD", "0.8")
+    monkeypatch.setenv("SWARMKIT_BANK__SUCCESS_ONLY", "true")
+    bank = get_settings().bank
+    assert bank.merge_threshold == 0.8 and bank.success_only is True
+    monkeypatch.setenv("SWARMKIT_BANK__MERGE_THRESHOLD", "2")
+    with pytest.raises((ConfigError, ValueError), match="merge_threshold"):
+        get_settings()

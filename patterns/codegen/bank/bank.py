@@ -163,6 +163,12 @@ class ReasoningBank:
     def _skips(self, trajectory: Trajectory) -> bool:
         return self.settings.success_only and not trajectory.success
 
+    def _kept(self, distilled: list[DistilledItem]) -> list[DistilledItem]:
+        """With ``success_only``, nothing learned from a failure: strategies only."""
+        if not self.settings.success_only:
+            return distilled
+        return [d for d in distilled if d.kind is ItemKind.STRATEGY]
+
     def record(self, trajectory: Trajectory) -> RecordReport:
         """Store a finished trajectory and the items distilled from it, in one commit.
 
@@ -179,7 +185,7 @@ class ReasoningBank:
         """
         record_id = self._check_trajectory(trajectory)
         distilled = [] if self._skips(trajectory) else self.distiller.distill(trajectory)
-        return self._write(trajectory, record_id, distilled)
+        return self._write(trajectory, record_id, self._kept(distilled))
 
     async def arecord(self, trajectory: Trajectory) -> RecordReport:
         """:meth:`record` for event loops: an :class:`AsyncDistiller` runs on this loop."""
@@ -190,7 +196,7 @@ class ReasoningBank:
             distilled = await self.distiller.adistill(trajectory)
         else:
             distilled = self.distiller.distill(trajectory)
-        return self._write(trajectory, record_id, distilled)
+        return self._write(trajectory, record_id, self._kept(distilled))
 
     def _checked_items(self, distilled: Sequence[DistilledItem]) -> list[DistilledItem]:
         out: list[DistilledItem] = []

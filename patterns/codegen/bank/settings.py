@@ -81,8 +81,10 @@ class BankSettings(BaseModel):
     )
     success_only: bool = Field(
         False,
-        description="Distil only successful trajectories (failed ones are stored, not "
-        "distilled); the benchmark compares both.",
+        description="Learn from successes only: distil only successful trajectories into "
+        "strategy items; failed trajectories are stored, not distilled, and no pitfall is "
+        "kept (not even from a successful trajectory's failed steps). The benchmark "
+        "compares both.",
     )
     trajectory_text_chars: int = Field(
         2000, ge=100, le=100_000, description="Longest searchable text of a trajectory record."
