@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from patterns.codegen.edits import EditEngine
@@ -108,7 +108,6 @@ class Episode:
     recall_s: float = 0.0
     apply_s: float = 0.0
     test_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
