@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import abc
 import builtins
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from apps.k8s.actions import Action, ApiOp, plan_action
+from apps.k8s.actions import Action, ApiOp, Verb, plan_action
 from apps.k8s.kinds import CLUSTER_KINDS, NAMESPACED_KINDS, Kind
 from apps.k8s.objects import KubeObject, name_of, namespace_of
 
@@ -56,6 +57,17 @@ class ServiceMetrics:
     latency_p99_ms: float
 
 
+@dataclass(frozen=True)
+class ServiceCall:
+    """Observed calls from one Service's pods to another Service (a mesh's edge metric)."""
+
+    namespace: str
+    service: str
+    target_namespace: str
+    target_service: str
+    request_rate_rps: float
+
+
 @dataclass
 class Observation:
     """Everything one observation of a cluster read, at one time."""
@@ -64,6 +76,7 @@ class Observation:
     objects: dict[Kind, list[KubeObject]]
     pod_metrics: list[KubeObject]
     service_metrics: list[ServiceMetrics]
+    service_calls: list[ServiceCall] = field(default_factory=list)
 
     def of(self, kind: Kind, namespace: str | None = None) -> list[KubeObject]:
         """Objects of ``kind`` (in ``namespace`` if given)."""
@@ -128,9 +141,17 @@ class Cluster(abc.ABC):
     def service_metrics(self, namespace: str | None = None) -> builtins.list[ServiceMetrics]:
         """Per-service request rate, error rate and latency."""
 
+    def service_calls(self, namespace: str | None = None) -> builtins.list[ServiceCall]:
+        """Service-to-service call edges (e.g. a service mesh's request metrics); none by default."""
+        return []
+
     @abc.abstractmethod
     def now_iso(self) -> str:
         """The cluster's current time, RFC 3339."""
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` of cluster time pass (wall-clock sleep; the simulator advances instead)."""
+        time.sleep(seconds)
 
     # watching ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -183,8 +204,16 @@ class Cluster(abc.ABC):
         dry = self.default_dry_run if dry_run is None else dry_run
         ops = self.plan(action)
         objects = []
+        deleted: set[tuple[Kind, str, str]] = set()
         for op in ops:
+            key = (op.kind, op.namespace, op.name)
+            if dry and op.verb is Verb.CREATE and op.subresource is None and key in deleted:
+                # A dry-run delete persists nothing, so the create that follows it in the
+                # same plan would meet the old object: it is validated by the delete alone.
+                continue
             out = self._execute(op, dry)
+            if op.verb is Verb.DELETE:
+                deleted.add(key)
             if out is not None:
                 objects.append(out)
         verb = "would apply" if dry else "applied"
@@ -212,4 +241,5 @@ class Cluster(abc.ABC):
             objects[kind] = self.list(kind)
         pod_metrics = [m for ns in scopes for m in self.pod_metrics(ns)]
         service_metrics = [m for ns in scopes for m in self.service_metrics(ns)]
-        return Observation(self.now_iso(), objects, pod_metrics, service_metrics)
+        calls = [c for ns in scopes for c in self.service_calls(ns)]
+        return Observation(self.now_iso(), objects, pod_metrics, service_metrics, calls)

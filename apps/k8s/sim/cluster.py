@@ -10,7 +10,14 @@ from typing import Any
 
 from apps.k8s.actions import ApiOp, Verb
 from apps.k8s.behaviour import ImageBehaviour
-from apps.k8s.cluster import ChangeBatch, Cluster, ServiceMetrics, WatchEvent, WatchEventType
+from apps.k8s.cluster import (
+    ChangeBatch,
+    Cluster,
+    ServiceCall,
+    ServiceMetrics,
+    WatchEvent,
+    WatchEventType,
+)
 from apps.k8s.exceptions import InvalidObjectError
 from apps.k8s.kinds import KINDS, Kind, kind_info
 from apps.k8s.objects import (
@@ -431,9 +438,21 @@ class SimCluster(Cluster):
             if namespace is None or key[0] == namespace
         ]
 
+    def service_calls(self, namespace: str | None = None) -> builtins.list[ServiceCall]:
+        """Call edges between Services with their request rates (as a service mesh reports)."""
+        return [
+            ServiceCall(src[0], src[1], dst[0], dst[1], round(rps, 6))
+            for (src, dst), rps in sorted(self.state.call_rates.items())
+            if namespace is None or src[0] == namespace
+        ]
+
     def now_iso(self) -> str:
         """Virtual time as RFC 3339."""
         return sim_time(self.state.now)
+
+    def wait(self, seconds: float) -> None:
+        """Advance virtual time (no wall-clock sleep)."""
+        self.advance(seconds)
 
     def changes(
         self, cursor: dict[str, str] | None = None, kinds: Sequence[Kind] | None = None

@@ -141,6 +141,7 @@ class SimState:
     hpas: dict[Key, HpaRuntime] = field(default_factory=dict)
     traffic: dict[Key, float] = field(default_factory=dict)
     service_stats: dict[Key, ServiceMetrics] = field(default_factory=dict)
+    call_rates: dict[tuple[Key, Key], float] = field(default_factory=dict)
     endpoints_dirty: bool = True
     pvc_retry: dict[Key, float] = field(default_factory=dict)
     deploy_progress: dict[str, tuple[tuple[int, ...], float]] = field(default_factory=dict)

@@ -63,6 +63,7 @@ def traffic_step(state: SimState) -> None:
     for rt in state.pods.values():
         rt.load_rps = 0.0
     rps: dict[Key, float] = dict.fromkeys(services, 0.0)
+    calls: dict[tuple[Key, Key], float] = {}
     for key, value in state.traffic.items():
         rps[key] = rps.get(key, 0.0) + value
     for svc in order:
@@ -77,6 +78,7 @@ def traffic_step(state: SimState) -> None:
                 for call in c.behaviour.calls:
                     callee = _callee(svc[0], call.service)
                     rps[callee] = rps.get(callee, 0.0) + share * call.fraction
+                    calls[(svc, callee)] = calls.get((svc, callee), 0.0) + share * call.fraction
     for rt in state.pods.values():
         for c in rt.containers:
             beh = c.behaviour
@@ -91,6 +93,7 @@ def traffic_step(state: SimState) -> None:
     for svc in reversed(order):
         stats[svc] = _service_stats(svc, rps.get(svc, 0.0), backends.get(svc, []), stats)
     state.service_stats = stats
+    state.call_rates = calls
 
 
 def _service_stats(

@@ -1,0 +1,175 @@
+"""Change tracking from the watch feed: who changed what, when, and what it was before.
+
+A rollout keeps its history in ReplicaSets, but a ConfigMap, a Service selector, an
+HPA or a quota keeps none. Like the change trackers SREs put beside their alerts, the
+loop follows the cluster's change feed from its first pass and remembers each spec's
+previous versions, so a remediation can put back what was there before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apps.k8s.cluster import Cluster, WatchEventType
+from apps.k8s.kinds import Kind
+from apps.k8s.objects import KubeObject, deep_copy, name_of, namespace_of, parse_time
+
+TRACKED_KINDS: tuple[Kind, ...] = (
+    Kind.DEPLOYMENT,
+    Kind.CONFIG_MAP,
+    Kind.SERVICE,
+    Kind.HORIZONTAL_POD_AUTOSCALER,
+    Kind.RESOURCE_QUOTA,
+    Kind.PERSISTENT_VOLUME_CLAIM,
+    Kind.NODE,
+)
+MAX_VERSIONS = 16  # previous versions kept per object
+_EPOCH = parse_time("1970-01-01T00:00:00Z")
+
+
+def seconds_of(iso: str) -> float:
+    """An RFC 3339 time as seconds since the epoch."""
+    return (parse_time(iso) - _EPOCH).total_seconds()
+
+
+def desired_state(kind: Kind, obj: KubeObject) -> dict[str, Any]:
+    """The part of an object a person changes (spec, data), without what controllers write."""
+    if kind is Kind.CONFIG_MAP:
+        return {"data": obj.get("data") or {}, "binaryData": obj.get("binaryData") or {}}
+    spec = obj.get("spec") or {}
+    if kind is Kind.DEPLOYMENT:
+        return {"replicas": spec.get("replicas", 1), "template": spec.get("template") or {}}
+    if kind is Kind.SERVICE:
+        return {"selector": spec.get("selector"), "ports": spec.get("ports")}
+    if kind is Kind.NODE:
+        return {"unschedulable": bool(spec.get("unschedulable")), "taints": spec.get("taints")}
+    return dict(spec)
+
+
+def _diff(before: Any, after: Any, path: str = "") -> list[str]:
+    if isinstance(before, dict) and after is None:
+        after = {}
+    if isinstance(after, dict) and before is None:
+        before = {}
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            out += _diff(before.get(key), after.get(key), sub)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += _diff(b, a, f"{path}.{i}")
+        return out
+    return [] if before == after else [path or "."]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of an object's desired state seen on the feed."""
+
+    at_s: float
+    kind: Kind
+    namespace: str
+    name: str
+    fields: list[str]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    own: bool = False
+
+    @property
+    def created(self) -> bool:
+        """The object appeared."""
+        return self.before is None
+
+    @property
+    def deleted(self) -> bool:
+        """The object went away."""
+        return self.after is None
+
+    def describe(self) -> str:
+        """One line for evidence."""
+        what = "created" if self.created else "deleted" if self.deleted else ", ".join(self.fields)
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind.value} {where} changed at t={self.at_s:.0f}s: {what}"
+
+
+@dataclass
+class ChangeTracker:
+    """Follows :meth:`Cluster.changes` and keeps a history of desired states per object."""
+
+    kinds: tuple[Kind, ...] = TRACKED_KINDS
+    cursor: dict[str, str] | None = None
+    current: dict[tuple[Kind, str, str], dict[str, Any]] = field(default_factory=dict)
+    history: list[Change] = field(default_factory=list)
+    started_at_s: float | None = None
+    own_writes: set[tuple[Kind, str, str]] = field(default_factory=set)
+
+    def poll(self, cluster: Cluster) -> list[Change]:
+        """Read the change feed once; return the new changes (none on the first poll)."""
+        now = seconds_of(cluster.now_iso())
+        batch = cluster.changes(self.cursor, self.kinds)
+        first = self.cursor is None or batch.resync
+        self.cursor = batch.cursor
+        if self.started_at_s is None:
+            self.started_at_s = now
+        new: list[Change] = []
+        seen: set[tuple[Kind, str, str]] = set()
+        for ev in batch.events:
+            key = (ev.kind, namespace_of(ev.object), name_of(ev.object))
+            seen.add(key)
+            state = None if ev.type is WatchEventType.DELETED else desired_state(ev.kind, ev.object)
+            before = self.current.get(key)
+            if state is None:
+                self.current.pop(key, None)
+            else:
+                self.current[key] = deep_copy(state)
+            if first and before is None:
+                continue
+            if before == state:
+                continue
+            fields = _diff(before or {}, state or {}) if before and state else []
+            new.append(
+                Change(now, key[0], key[1], key[2], fields, before, state, key in self.own_writes)
+            )
+        if first and batch.resync:
+            for key in set(self.current) - seen:
+                self.current.pop(key, None)
+        self.own_writes.clear()
+        self.history += new
+        return new
+
+    def mark_own(self, keys: Iterable[tuple[Kind, str, str]]) -> None:
+        """Tag the next change of these objects as the healer's own write."""
+        self.own_writes.update(keys)
+
+    def changes_of(self, kind: Kind, namespace: str, name: str) -> list[Change]:
+        """Changes of one object, oldest first."""
+        return [
+            c
+            for c in self.history
+            if c.kind is kind and c.namespace == namespace and c.name == name
+        ]
+
+    def last_foreign_change(self, kind: Kind, namespace: str, name: str) -> Change | None:
+        """The latest change of an object not made by the healer."""
+        for c in reversed(self.changes_of(kind, namespace, name)):
+            if not c.own:
+                return c
+        return None
+
+    def state_before(
+        self, kind: Kind, namespace: str, name: str, at_s: float
+    ) -> dict[str, Any] | None:
+        """The desired state an object had just before ``at_s`` (None if unknown)."""
+        changes = [c for c in self.changes_of(kind, namespace, name) if c.at_s >= at_s]
+        if changes:
+            return changes[0].before
+        return self.current.get((kind, namespace, name))
+
+    def recent(self, since_s: float) -> list[Change]:
+        """Changes by others since ``since_s``, oldest first."""
+        return [c for c in self.history if c.at_s >= since_s and not c.own]

@@ -1,0 +1,180 @@
+"""Step 7: server-side dry run, apply, verify over a window, roll back when verification fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apps.k8s.actions import (
+    Action,
+    CordonNode,
+    DeletePod,
+    DrainNode,
+    PatchConfigMap,
+    PatchEnv,
+    PatchHpa,
+    PatchProbe,
+    PatchResourceQuota,
+    PatchResources,
+    PatchServiceSelector,
+    RecreatePvc,
+    RestartDeployment,
+    RolloutUndo,
+    ScaleDeployment,
+    revision_of,
+)
+from apps.k8s.cluster import Cluster
+from apps.k8s.kinds import Kind
+from apps.k8s.symptoms import Problem, ProblemKind, find_problems
+from patterns.core.exceptions import PermanentError, RetryableError
+
+APPLY_ATTEMPTS = 4  # tries of one write when the API answers 429/5xx
+APPLY_BACKOFF_S = 1.0  # first back-off between them (doubles)
+STRUCTURAL = frozenset(
+    {
+        ProblemKind.DEPLOYMENT_UNAVAILABLE,
+        ProblemKind.NO_ENDPOINTS,
+        ProblemKind.HIGH_ERROR_RATE,
+        ProblemKind.HIGH_LATENCY,
+        ProblemKind.NODE_NOT_READY,
+        ProblemKind.PVC_PENDING,
+        ProblemKind.REPLICA_FAILURE,
+    }
+)
+
+
+def inverse_action(action: Action, cluster: Cluster) -> Action | None:
+    """The action that undoes ``action`` on this cluster as it is now (None: irreversible)."""
+    if isinstance(action, RolloutUndo | RestartDeployment | PatchResources | PatchEnv | PatchProbe):
+        d = cluster.get(Kind.DEPLOYMENT, action.name, action.namespace)
+        return RolloutUndo(namespace=action.namespace, name=action.name, to_revision=revision_of(d))
+    if isinstance(action, ScaleDeployment):
+        d = cluster.get(Kind.DEPLOYMENT, action.name, action.namespace)
+        return ScaleDeployment(
+            namespace=action.namespace, name=action.name, replicas=int(d["spec"].get("replicas", 1))
+        )
+    if isinstance(action, PatchConfigMap):
+        cm = cluster.get(Kind.CONFIG_MAP, action.name, action.namespace)
+        data = cm.get("data") or {}
+        keys = set(action.set) | set(action.remove)
+        return PatchConfigMap(
+            namespace=action.namespace,
+            name=action.name,
+            set={k: str(data[k]) for k in keys if k in data},
+            remove=[k for k in keys if k not in data],
+        )
+    if isinstance(action, PatchServiceSelector):
+        svc = cluster.get(Kind.SERVICE, action.name, action.namespace)
+        return PatchServiceSelector(
+            namespace=action.namespace,
+            name=action.name,
+            selector=dict((svc.get("spec") or {}).get("selector") or {}),
+        )
+    if isinstance(action, PatchHpa):
+        h = cluster.get(Kind.HORIZONTAL_POD_AUTOSCALER, action.name, action.namespace)
+        spec = h.get("spec") or {}
+        return PatchHpa(
+            namespace=action.namespace,
+            name=action.name,
+            min_replicas=spec.get("minReplicas") if action.min_replicas is not None else None,
+            max_replicas=spec.get("maxReplicas") if action.max_replicas is not None else None,
+        )
+    if isinstance(action, PatchResourceQuota):
+        q = cluster.get(Kind.RESOURCE_QUOTA, action.name, action.namespace)
+        hard = (q.get("spec") or {}).get("hard") or {}
+        return PatchResourceQuota(
+            namespace=action.namespace,
+            name=action.name,
+            hard={k: str(hard[k]) for k in action.hard if k in hard},
+        )
+    if isinstance(action, CordonNode):
+        return CordonNode(node=action.node, uncordon=not action.uncordon)
+    if isinstance(action, DrainNode):
+        return CordonNode(node=action.node, uncordon=True)
+    if isinstance(action, DeletePod | RecreatePvc):
+        return None
+    return None
+
+
+def apply_with_retry(
+    cluster: Cluster, action: Action, dry_run: bool, wait: Callable[[float], None]
+) -> Any:
+    """``cluster.apply`` retried with exponential back-off on retryable API errors (429, 5xx)."""
+    delay = APPLY_BACKOFF_S
+    for attempt in range(APPLY_ATTEMPTS):
+        try:
+            return cluster.apply(action, dry_run=dry_run)
+        except RetryableError:
+            if attempt == APPLY_ATTEMPTS - 1:
+                raise
+            wait(delay)
+            delay *= 2
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """How a verification window ended."""
+
+    verified: bool
+    healthy_at_s: float | None
+    ended_at_s: float
+    problems: list[str]
+    reason: str
+
+
+def problem_key(p: Problem) -> tuple[str, str, str, str]:
+    """Identity of a problem, for telling new problems from old ones."""
+    return (p.kind.value, p.object_kind.value, p.namespace, p.name)
+
+
+def verify(
+    cluster: Cluster,
+    namespaces: set[str],
+    baseline: set[tuple[str, str, str, str]],
+    window_s: float,
+    poll_s: float,
+    stable_polls: int,
+    settle_s: float,
+    now_s: Callable[[], float],
+) -> VerifyResult:
+    """Watch the incident's namespaces: verified when ``stable_polls`` observations in a row show no problem.
+
+    Fails early when a structural problem appears that was not there before (something
+    new broke) and is still there on the next observation.
+    """
+    start = now_s()
+    cluster.wait(settle_s)
+    stable = 0
+    healthy_at: float | None = None
+    new_seen: set[tuple[str, str, str, str]] = set()
+    problems: list[Problem] = []
+    while True:
+        obs = cluster.observe()
+        problems = [
+            p for p in find_problems(obs) if p.namespace in namespaces or p.object_kind is Kind.NODE
+        ]
+        t = now_s()
+        if not problems:
+            stable += 1
+            healthy_at = t if healthy_at is None else healthy_at
+            if stable >= stable_polls:
+                return VerifyResult(True, healthy_at, t, [], f"healthy for {stable} observations")
+        else:
+            stable, healthy_at = 0, None
+            new = {problem_key(p) for p in problems if p.kind in STRUCTURAL} - baseline
+            if new & new_seen:
+                broke = sorted(" ".join(k) for k in new & new_seen)
+                return VerifyResult(
+                    False, None, t, [str(p) for p in problems], f"new problems: {broke}"
+                )
+            new_seen = new
+        if t - start >= window_s:
+            return VerifyResult(
+                False, None, t, [str(p) for p in problems], f"still unhealthy after {window_s:.0f}s"
+            )
+        cluster.wait(poll_s)
+
+
+__all__ = ["PermanentError", "apply_with_retry", "inverse_action", "verify"]

@@ -1,0 +1,352 @@
+"""Step 3: rank root causes, not symptoms.
+
+Anomaly scores are put on the objects of the dependency graph (workloads from their
+pods, Services from their golden signals, nodes, claims, autoscalers, quotas and
+config maps from conditions and the events that name them). A personalized PageRank
+walk from the anomalous objects towards what they depend on gathers mass at the
+deepest anomalous object (MicroRCA); the change timeline then breaks ties the way an
+SRE does first: what changed, earliest first. Each ranked object gets a hypothesis
+kind that the proposal templates understand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from enum import StrEnum
+
+from apps.k8s.kinds import Kind
+from apps.k8s.objects import condition, is_node_ready, name_of, namespace_of, parse_time
+from apps.k8s.quantity import cpu_millicores
+from apps.k8s.symptoms import DEFAULT_P99_SLO_MS, ERROR_RATE_MAX, SLO_ANNOTATION
+from apps.selfheal.changes import Change, ChangeTracker, seconds_of
+from apps.selfheal.records import Hypothesis, Incident
+from apps.selfheal.topology import Ref, Topology, personalized_pagerank, ref_str
+
+RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+CPU_SATURATED = 0.9  # usage / limit at which a container counts as throttled
+CHANGE_LOOKBACK_S = 3600.0  # changes older than this before the onset are not suspects
+EVENT_WINDOW_S = 600.0  # events last seen this recently are evidence
+TOP_K = 3
+
+
+class HypothesisKind(StrEnum):
+    """The kinds of root cause the proposal templates know how to remediate."""
+
+    BAD_ROLLOUT = "bad_rollout"
+    SCALED_DOWN = "scaled_down"
+    CONFIG_CHANGE = "config_change"
+    SELECTOR_MISMATCH = "selector_mismatch"
+    NODE_FAILURE = "node_failure"
+    CPU_SATURATION = "cpu_saturation"
+    MEMORY_LIMIT = "memory_limit"
+    AUTOSCALER_LIMIT = "autoscaler_limit"
+    STORAGE_PROVISIONING = "storage_provisioning"
+    QUOTA_EXHAUSTED = "quota_exhausted"
+    UNKNOWN = "unknown"
+
+
+_QUOTA_RE = re.compile(r"exceeded quota: ([a-z0-9.-]+)")
+_CM_KEY_RE = re.compile(r'configmap "?([a-z0-9.-]+)"? .*key|non-existent config key')
+
+
+def _significant(change: Change) -> bool:
+    """A change that can break something (a restart annotation alone cannot)."""
+    if change.created or change.deleted:
+        return True
+    return any(
+        not f.endswith(RESTART_ANNOTATION)
+        and "annotations.kubectl.kubernetes.io/restartedAt" not in f
+        for f in change.fields
+    )
+
+
+class Diagnoser:
+    """Scores anomalies on the graph and turns the ranking into typed hypotheses."""
+
+    def __init__(self, topo: Topology, changes: ChangeTracker) -> None:
+        self.topo = topo
+        self.changes = changes
+        self.now = parse_time(topo.obs.time)
+        self.now_s = seconds_of(topo.obs.time)
+        self.anomaly: dict[Ref, float] = defaultdict(float)
+        self.evidence: dict[Ref, list[str]] = defaultdict(list)
+        self.cpu_ratio: dict[Ref, float] = {}
+
+    # anomaly scores ------------------------------------------------------------------------
+    def _mark(self, ref: Ref, score: float, why: str) -> None:
+        self.anomaly[ref] = max(self.anomaly[ref], min(score, 1.0))
+        if why not in self.evidence[ref]:
+            self.evidence[ref].append(why)
+
+    def score(self, incident: Incident) -> None:
+        """Put anomaly scores and evidence on objects from the incident's signals and the graph."""
+        topo, obs = self.topo, self.topo.obs
+        for s in incident.signals:
+            kind = Kind(s.object_kind)
+            if kind is Kind.POD:
+                owner = topo.owner_of_pod.get((s.namespace, s.name))
+                if owner is None:
+                    continue
+                n = max(len(topo.pods_of[owner]), 1)
+                self._mark(owner, self.anomaly[owner] + 1.0 / n, f"pod {s.name}: {s.detail}")
+            else:
+                self._mark((kind, s.namespace, s.name), s.score, f"{s.kind}: {s.detail}")
+        # workloads: CPU saturation from metrics-server, unavailable replicas
+        usage: dict[tuple[str, str], dict[str, float]] = {}
+        for m in obs.pod_metrics:
+            usage[(namespace_of(m), name_of(m))] = {
+                c["name"]: cpu_millicores(c["usage"]["cpu"]) for c in m.get("containers") or []
+            }
+        for dref, pods in topo.pods_of.items():
+            ratios = []
+            for pod in pods:
+                used = usage.get((namespace_of(pod), name_of(pod)), {})
+                for c in (pod.get("spec") or {}).get("containers") or []:
+                    limit = ((c.get("resources") or {}).get("limits") or {}).get("cpu")
+                    if limit and c["name"] in used:
+                        ratios.append(used[c["name"]] / max(cpu_millicores(limit), 1e-9))
+            if ratios:
+                self.cpu_ratio[dref] = max(ratios)
+        slo = {
+            (namespace_of(s), name_of(s)): float(
+                (s.get("metadata") or {})
+                .get("annotations", {})
+                .get(SLO_ANNOTATION, DEFAULT_P99_SLO_MS)
+            )
+            for s in obs.of(Kind.SERVICE)
+        }
+        svc_bad: dict[Ref, float] = {}
+        for sm in obs.service_metrics:
+            ref = (Kind.SERVICE, sm.namespace, sm.service)
+            bad = 0.0
+            if sm.request_rate_rps > 0 and sm.error_rate > ERROR_RATE_MAX:
+                bad = max(bad, min(1.0, 0.3 + sm.error_rate))
+            limit = slo.get((sm.namespace, sm.service), DEFAULT_P99_SLO_MS)
+            if sm.request_rate_rps > 0 and sm.latency_p99_ms > limit:
+                bad = max(bad, min(1.0, 0.3 + 0.35 * sm.latency_p99_ms / limit))
+            if bad:
+                svc_bad[ref] = bad
+                self._mark(
+                    ref,
+                    bad,
+                    f"golden signals: {sm.error_rate:.1%} errors, p99 {sm.latency_p99_ms:.0f} ms"
+                    f" (SLO {limit:.0f} ms) at {sm.request_rate_rps:.0f} rps",
+                )
+        for dref, ratio in self.cpu_ratio.items():
+            if ratio < CPU_SATURATED:
+                continue
+            own = max((svc_bad.get(s, 0.0) for s in topo.services_of(dref)), default=0.0)
+            if own:
+                self._mark(dref, own, f"CPU at {ratio:.0%} of its limit (throttled)")
+        for dref, d in topo.deployments.items():
+            spec, status = d.get("spec") or {}, d.get("status") or {}
+            want = int(spec.get("replicas", 1))
+            have = int(status.get("availableReplicas", 0))
+            if want and have < want and self.anomaly.get(dref):
+                self._mark(dref, (want - have) / want, f"{have}/{want} replicas available")
+            failure = condition(d, "ReplicaFailure")
+            if failure and failure.get("status") == "True":
+                self._mark(dref, 0.6, f"ReplicaFailure: {failure.get('message')}")
+                hit = _QUOTA_RE.search(str(failure.get("message")))
+                if hit:
+                    self._mark(
+                        (Kind.RESOURCE_QUOTA, dref[1], hit.group(1)),
+                        0.8,
+                        f"blocks pod creation of {ref_str(dref)}",
+                    )
+        for node in obs.of(Kind.NODE):
+            if not is_node_ready(node):
+                ready = condition(node, "Ready") or {}
+                self._mark(
+                    (Kind.NODE, "", name_of(node)),
+                    1.0,
+                    f"Ready={ready.get('status')} ({ready.get('reason')}): {ready.get('message')}",
+                )
+        for hpa in obs.of(Kind.HORIZONTAL_POD_AUTOSCALER):
+            limited = condition(hpa, "ScalingLimited") or {}
+            if limited.get("status") == "True" and limited.get("reason") == "TooManyReplicas":
+                ref = (Kind.HORIZONTAL_POD_AUTOSCALER, namespace_of(hpa), name_of(hpa))
+                target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+                dref = (Kind.DEPLOYMENT, ref[1], str(target.get("name")))
+                demand = max(
+                    [svc_bad.get(s, 0.0) for s in topo.services_of(dref)]
+                    + [self.anomaly.get(dref, 0.0)]
+                )
+                if demand:
+                    self._mark(
+                        ref,
+                        1.0,
+                        f"at maxReplicas={hpa['spec'].get('maxReplicas')}: {limited.get('message')}",
+                    )
+        for pvc in obs.of(Kind.PERSISTENT_VOLUME_CLAIM):
+            if (pvc.get("status") or {}).get("phase") == "Pending":
+                self._mark(
+                    (Kind.PERSISTENT_VOLUME_CLAIM, namespace_of(pvc), name_of(pvc)),
+                    0.7,
+                    "claim is Pending",
+                )
+        for ev in obs.of(Kind.EVENT):
+            if ev.get("type") != "Warning":
+                continue
+            last = ev.get("lastTimestamp") or ev.get("eventTime")
+            if last and (self.now - parse_time(str(last))).total_seconds() > EVENT_WINDOW_S:
+                continue
+            self._event(ev)
+        for ref, svc in topo.services.items():
+            selector = (svc.get("spec") or {}).get("selector")
+            if not selector or not self.anomaly.get(ref):
+                continue
+            if not any(d[0] is Kind.DEPLOYMENT for d in topo.edges.get(ref, ())):
+                self._mark(ref, 1.0, f"selector {selector} selects no workload")
+
+    def _event(self, ev: dict[str, object]) -> None:
+        inv = ev.get("involvedObject") or {}
+        assert isinstance(inv, dict)
+        reason, msg = str(ev.get("reason")), str(ev.get("message"))
+        ns = str(inv.get("namespace") or "")
+        kind_name = str(inv.get("kind"))
+        if reason == "ProvisioningFailed" and kind_name == "PersistentVolumeClaim":
+            self._mark(
+                (Kind.PERSISTENT_VOLUME_CLAIM, ns, str(inv.get("name"))), 1.0, f"{reason}: {msg}"
+            )
+        elif reason in ("FailedMount", "Failed") and "configmap" in msg.lower():
+            owner = self.topo.owner_of_pod.get((ns, str(inv.get("name"))))
+            if owner is None:
+                return
+            for dep in self.topo.edges.get(owner, ()):
+                if dep[0] is Kind.CONFIG_MAP and (dep[2] in msg or "config key" in msg):
+                    self._mark(dep, 1.0, f"{reason} of {inv.get('name')}: {msg}")
+        elif reason == "FailedCreate" and "exceeded quota" in msg:
+            m = _QUOTA_RE.search(msg)
+            if m:
+                self._mark((Kind.RESOURCE_QUOTA, ns, m.group(1)), 0.8, f"{reason}: {msg}")
+
+    # ranking ---------------------------------------------------------------------------------
+    def rank(self, incident: Incident, onset_s: float) -> list[Hypothesis]:
+        """Score, walk, apply the change timeline, classify; the top hypotheses first."""
+        self.score(incident)
+        nodes = self.topo.nodes()
+        for ref in self.anomaly:
+            if ref not in nodes:
+                nodes.append(ref)
+        pr = personalized_pagerank(nodes, self.topo.edges, self.anomaly)
+        top = max((pr[r] for r in self.anomaly if self.anomaly[r] > 0), default=0.0) or 1.0
+        suspects = self._changed_suspects(onset_s)
+        times = sorted({round(c.at_s, 3) for _, c in suspects})
+        order = {ref: times.index(round(c.at_s, 3)) for ref, c in suspects}
+        scores: dict[Ref, float] = {}
+        for ref, a in self.anomaly.items():
+            if a > 0:
+                scores[ref] = 0.6 * pr.get(ref, 0.0) / top
+        for ref, change in suspects:
+            bonus = 0.5 * (1.0 - 0.15 * order[ref])
+            scores[ref] = scores.get(ref, 0.0) + max(bonus, 0.2)
+            self.evidence[ref].append(change.describe())
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], ref_str(kv[0])))
+        out: list[Hypothesis] = []
+        changed = dict(suspects)
+        for ref, score in ranked:
+            found = changed.get(ref)
+            kind = self.classify(ref, found)
+            if kind is HypothesisKind.UNKNOWN and out:
+                continue
+            confidence = min(
+                1.0,
+                0.35 * self.anomaly.get(ref, 0.0)
+                + 0.4 * (found is not None)
+                + 0.45 * (kind is not HypothesisKind.UNKNOWN),
+            )
+            out.append(
+                Hypothesis(
+                    kind=kind.value,
+                    object_kind=ref[0].value,
+                    namespace=ref[1],
+                    name=ref[2],
+                    score=round(score, 6),
+                    confidence=round(confidence, 3),
+                    evidence=list(self.evidence.get(ref, [])),
+                    changed_at=found.at_s if found else None,
+                )
+            )
+            if len(out) == TOP_K:
+                break
+        return out
+
+    def _changed_suspects(self, onset_s: float) -> list[tuple[Ref, Change]]:
+        """Objects changed before the onset that touch the anomaly, earliest change first."""
+        related: set[Ref] = {r for r, a in self.anomaly.items() if a > 0}
+        for ref in list(related):
+            related |= self.topo.edges.get(ref, set())
+            related |= set(self.topo.dependents(ref))
+        found: dict[Ref, Change] = {}
+        for change in self.changes.recent(onset_s - CHANGE_LOOKBACK_S):
+            if change.at_s > onset_s or not _significant(change):
+                continue
+            ref = (change.kind, change.namespace, change.name)
+            if ref in related and ref not in found:
+                if change.kind is Kind.DEPLOYMENT and not self.anomaly.get(ref):
+                    continue
+                if change.fields == ["replicas"] and self._autoscaled(ref):
+                    continue  # the autoscaler's own scaling is not a suspect
+                found[ref] = change
+        return sorted(found.items(), key=lambda kv: (kv[1].at_s, ref_str(kv[0])))
+
+    def _autoscaled(self, ref: Ref) -> bool:
+        return any(d[0] is Kind.HORIZONTAL_POD_AUTOSCALER for d in self.topo.edges.get(ref, ()))
+
+    def classify(self, ref: Ref, change: Change | None) -> HypothesisKind:
+        """What kind of root cause ``ref`` is, from its kind, evidence and change."""
+        kind = ref[0]
+        ev = " ".join(self.evidence.get(ref, []))
+        if kind is Kind.DEPLOYMENT:
+            if change is not None and change.before is not None:
+                fields = [f for f in change.fields if f != "replicas"]
+                if fields:
+                    return HypothesisKind.BAD_ROLLOUT
+                if int(change.after.get("replicas", 0) if change.after else 0) < int(
+                    change.before.get("replicas", 0)
+                ):
+                    return HypothesisKind.SCALED_DOWN
+            if "OOMKilled" in ev:
+                return HypothesisKind.MEMORY_LIMIT
+            if "throttled" in ev:
+                return HypothesisKind.CPU_SATURATION
+            return HypothesisKind.UNKNOWN
+        if kind is Kind.CONFIG_MAP:
+            return (
+                HypothesisKind.CONFIG_CHANGE if change is not None or ev else HypothesisKind.UNKNOWN
+            )
+        if kind is Kind.SERVICE:
+            return (
+                HypothesisKind.SELECTOR_MISMATCH
+                if "selects no workload" in ev
+                else HypothesisKind.UNKNOWN
+            )
+        if kind is Kind.NODE:
+            return HypothesisKind.NODE_FAILURE
+        if kind is Kind.HORIZONTAL_POD_AUTOSCALER:
+            return HypothesisKind.AUTOSCALER_LIMIT
+        if kind is Kind.PERSISTENT_VOLUME_CLAIM:
+            return (
+                HypothesisKind.STORAGE_PROVISIONING
+                if "ProvisioningFailed" in ev
+                else HypothesisKind.UNKNOWN
+            )
+        if kind is Kind.RESOURCE_QUOTA:
+            return HypothesisKind.QUOTA_EXHAUSTED
+        return HypothesisKind.UNKNOWN
+
+
+def rank_root_causes(
+    topo: Topology, changes: ChangeTracker, incident: Incident, onset_s: float
+) -> tuple[list[Hypothesis], Diagnoser]:
+    """Rank 1-3 root-cause hypotheses for an incident (see :class:`Diagnoser`)."""
+    diag = Diagnoser(topo, changes)
+    return diag.rank(incident, onset_s), diag
+
+
+def hypothesis_refs(hyps: Sequence[Hypothesis]) -> list[str]:
+    """``Kind ns/name`` of each hypothesis."""
+    return [h.ref for h in hyps]
