@@ -31,8 +31,8 @@ from patterns.core.exceptions import SwarmError
 from patterns.memory import MemoryItem, MemorySettings, MemoryStore
 
 NAMESPACE = "k8s-incidents"
-RECOGNISE_SIMILARITY = 0.75  # a recalled strategy this similar (cosine) recognises an incident
-RECOGNISE_RELIABILITY = 0.6
+RECOGNISE_SIMILARITY = 0.6  # a recalled strategy this similar (cosine) recognises an incident
+RECOGNISE_RELIABILITY = 0.5  # ... unless its uses failed more often than they worked
 
 
 def action_tag(action_type: str, hypothesis_kind: str) -> str:

@@ -216,7 +216,7 @@ class Healer:
         else:
             proposer = Proposer(topo, self.tracker, self.settings)
             proposals = proposer.propose(hyps)
-            recalled, priors = self.experience.recall(incident.signature, hyps[0].kind)
+            recalled, priors = self.experience.recall(incident.signature)
             used_items = [r.item.id for r in recalled]
 
             def memory_of(p: Proposal) -> float | None:
