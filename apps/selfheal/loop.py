@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from apps.k8s.actions import Action, action_to_dict
 from apps.k8s.cluster import Cluster, Observation
@@ -33,7 +33,6 @@ from apps.selfheal.records import (
     Incident,
     Outcome,
     Proposal,
-    Signal,
     Trajectory,
     Validation,
     VoteRecord,
@@ -51,6 +50,66 @@ log = logging.getLogger(__name__)
 RECOGNISED_RANK = 0.55  # a recalled strategy ranked this high lets an incident open on first sight
 MEMORY_WEIGHT = 0.6  # weight of the bank's prior when ordering proposals
 REPORT_COOLDOWN_S = 300.0  # a reported (not acted on) incident is not reported again this soon
+
+
+class StepRunner(Protocol):
+    """Runs one step of the loop (the flow wraps each in a Prefect task)."""
+
+    def __call__(self, name: str, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+
+def _direct(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+@dataclass
+class Case:
+    """The working state of one incident while steps 3 to 8 run."""
+
+    incident: Incident
+    obs: Observation
+    report: MonitorReport
+    baseline: set[tuple[str, str, str, str]]
+    topo: Topology | None = None
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    proposals: list[Proposal] = field(default_factory=list)
+    votes: list[VoteRecord] = field(default_factory=list)
+    validations: list[Validation] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    priors: dict[str, float] = field(default_factory=dict)
+    used_items: list[str] = field(default_factory=list)
+    outcome: Outcome = Outcome.REPORTED
+    resolved_at: float | None = None
+
+    def memory_of(self, p: Proposal) -> float | None:
+        """What memory says of this action against this kind of cause (-1..1), if anything."""
+        tag = action_tag(action_to_dict(p.action)["type"], self.hypotheses[p.hypothesis].kind)
+        return self.priors.get(tag)
+
+    def scope(self) -> set[str]:
+        """Namespaces the verification watches."""
+        return {h.namespace for h in self.hypotheses if h.namespace} | {
+            s.namespace for s in self.incident.signals if s.namespace
+        }
+
+    def trajectory(self, notes: list[str], learned: list[str] | None = None) -> Trajectory:
+        """The trajectory as it stands."""
+        return Trajectory(
+            incident=self.incident,
+            monitors=self.report.summary,
+            hypotheses=self.hypotheses,
+            proposals=self.proposals,
+            votes=self.votes,
+            validations=self.validations,
+            executions=self.executions,
+            outcome=self.outcome.value,
+            detected_at_s=seconds_of(self.incident.detected_at),
+            resolved_at_s=self.resolved_at,
+            attempts=sum(1 for e in self.executions if e.applied),
+            learned=learned or [],
+            notes=notes,
+        )
 
 
 @dataclass
@@ -132,16 +191,19 @@ class Healer:
         finally:
             self.runtime.close()
 
-    # ------------------------------------------------------------------------------- loop
-    def tick(self) -> Trajectory | None:
-        """One iteration: monitor, detect and, when an incident opens, handle it to the end."""
-        self.iterations += 1
+    # ------------------------------------------------------------------------------- steps
+    def monitor(self) -> tuple[Observation, MonitorReport]:
+        """Step 1: read the change feed and the cluster; spawn monitors and merge their summaries."""
         if self.experience.pending:
             self.experience.retry_pending()
         self.tracker.poll(self.cluster)
         obs = self.cluster.observe(self.k8s.read_namespaces)
         report = self.monitors.run(obs)
         self.last_report = report
+        return obs, report
+
+    def detect(self, obs: Observation) -> Incident | None:
+        """Step 2: signals that persisted (at once when memory recognises them) open an incident."""
         now = seconds_of(obs.time)
         signals = self.detector.signals(obs, now)
         current = [s for s in signals if s.source != "event"]
@@ -157,7 +219,7 @@ class Healer:
             return None
         namespaces = Counter(s.namespace for s in persisted if s.namespace)
         ns = namespaces.most_common(1)[0][0] if namespaces else ""
-        incident = Incident(
+        return Incident(
             id=incident_id(ns, now, sig),
             detected_at=obs.time,
             namespace=ns,
@@ -165,23 +227,163 @@ class Healer:
             signature=sig,
             recalled=titles,
             recall_confidence=round(recognised, 4),
+            onset_s=self.detector.onset(persisted),
         )
-        traj = self.handle(incident, obs, report, self.detector.onset(persisted))
-        if traj.outcome in (Outcome.REPORTED.value, Outcome.DRY_RUN.value, Outcome.FAILED.value):
-            self.cooldown[sig] = now + REPORT_COOLDOWN_S
+
+    def root_cause(self, case: Case) -> list[Hypothesis]:
+        """Step 3: rank 1-3 root-cause hypotheses with their evidence."""
+        case.topo = Topology.build(case.obs)
+        case.hypotheses, _ = rank_root_causes(
+            case.topo, self.tracker, case.incident, case.incident.onset_s
+        )
+        hyps = case.hypotheses
+        if not hyps or hyps[0].confidence < self.settings.min_confidence:
+            case.notes.append(
+                "no root cause with enough confidence: reported, no action"
+                if hyps
+                else "no root cause found: reported, no action"
+            )
+        return hyps
+
+    def propose(self, case: Case) -> list[Proposal]:
+        """Step 4: typed actions from templates, ordered by prior, memory and risk."""
+        hyps = case.hypotheses
+        if not hyps or hyps[0].confidence < self.settings.min_confidence or case.topo is None:
+            return []
+        proposals = Proposer(case.topo, self.tracker, self.settings).propose(hyps)
+        recalled, case.priors = self.experience.recall(case.incident.signature)
+        case.used_items = [r.item.id for r in recalled]
+        proposals.sort(
+            key=lambda p: (
+                p.hypothesis,
+                -(p.prior + MEMORY_WEIGHT * (case.memory_of(p) or 0.0) - 0.2 * p.risk),
+            )
+        )
+        if not proposals:
+            case.notes.append(
+                f"no remediation template fits {hyps[0].kind} on {hyps[0].ref}: reported"
+            )
+        case.proposals = proposals
+        return proposals
+
+    def vote(self, case: Case, index: int) -> VoteRecord:
+        """Step 5: the voters decide on proposal ``index``."""
+        p = case.proposals[index]
+        ctx = PolicyContext(
+            self.cluster, case.obs, self.settings, self.k8s, p.risk, p.blast_radius_pods
+        )
+        record = self.voting.vote(
+            index, VoteContext(p, case.hypotheses[p.hypothesis], ctx, case.memory_of(p))
+        )
+        case.votes.append(record)
+        return record
+
+    def validate(self, case: Case, index: int) -> Validation:
+        """Step 6: commit proposal ``index`` through PBFT among the healer replicas."""
+        p = case.proposals[index]
+        body = {**action_to_dict(p.action), "risk": p.risk, "blast": p.blast_radius_pods}
+        val = self.validator.validate(case.incident.id, body)
+        case.validations.append(val)
+        if not val.committed:
+            case.notes.append(f"not validated: {val.reason}")
+        return val
+
+    def execute(self, case: Case, index: int) -> Execution:
+        """Step 7: dry run, apply, verify, roll back on failure."""
+        ex = self._execute(case.proposals[index].action, case.scope(), case.baseline)
+        case.executions.append(ex)
+        if ex.dry_run_only:
+            case.outcome = Outcome.DRY_RUN
+        elif not ex.applied:
+            case.notes.append(ex.message)
+        else:
+            self.voting.feedback(ex.verified)
+            if ex.verified:
+                case.outcome = Outcome.HEALED
+                case.resolved_at = ex.finished_at
+            else:
+                case.outcome = Outcome.FAILED
+                case.obs = self.cluster.observe(self.k8s.read_namespaces)
+        return ex
+
+    def learn(self, case: Case) -> Trajectory:
+        """Step 8: store the trajectory, distill it in the bank, gossip the outcome."""
+        self.validator.release(case.incident.id)
+        report = case.report
+        notes = [
+            *case.notes,
+            f"monitors: {report.coverage}/{report.monitors} reported"
+            + (f" (failed: {', '.join(report.failed)})" if report.failed else ""),
+        ]
+        traj = case.trajectory(notes)
+        learned: list[str] = []
+        try:
+            learned = self.experience.store_trajectory(traj)
+            self.experience.feedback(case.used_items, case.outcome is Outcome.HEALED)
+        except (SwarmError, OSError) as err:
+            notes.append(f"memory unavailable, trajectory kept in the journal and retried: {err}")
+        traj = case.trajectory(notes, learned)
+        self._publish(traj)
+        self.trajectories.append(traj)
+        if traj.outcome != Outcome.HEALED.value:
+            self.cooldown[case.incident.signature] = seconds_of(case.obs.time) + REPORT_COOLDOWN_S
         self.detector.forget()
         return traj
+
+    # ------------------------------------------------------------------------------- loop
+    def tick(self, steps: StepRunner | None = None) -> Trajectory | None:
+        """One iteration: monitor, detect and, when an incident opens, handle it to the end.
+
+        Args:
+            steps: Runs each step (``run(name, fn, *args)``); the flow passes one that
+                makes each step a Prefect task. None calls the steps directly.
+        """
+        run = steps or _direct
+        self.iterations += 1
+        obs, report = run("monitor", self.monitor)
+        incident = run("detect", self.detect, obs)
+        if incident is None:
+            return None
+        case = Case(
+            incident=incident,
+            obs=obs,
+            report=report,
+            baseline={problem_key(p) for p in find_problems(obs)},
+        )
+        run("root_cause", self.root_cause, case)
+        run("propose", self.propose, case)
+        attempts = 0
+        for i in range(len(case.proposals)):
+            if attempts >= self.settings.max_attempts:
+                case.notes.append(f"stopped after {attempts} attempts: escalate to a person")
+                break
+            if not run("vote", self.vote, case, i).approved:
+                continue
+            try:
+                validation = run("validate", self.validate, case, i)
+            except RetryableError as err:
+                case.notes.append(f"validation did not finish: {err}")
+                break
+            if not validation.committed:
+                continue
+            ex = run("execute", self.execute, case, i)
+            attempts += ex.applied
+            if case.outcome in (Outcome.HEALED, Outcome.DRY_RUN):
+                break
+        trajectory: Trajectory = run("learn", self.learn, case)
+        return trajectory
 
     def run(
         self,
         until_s: float,
         max_incidents: int | None = None,
         on_incident: Callable[[Trajectory], None] | None = None,
+        steps: StepRunner | None = None,
     ) -> list[Trajectory]:
         """Tick every ``poll_interval_s`` of cluster time until ``until_s`` (cluster seconds)."""
         out: list[Trajectory] = []
         while self.now_s() < until_s:
-            traj = self.tick()
+            traj = self.tick(steps)
             if traj is not None:
                 out.append(traj)
                 if on_incident is not None:
@@ -190,125 +392,6 @@ class Healer:
                     break
             self.cluster.wait(self.settings.poll_interval_s)
         return out
-
-    # ---------------------------------------------------------------------------- incident
-    def handle(
-        self, incident: Incident, obs: Observation, report: MonitorReport, onset: float
-    ) -> Trajectory:
-        """Steps 3 to 8 for one incident."""
-        detected = seconds_of(obs.time)
-        topo = Topology.build(obs)
-        hyps, _ = rank_root_causes(topo, self.tracker, incident, onset)
-        notes: list[str] = []
-        proposals: list[Proposal] = []
-        votes: list[VoteRecord] = []
-        validations: list[Validation] = []
-        executions: list[Execution] = []
-        outcome = Outcome.REPORTED
-        resolved_at: float | None = None
-        used_items: list[str] = []
-        if not hyps or hyps[0].confidence < self.settings.min_confidence:
-            notes.append(
-                "no root cause with enough confidence: reported, no action"
-                if hyps
-                else "no root cause found: reported, no action"
-            )
-        else:
-            proposer = Proposer(topo, self.tracker, self.settings)
-            proposals = proposer.propose(hyps)
-            recalled, priors = self.experience.recall(incident.signature)
-            used_items = [r.item.id for r in recalled]
-
-            def memory_of(p: Proposal) -> float | None:
-                tag = action_tag(action_to_dict(p.action)["type"], hyps[p.hypothesis].kind)
-                return priors.get(tag)
-
-            proposals.sort(
-                key=lambda p: (
-                    p.hypothesis,
-                    -(p.prior + MEMORY_WEIGHT * (memory_of(p) or 0.0) - 0.2 * p.risk),
-                )
-            )
-            if not proposals:
-                notes.append(
-                    f"no remediation template fits {hyps[0].kind} on {hyps[0].ref}: reported"
-                )
-            baseline = {problem_key(p) for p in find_problems(obs)}
-            scope = {h.namespace for h in hyps if h.namespace} | {
-                s.namespace for s in incident.signals if s.namespace
-            }
-            attempts = 0
-            for i, p in enumerate(proposals):
-                if attempts >= self.settings.max_attempts:
-                    notes.append(f"stopped after {attempts} attempts: escalate to a person")
-                    break
-                h = hyps[p.hypothesis]
-                ctx = PolicyContext(
-                    self.cluster, obs, self.settings, self.k8s, p.risk, p.blast_radius_pods
-                )
-                vote = self.voting.vote(i, VoteContext(p, h, ctx, memory_of(p)))
-                votes.append(vote)
-                if not vote.approved:
-                    continue
-                try:
-                    val = self.validator.validate(
-                        incident.id,
-                        {**action_to_dict(p.action), "risk": p.risk, "blast": p.blast_radius_pods},
-                    )
-                except RetryableError as err:
-                    notes.append(f"validation did not finish: {err}")
-                    break
-                validations.append(val)
-                if not val.committed:
-                    notes.append(f"not validated: {val.reason}")
-                    continue
-                ex = self._execute(p.action, scope, baseline)
-                executions.append(ex)
-                if ex.dry_run_only:
-                    outcome = Outcome.DRY_RUN
-                    break
-                if not ex.applied:
-                    notes.append(ex.message)
-                    continue
-                attempts += 1
-                self.voting.feedback(ex.verified)
-                if ex.verified:
-                    outcome = Outcome.HEALED
-                    resolved_at = ex.finished_at
-                    break
-                outcome = Outcome.FAILED
-                obs = self.cluster.observe(self.k8s.read_namespaces)
-            self.validator.release(incident.id)
-        traj = Trajectory(
-            incident=incident,
-            monitors=report.summary,
-            hypotheses=hyps,
-            proposals=proposals,
-            votes=votes,
-            validations=validations,
-            executions=executions,
-            outcome=outcome.value,
-            detected_at_s=detected,
-            resolved_at_s=resolved_at,
-            attempts=sum(1 for e in executions if e.applied),
-            notes=[
-                *notes,
-                f"monitors: {report.coverage}/{report.monitors} reported"
-                + (f" (failed: {', '.join(report.failed)})" if report.failed else ""),
-            ],
-        )
-        learned: list[str] = []
-        try:
-            learned = self.experience.store_trajectory(traj)
-            self.experience.feedback(used_items, outcome is Outcome.HEALED)
-        except (SwarmError, OSError) as err:
-            notes.append(f"memory unavailable, trajectory kept in the journal and retried: {err}")
-        traj = Trajectory(
-            **{**{f: getattr(traj, f) for f in traj.__struct_fields__}, "learned": learned}
-        )
-        self._publish(traj)
-        self.trajectories.append(traj)
-        return traj
 
     def _publish(self, traj: Trajectory) -> None:
         if self.board is None:
@@ -457,4 +540,3 @@ class Healer:
         return all(c.ok for c in run_policies(action, ctx).values())
 
 
-__all__ = ["Healer", "HealerFaults", "Hypothesis", "Signal"]

@@ -56,6 +56,7 @@ class Incident(_Rec, frozen=True, kw_only=True):
     signature: str
     recalled: list[str] = []
     recall_confidence: float = 0.0
+    onset_s: float = 0.0
 
 
 class Hypothesis(_Rec, frozen=True, kw_only=True):
