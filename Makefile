@@ -1,4 +1,5 @@
-# Two commands matter: `make demo` runs the main job, `make test` runs every check.
+# Two commands matter: `make demo` runs the main job (the self-healing loop on the embedded
+# simulated cluster), `make test` runs every check. `make demos` runs the pattern demos.
 # Both create .venv and install the project into it on first use.
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ NAME ?=
 TEST ?=
 SEED ?=
 
-.PHONY: install demo test lint pytest bench soak replay server local-llm clean
+.PHONY: install demo demos test lint pytest bench soak replay server serve local-llm clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m flows.self_healing
+
+demos: $(STAMP)
 	$(BIN)/python -m flows.demos
 
 lint: $(STAMP)
@@ -58,6 +62,9 @@ local-llm: $(STAMP)
 
 server: $(STAMP)
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+serve: $(STAMP)
+	$(BIN)/python -m deployments.serve
 
 clean:
 	rm -rf .prefect .data bench-results .pytest_cache .mypy_cache .ruff_cache

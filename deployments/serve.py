@@ -31,13 +31,17 @@ def main() -> None:
     deployments = []
     for spec in load_deployment_specs():
         flow = load_flow(spec["entrypoint"])
-        cron = next((s["cron"] for s in spec.get("schedules") or [] if s.get("active")), None)
+        active = [s for s in spec.get("schedules") or [] if s.get("active")]
+        cron = next((s["cron"] for s in active if "cron" in s), None)
+        interval = next((s["interval"] for s in active if "interval" in s), None)
         deployments.append(
             flow.to_deployment(
                 name=spec["name"],
                 parameters=spec.get("parameters") or {},
                 description=spec.get("description"),
                 cron=cron,
+                interval=interval,
+                concurrency_limit=spec.get("concurrency_limit"),
             )
         )
     serve(*deployments)

@@ -1,6 +1,6 @@
-"""`make demo`: every pattern demo built so far, as subflows of one parent flow run.
+"""`make demos`: every pattern demo, as subflows of one parent flow run.
 
-The self-healing Kubernetes loop replaces this once it lands.
+`make demo` runs the main job instead: the self-healing loop (``flows/self_healing.py``).
 """
 
 from __future__ import annotations

@@ -152,6 +152,22 @@ class PatchProbe(_Action, tag="patch_probe", frozen=True, kw_only=True):
     success_threshold: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     remove: bool = False
 
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        if self.remove:
+            return f"remove the {self.probe.value} probe of {self.namespace}/deployment/{self.name} -c {self.container}"
+        fields = {
+            "path": self.http_path,
+            "port": self.port,
+            "initialDelaySeconds": self.initial_delay_seconds,
+            "periodSeconds": self.period_seconds,
+            "timeoutSeconds": self.timeout_seconds,
+            "failureThreshold": self.failure_threshold,
+            "successThreshold": self.success_threshold,
+        }
+        parts = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return f"set {self.probe.value} probe of {self.namespace}/deployment/{self.name} -c {self.container}: {parts}"
+
 
 class PatchConfigMap(_Action, tag="patch_configmap", frozen=True, kw_only=True):
     """Set and/or remove keys of a config map."""
@@ -160,6 +176,13 @@ class PatchConfigMap(_Action, tag="patch_configmap", frozen=True, kw_only=True):
     name: Name
     set: dict[str, str] = {}
     remove: list[str] = []
+
+    def describe(self) -> str:
+        """A kubectl-like description (values are not shown: they may be secrets)."""
+        parts = [f"{k}=<{len(v)} chars>" for k, v in self.set.items()] + [
+            f"{k}-" for k in self.remove
+        ]
+        return f"kubectl -n {self.namespace} patch configmap/{self.name} data: {' '.join(parts)}"
 
 
 class DeletePod(_Action, tag="delete_pod", frozen=True, kw_only=True):
@@ -170,6 +193,13 @@ class DeletePod(_Action, tag="delete_pod", frozen=True, kw_only=True):
     label_selector: str | None = None
     node: Name | None = None
     grace_period_seconds: Seconds | None = None
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        what = f"pod/{self.name}" if self.name else "pods"
+        sel = f" -l {self.label_selector}" if self.label_selector else ""
+        node = f" --field-selector spec.nodeName={self.node}" if self.node else ""
+        return f"kubectl -n {self.namespace} delete {what}{sel}{node}"
 
 
 class CordonNode(_Action, tag="cordon_node", frozen=True, kw_only=True):
@@ -203,6 +233,16 @@ class PatchHpa(_Action, tag="patch_hpa", frozen=True, kw_only=True):
     max_replicas: Annotated[int, msgspec.Meta(ge=1, le=MAX_REPLICAS)] | None = None
     target_cpu_utilization: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
 
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        fields = {
+            "minReplicas": self.min_replicas,
+            "maxReplicas": self.max_replicas,
+            "cpu-percent": self.target_cpu_utilization,
+        }
+        parts = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return f"kubectl -n {self.namespace} patch hpa/{self.name} {parts}"
+
 
 class PatchServiceSelector(_Action, tag="patch_service_selector", frozen=True, kw_only=True):
     """Replace a Service's selector."""
@@ -210,6 +250,11 @@ class PatchServiceSelector(_Action, tag="patch_service_selector", frozen=True, k
     namespace: Name
     name: Name
     selector: dict[str, str]
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        sel = ",".join(f"{k}={v}" for k, v in sorted(self.selector.items()))
+        return f"kubectl -n {self.namespace} set selector service/{self.name} {sel}"
 
 
 class PatchResourceQuota(_Action, tag="patch_resource_quota", frozen=True, kw_only=True):
@@ -219,6 +264,11 @@ class PatchResourceQuota(_Action, tag="patch_resource_quota", frozen=True, kw_on
     name: Name
     hard: dict[str, str]
 
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        parts = " ".join(f"{k}={v}" for k, v in sorted(self.hard.items()))
+        return f"kubectl -n {self.namespace} patch resourcequota/{self.name} hard: {parts}"
+
 
 class RecreatePvc(_Action, tag="recreate_pvc", frozen=True, kw_only=True):
     """Delete a PersistentVolumeClaim and create it again with another storage class."""
@@ -226,6 +276,13 @@ class RecreatePvc(_Action, tag="recreate_pvc", frozen=True, kw_only=True):
     namespace: Name
     name: Name
     storage_class: Name
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        return (
+            f"kubectl -n {self.namespace} delete pvc/{self.name} && recreate it with "
+            f"storageClassName={self.storage_class}"
+        )
 
 
 Action = (

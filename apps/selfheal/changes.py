@@ -25,7 +25,7 @@ TRACKED_KINDS: tuple[Kind, ...] = (
     Kind.PERSISTENT_VOLUME_CLAIM,
     Kind.NODE,
 )
-MAX_VERSIONS = 16  # previous versions kept per object
+MAX_HISTORY = 2000  # changes kept (the oldest are forgotten first)
 _EPOCH = parse_time("1970-01-01T00:00:00Z")
 
 
@@ -140,7 +140,24 @@ class ChangeTracker:
                 self.current.pop(key, None)
         self.own_writes.clear()
         self.history += new
+        del self.history[:-MAX_HISTORY]
         return new
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready state (the last ``MAX_HISTORY`` changes)."""
+        return {
+            "cursor": self.cursor,
+            "current": [[k[0].value, k[1], k[2], v] for k, v in self.current.items()],
+            "history": [{**c.__dict__, "kind": c.kind.value} for c in self.history[-MAX_HISTORY:]],
+            "started_at_s": self.started_at_s,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`to_state`'s output."""
+        self.cursor = state["cursor"]
+        self.current = {(Kind(k), ns, n): v for k, ns, n, v in state["current"]}
+        self.history = [Change(**{**c, "kind": Kind(c["kind"])}) for c in state["history"]]
+        self.started_at_s = state["started_at_s"]
 
     def mark_own(self, keys: Iterable[tuple[Kind, str, str]]) -> None:
         """Tag the next change of these objects as the healer's own write."""

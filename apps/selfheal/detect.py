@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -196,6 +197,23 @@ class Detector:
             for s in signals
         ]
         return min(times, default=float("inf"))
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready state: debounce counts, first sightings and baselines."""
+        return {
+            "seen": [[*k, v] for k, v in self.seen.items()],
+            "first_seen": [[*k, v] for k, v in self.first_seen.items()],
+            "baselines": [[*k, list(b.values)] for k, b in self.baselines.items()],
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`to_state`'s output."""
+        self.seen = defaultdict(int, {tuple(r[:4]): int(r[4]) for r in state["seen"]})
+        self.first_seen = {tuple(r[:4]): float(r[4]) for r in state["first_seen"]}
+        self.baselines = {
+            tuple(r[:3]): Baseline(self.baseline_window, deque(r[3], maxlen=None))
+            for r in state["baselines"]
+        }
 
     def forget(self) -> None:
         """Start counting afresh (after a remediation)."""

@@ -7,6 +7,7 @@ objects, events, metrics and the change feed, like an operator's tools.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -19,9 +20,11 @@ from apps.k8s.cluster import Cluster, Observation
 from apps.k8s.kinds import Kind
 from apps.k8s.settings import K8sSettings, get_k8s_settings
 from apps.k8s.symptoms import find_problems
+from apps.selfheal.alerts import AlertHint
 from apps.selfheal.board import IncidentBoard
 from apps.selfheal.changes import ChangeTracker, seconds_of
 from apps.selfheal.detect import Detector, incident_id, signature
+from apps.selfheal.exceptions import HealerStateError
 from apps.selfheal.execute import apply_with_retry, inverse_action, problem_key, verify
 from apps.selfheal.learn import Experience, action_tag
 from apps.selfheal.monitor import MonitorReport, Monitors
@@ -171,6 +174,49 @@ class Healer:
         self.trajectories: list[Trajectory] = []
         self.last_report: MonitorReport | None = None
         self.iterations = 0
+        self.hints: set[str] = set()
+
+    def hint(self, alert: AlertHint) -> None:
+        """Take an alert as confirmation: problems in its namespaces open an incident at first sight."""
+        self.hints |= set(alert.namespaces)
+
+    # ------------------------------------------------------------------------------- state
+    def save_state(self, path: Path) -> None:
+        """Write what the loop remembers between runs (change history, debounce, baselines, cooldowns).
+
+        A scheduled deployment runs one iteration per flow run; this keeps the state
+        across runs. The file is written atomically.
+        """
+        state = {
+            "tracker": self.tracker.to_state(),
+            "detector": self.detector.to_state(),
+            "cooldown": self.cooldown,
+            "hints": sorted(self.hints),
+        }
+        tmp = path.with_suffix(".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(state, sort_keys=True))
+        tmp.replace(path)
+
+    def load_state(self, path: Path) -> bool:
+        """Read the state :meth:`save_state` wrote; False when there is none.
+
+        Raises:
+            HealerStateError: the file exists but cannot be read (it is left as it is).
+        """
+        if not path.exists():
+            return False
+        try:
+            state = json.loads(path.read_text())
+            self.tracker.load_state(state["tracker"])
+            self.detector.load_state(state["detector"])
+            self.cooldown = {str(k): float(v) for k, v in state["cooldown"].items()}
+            self.hints = set(state.get("hints", []))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise HealerStateError(
+                f"{path}: unreadable loop state ({err}); move it away to start afresh"
+            ) from err
+        return True
 
     # ------------------------------------------------------------------------------- state
     @property
@@ -213,7 +259,8 @@ class Healer:
         if self.cooldown.get(sig, 0.0) > now:
             return None
         recognised, titles = self.experience.recognise(sig)
-        polls = 1 if recognised >= RECOGNISED_RANK else self.settings.confirm_polls
+        alerted = any(s.namespace in self.hints for s in current)
+        polls = 1 if recognised >= RECOGNISED_RANK or alerted else self.settings.confirm_polls
         persisted = self.detector.persisted(signals, polls)
         if not persisted:
             return None
@@ -325,6 +372,7 @@ class Healer:
         traj = case.trajectory(notes, learned)
         self._publish(traj)
         self.trajectories.append(traj)
+        self.hints -= case.scope()
         if traj.outcome != Outcome.HEALED.value:
             self.cooldown[case.incident.signature] = seconds_of(case.obs.time) + REPORT_COOLDOWN_S
         self.detector.forget()
@@ -538,5 +586,3 @@ class Healer:
         obs = self.cluster.observe(self.k8s.read_namespaces)
         ctx = PolicyContext(self.cluster, obs, self.settings, self.k8s, risk, blast)
         return all(c.ok for c in run_policies(action, ctx).values())
-
-
