@@ -11,6 +11,11 @@ from apps.k8s.kinds import kind_info
 from apps.k8s.settings import K8sSettings
 
 
+ANY_NAMESPACE = (
+    "*"  # in ``write_namespaces``: every namespace (the healer still protects its own list)
+)
+
+
 @dataclass(frozen=True)
 class WritePolicy:
     """Which writes the healer may send: ``"<verb> <resource>"`` rules, verbs and namespaces."""
@@ -37,7 +42,7 @@ class WritePolicy:
         if op.rule not in self.rules:
             return f"'{op.rule}' is not in the write allowlist"
         if kind_info(op.kind).namespaced:
-            if op.namespace not in self.namespaces:
+            if op.namespace not in self.namespaces and ANY_NAMESPACE not in self.namespaces:
                 return (
                     f"namespace {op.namespace!r} is not in the write allowlist "
                     f"{sorted(self.namespaces)}"

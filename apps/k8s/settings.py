@@ -67,7 +67,7 @@ class K8sSettings(BaseModel):
         default_factory=lambda: ["shop"],
         min_length=0,
         max_length=256,
-        description="Namespaces the healer may write to (allowlist).",
+        description="Namespaces the healer may write to (allowlist); '*' allows every namespace.",
     )
     read_namespaces: list[str] | None = Field(
         None, max_length=256, description="Namespaces an observation reads; None: all."

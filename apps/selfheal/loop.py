@@ -18,7 +18,9 @@ from typing import Any, Protocol
 from apps.k8s.actions import Action, action_to_dict
 from apps.k8s.cluster import Cluster, Observation
 from apps.k8s.kinds import Kind
+from apps.k8s.policy import ANY_NAMESPACE
 from apps.k8s.settings import K8sSettings, get_k8s_settings
+from apps.k8s.sim.cluster import SimCluster
 from apps.k8s.symptoms import find_problems
 from apps.selfheal.alerts import AlertHint
 from apps.selfheal.board import IncidentBoard
@@ -53,6 +55,16 @@ log = logging.getLogger(__name__)
 RECOGNISED_RANK = 0.55  # a recalled strategy ranked this high lets an incident open on first sight
 MEMORY_WEIGHT = 0.6  # weight of the bank's prior when ordering proposals
 REPORT_COOLDOWN_S = 300.0  # a reported (not acted on) incident is not reported again this soon
+
+
+def default_k8s_settings(cluster: Cluster) -> K8sSettings:
+    """The ``k8s`` settings from the environment; on the simulated cluster every namespace is writable
+    unless ``SWARMKIT_K8S__WRITE_NAMESPACES`` says otherwise (a real cluster keeps the explicit list).
+    """
+    cfg = get_k8s_settings()
+    if isinstance(cluster, SimCluster) and "write_namespaces" not in cfg.model_fields_set:
+        cfg = cfg.model_copy(update={"write_namespaces": [ANY_NAMESPACE]})
+    return cfg
 
 
 class StepRunner(Protocol):
@@ -150,7 +162,7 @@ class Healer:
     ) -> None:
         self.cluster = cluster
         self.settings = settings or get_selfheal_settings()
-        self.k8s = k8s or get_k8s_settings()
+        self.k8s = k8s or default_k8s_settings(cluster)
         self.faults = faults or HealerFaults()
         self.tracker = ChangeTracker()
         self.detector = Detector(self.settings.baseline_window, self.settings.z_threshold)

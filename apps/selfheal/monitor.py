@@ -66,21 +66,27 @@ def summarize_scope(obs: Observation, scope: str) -> HealthSummary:
         }
     counts = dict.fromkeys(COUNTS, 0)
     maxes = dict.fromkeys(MAXES, 0.0)
-    counts["pods"] = len(pods)
+    by_namespace = scope.startswith("ns/")  # pods are counted once, by their namespace's monitor
+    counts["pods"] = len(pods) if by_namespace else 0
     for pod in pods:
         status = pod.get("status") or {}
-        if status.get("phase") == "Pending":
-            counts["pods_pending"] += 1
-        elif not is_pod_ready(pod):
-            counts["pods_not_ready"] += 1
-        for cs in status.get("containerStatuses") or []:
-            if ((cs.get("state") or {}).get("waiting") or {}).get("reason") in BAD_WAITING_REASONS:
-                counts["pods_waiting_bad"] += 1
-            term = (cs.get("lastState") or {}).get("terminated") or {}
-            finished = term.get("finishedAt")
-            if finished and (now - parse_time(finished)) <= dt.timedelta(seconds=RESTART_WINDOW_S):
-                counts["restarts_recent"] += 1
-                counts["oom_kills"] += term.get("reason") == "OOMKilled"
+        if by_namespace:
+            if status.get("phase") == "Pending":
+                counts["pods_pending"] += 1
+            elif not is_pod_ready(pod):
+                counts["pods_not_ready"] += 1
+            for cs in status.get("containerStatuses") or []:
+                if ((cs.get("state") or {}).get("waiting") or {}).get(
+                    "reason"
+                ) in BAD_WAITING_REASONS:
+                    counts["pods_waiting_bad"] += 1
+                term = (cs.get("lastState") or {}).get("terminated") or {}
+                finished = term.get("finishedAt")
+                if finished and (now - parse_time(finished)) <= dt.timedelta(
+                    seconds=RESTART_WINDOW_S
+                ):
+                    counts["restarts_recent"] += 1
+                    counts["oom_kills"] += term.get("reason") == "OOMKilled"
         used = usage.get((namespace_of(pod), name_of(pod)), {})
         for c in (pod.get("spec") or {}).get("containers") or []:
             limits = (c.get("resources") or {}).get("limits") or {}
