@@ -10,7 +10,6 @@ from apps.k8s.exceptions import ActionRefusedError
 from apps.k8s.kinds import kind_info
 from apps.k8s.settings import K8sSettings
 
-
 ANY_NAMESPACE = (
     "*"  # in ``write_namespaces``: every namespace (the healer still protects its own list)
 )

@@ -88,7 +88,7 @@ def test_one_byzantine_replica_cannot_block_or_pass_an_action(tmp_path: Path) ->
 
 def test_more_faulty_replicas_than_tolerated_stop_the_loop_safely(tmp_path: Path) -> None:
     views = {1: lambda op: False, 2: lambda op: False}
-    sim, healer, (t,) = _heal_with(HealerFaults(replica_views=views), tmp_path)
+    sim, _, (t,) = _heal_with(HealerFaults(replica_views=views), tmp_path)
     assert t.outcome == "reported" and applied([t]) == []
     assert all(not v.committed for v in t.validations) and t.validations
     deploy = sim.get(Kind.DEPLOYMENT, "checkout", "shop")
