@@ -48,7 +48,7 @@ def desired_state(kind: Kind, obj: KubeObject) -> dict[str, Any]:
     return dict(spec)
 
 
-def _diff(before: Any, after: Any, path: str = "") -> list[str]:
+def diff_fields(before: Any, after: Any, path: str = "") -> list[str]:
     if isinstance(before, dict) and after is None:
         after = {}
     if isinstance(after, dict) and before is None:
@@ -57,14 +57,23 @@ def _diff(before: Any, after: Any, path: str = "") -> list[str]:
         out: list[str] = []
         for key in sorted(set(before) | set(after), key=str):
             sub = f"{path}.{key}" if path else str(key)
-            out += _diff(before.get(key), after.get(key), sub)
+            out += diff_fields(before.get(key), after.get(key), sub)
         return out
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
         out = []
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            out += _diff(b, a, f"{path}.{i}")
+            out += diff_fields(b, a, f"{path}.{i}")
         return out
     return [] if before == after else [path or "."]
+
+
+def template_of_replica_set(rs: KubeObject) -> dict[str, Any]:
+    """A ReplicaSet's pod template as its Deployment had it (without ``pod-template-hash``)."""
+    template = dict((rs.get("spec") or {}).get("template") or {})
+    md = dict(template.get("metadata") or {})
+    md["labels"] = {k: v for k, v in (md.get("labels") or {}).items() if k != "pod-template-hash"}
+    template["metadata"] = md
+    return template
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,7 @@ class ChangeTracker:
                 continue
             if before == state:
                 continue
-            fields = _diff(before or {}, state or {}) if before and state else []
+            fields = diff_fields(before or {}, state or {}) if before and state else []
             new.append(
                 Change(now, key[0], key[1], key[2], fields, before, state, key in self.own_writes)
             )

@@ -48,9 +48,9 @@ from apps.k8s.quantity import (
     memory_bytes,
     parse_quantity,
 )
-from apps.selfheal.changes import ChangeTracker
+from apps.selfheal.changes import ChangeTracker, template_of_replica_set
 from apps.selfheal.records import Hypothesis, Proposal
-from apps.selfheal.rootcause import HypothesisKind
+from apps.selfheal.rootcause import HypothesisKind, rollout_change
 from apps.selfheal.settings import SelfHealSettings
 from apps.selfheal.topology import Ref, Topology
 
@@ -69,15 +69,6 @@ def action_target(action: Action) -> str:
     d = action_to_dict(action)
     where = d.get("node") or f"{d.get('namespace')}/{d.get('name') or d.get('label_selector')}"
     return f"{d['type']} {where}"
-
-
-def _template_of(rs: dict[str, Any]) -> dict[str, Any]:
-    t = dict((rs.get("spec") or {}).get("template") or {})
-    md = dict(t.get("metadata") or {})
-    labels = {k: v for k, v in (md.get("labels") or {}).items() if k != "pod-template-hash"}
-    md["labels"] = labels
-    t["metadata"] = md
-    return t
 
 
 class Proposer:
@@ -147,6 +138,8 @@ class Proposer:
         if deploy is None:
             return []
         change = self.changes.last_foreign_change(Kind.DEPLOYMENT, ns, name)
+        if change is None and not self.changes.changes_of(Kind.DEPLOYMENT, ns, name):
+            change = rollout_change(self.topo, (Kind.DEPLOYMENT, ns, name))
         rs_list = [
             rs
             for rs in self.topo.obs.of(Kind.REPLICA_SET, ns)
@@ -159,7 +152,7 @@ class Proposer:
         if before_t is not None:
             for rs in rs_list:
                 if (
-                    canonical_json(_template_of(rs)) == canonical_json(before_t)
+                    canonical_json(template_of_replica_set(rs)) == canonical_json(before_t)
                     and revision_of(rs) != current
                 ):
                     target_rev = revision_of(rs)

@@ -16,11 +16,26 @@ from collections import defaultdict
 from collections.abc import Sequence
 from enum import StrEnum
 
+from apps.k8s.actions import revision_of
 from apps.k8s.kinds import Kind
-from apps.k8s.objects import condition, is_node_ready, name_of, namespace_of, parse_time
+from apps.k8s.objects import (
+    condition,
+    is_node_ready,
+    meta,
+    name_of,
+    namespace_of,
+    owner_uid,
+    parse_time,
+)
 from apps.k8s.quantity import cpu_millicores
 from apps.k8s.symptoms import DEFAULT_P99_SLO_MS, ERROR_RATE_MAX, SLO_ANNOTATION
-from apps.selfheal.changes import Change, ChangeTracker, seconds_of
+from apps.selfheal.changes import (
+    Change,
+    ChangeTracker,
+    diff_fields,
+    seconds_of,
+    template_of_replica_set,
+)
 from apps.selfheal.records import Hypothesis, Incident
 from apps.selfheal.topology import Ref, Topology, personalized_pagerank, ref_str
 
@@ -291,6 +306,14 @@ class Diagnoser:
                 if change.fields == ["replicas"] and self._autoscaled(ref):
                     continue  # the autoscaler's own scaling is not a suspect
                 found[ref] = change
+        for ref in related:  # rollouts the change feed did not see: the ReplicaSets' history
+            if ref[0] is not Kind.DEPLOYMENT or ref in found or not self.anomaly.get(ref):
+                continue
+            if self.changes.changes_of(*ref):
+                continue  # the feed knows this workload's history (including the healer's own writes)
+            rollout = rollout_change(self.topo, ref)
+            if rollout is not None and rollout.at_s <= onset_s and _significant(rollout):
+                found[ref] = rollout
         return sorted(found.items(), key=lambda kv: (kv[1].at_s, ref_str(kv[0])))
 
     def _autoscaled(self, ref: Ref) -> bool:
@@ -337,6 +360,41 @@ class Diagnoser:
         if kind is Kind.RESOURCE_QUOTA:
             return HypothesisKind.QUOTA_EXHAUSTED
         return HypothesisKind.UNKNOWN
+
+
+def rollout_change(topo: Topology, dref: Ref) -> Change | None:
+    """A Deployment's latest rollout read from its revision history (its ReplicaSets).
+
+    The change is dated by the current ReplicaSet's creation and carries the previous
+    revision's template as ``before``; None when there is no older revision.
+    """
+    deploy = topo.deployments.get(dref)
+    if deploy is None:
+        return None
+    by_rev = {
+        revision_of(rs): rs
+        for rs in topo.obs.of(Kind.REPLICA_SET, dref[1])
+        if owner_uid(rs) == meta(deploy).get("uid")
+    }
+    current = revision_of(deploy)
+    older = [r for r in by_rev if 0 < r < current]
+    if current not in by_rev or not older:
+        return None
+    before = {"template": template_of_replica_set(by_rev[max(older)])}
+    after = {"template": template_of_replica_set(by_rev[current])}
+    fields = diff_fields(before, after)
+    if not fields:
+        return None
+    created = meta(by_rev[current]).get("creationTimestamp")
+    return Change(
+        seconds_of(str(created)) if created else 0.0,
+        Kind.DEPLOYMENT,
+        dref[1],
+        dref[2],
+        fields,
+        before,
+        after,
+    )
 
 
 def rank_root_causes(
