@@ -96,6 +96,7 @@ class CaseResult:
     root_top1: bool
     root_top3: bool
     iteration_wall_ms: list[float] = field(default_factory=list)
+    incident_wall_ms: list[float] = field(default_factory=list)
     trajectories: list[Trajectory] = field(default_factory=list)
 
     @property
@@ -145,7 +146,8 @@ def judge_case(
         attempts=sum(t.attempts for t in trajs),
         root_top1=bool(refs) and refs[0] == rc,
         root_top3=rc in refs[:3],
-        iteration_wall_ms=walls,
+        iteration_wall_ms=[w for w in walls if w >= 0],
+        incident_wall_ms=[-w for w in walls if w < 0],
         trajectories=trajs,
     )
 
@@ -156,7 +158,11 @@ def full_loop_runner(
     faults: HealerFaults | None = None,
     seed: int = 0,
 ) -> Callable[[SimCluster, float], tuple[list[Action], list[Trajectory], list[float]]]:
-    """Run the full loop until it heals (or the horizon); returns applied actions, trajectories, tick walls."""
+    """Run the full loop until it heals (or the horizon).
+
+    Returns the applied actions, the trajectories and each iteration's wall time in
+    milliseconds (negated for iterations that handled an incident).
+    """
 
     def run(sim: SimCluster, horizon: float) -> tuple[list[Action], list[Trajectory], list[float]]:
         h = Healer(
@@ -168,7 +174,8 @@ def full_loop_runner(
             while sim.now < horizon:
                 t0 = time.perf_counter()
                 traj = h.tick()
-                walls.append((time.perf_counter() - t0) * 1000)
+                wall = (time.perf_counter() - t0) * 1000
+                walls.append(wall if traj is None else -wall)  # negative: an incident was handled
                 if traj is not None:
                     trajs.append(traj)
                     if traj.outcome == "healed":

@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "pbft": ("tests.perf.bench_pbft", "run_pbft_bench"),
     "router": ("tests.perf.bench_router", "run_router_bench"),
     "codegen": ("tests.perf.bench_codegen", "run_codegen_bench"),
+    "selfheal": ("tests.perf.bench_selfheal", "run_selfheal_bench"),
 }
 
 

@@ -46,7 +46,9 @@ def test_a_scenario_file_nobody_catalogued_runs_by_path(tmp_path: Path) -> None:
 
 def test_bad_input_fails_the_run_with_the_field_named(tmp_path: Path) -> None:
     state = self_healing(alert={"namespace": "shop"}, memory_dir=str(tmp_path), return_state=True)
-    assert state.is_failed() and "alertname" in str(state.message) + repr(state.result(raise_on_failure=False))
+    assert state.is_failed() and "alertname" in str(state.message) + repr(
+        state.result(raise_on_failure=False)
+    )
     bad = tmp_path / "broken.yaml"
     bad.write_text("name: broken\ntitle: t\nnodes: []\n")
     state = self_healing(scenario_file=str(bad), memory_dir=str(tmp_path), return_state=True)

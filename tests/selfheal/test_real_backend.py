@@ -44,7 +44,9 @@ def test_on_a_real_cluster_the_loop_dry_runs_the_fix_and_persists_nothing(
     broken_cluster: ApiServer, tmp_path: Path
 ) -> None:
     srv = broken_cluster
-    k8s = K8sSettings(backend=ClusterBackend.REAL, api_url=srv.url, bearer_token="t", request_timeout_s=5)
+    k8s = K8sSettings(
+        backend=ClusterBackend.REAL, api_url=srv.url, bearer_token="t", request_timeout_s=5
+    )
     real = RealCluster.from_settings(k8s)
     healer = Healer(real, SelfHealSettings(confirm_polls=1), k8s, memory_dir=tmp_path)
     before = srv.call(lambda: srv.handler.find(Kind.DEPLOYMENT, "checkout", "shop"))
@@ -56,7 +58,9 @@ def test_on_a_real_cluster_the_loop_dry_runs_the_fix_and_persists_nothing(
     assert t is not None and t.outcome == "dry-run", t and t.notes
     assert t.hypotheses[0].ref == "Deployment shop/checkout"
     (ex,) = t.executions
-    assert ex.action.describe() == "kubectl -n shop rollout undo deployment/checkout --to-revision=1"
+    assert (
+        ex.action.describe() == "kubectl -n shop rollout undo deployment/checkout --to-revision=1"
+    )
     assert not ex.applied and "would apply" in ex.dry_run_message
     writes = srv.writes()
     assert writes and all(w.params.get("dryRun") == "All" for w in writes)
