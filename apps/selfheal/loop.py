@@ -29,6 +29,7 @@ from apps.selfheal.detect import Detector, incident_id, signature
 from apps.selfheal.exceptions import HealerStateError
 from apps.selfheal.execute import apply_with_retry, inverse_action, problem_key, verify
 from apps.selfheal.learn import Experience, action_tag
+from apps.selfheal.modelprop import ModelProposer
 from apps.selfheal.monitor import MonitorReport, Monitors
 from apps.selfheal.policy import PolicyContext, check_allowlist, run_policies
 from apps.selfheal.propose import Proposer
@@ -187,6 +188,11 @@ class Healer:
         self.last_report: MonitorReport | None = None
         self.iterations = 0
         self.hints: set[str] = set()
+        self.model_proposer: ModelProposer | None = (
+            ModelProposer.from_models(self.runtime, self.settings.model_proposers)
+            if self.settings.model_proposers
+            else None
+        )
 
     def hint(self, alert: AlertHint) -> None:
         """Take an alert as confirmation: problems in its namespaces open an incident at first sight."""
@@ -309,7 +315,13 @@ class Healer:
         hyps = case.hypotheses
         if not hyps or hyps[0].confidence < self.settings.min_confidence or case.topo is None:
             return []
-        proposals = Proposer(case.topo, self.tracker, self.settings).propose(hyps)
+        proposer = Proposer(case.topo, self.tracker, self.settings)
+        proposals = proposer.propose(hyps)
+        if self.model_proposer is not None:
+            actions, notes = self.model_proposer.propose(case.incident, hyps[0])
+            case.notes += notes
+            known = {p.action for p in proposals}
+            proposals += [proposer.from_model(a) for a in actions if a not in known]
         recalled, case.priors = self.experience.recall(case.incident.signature)
         case.used_items = [r.item.id for r in recalled]
         proposals.sort(

@@ -96,6 +96,10 @@ class Proposer:
                 unique.append(p)
         return unique
 
+    def from_model(self, action: Action) -> Proposal:
+        """A model's typed proposal, scored like a template's (lower prior: it is unproven)."""
+        return self._score(action, 0, "model", "proposed by a model through the router", 0.4)
+
     # templates ----------------------------------------------------------------------------
     def _templates(
         self, kind: HypothesisKind, ref: Ref, h: Hypothesis

@@ -114,6 +114,11 @@ class SelfHealSettings(BaseModel):
         max_length=8,
         description="litellm model names that also vote (empty: policy, memory and heuristic voters).",
     )
+    model_proposers: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="litellm model names asked for a remediation too (parsed into typed actions).",
+    )
     schedule_interval_s: int = Field(
         60, ge=5, le=86400, description="Interval of the scheduled deployment, seconds."
     )
