@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -222,6 +223,6 @@ class Detector:
 
 
 def incident_id(namespace: str, at_s: float, sig: str) -> str:
-    """A stable id for an incident."""
-    digest = hashlib.sha256(f"{namespace}|{at_s:.0f}|{sig}".encode()).hexdigest()[:12]
+    """A unique id for an incident: what and when, plus random bits (clusters and runs differ)."""
+    digest = hashlib.sha256(f"{namespace}|{at_s:.0f}|{sig}|{uuid.uuid4()}".encode()).hexdigest()[:12]
     return f"inc-{digest}"

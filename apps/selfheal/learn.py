@@ -27,7 +27,7 @@ from patterns.codegen.bank import (
 )
 from patterns.codegen.records import EditFormat, Step, TestOutcome
 from patterns.codegen.records import Trajectory as BankTrajectory
-from patterns.core.exceptions import SwarmError
+from patterns.core.exceptions import RetryableError, SwarmError
 from patterns.memory import MemoryItem, MemorySettings, MemoryStore
 
 NAMESPACE = "k8s-incidents"
@@ -94,16 +94,17 @@ class Experience:
     def store_trajectory(self, traj: Trajectory) -> list[str]:
         """Journal, store and distill one trajectory; returns what was learned (item titles).
 
-        A failing vector store keeps the trajectory in :attr:`pending` (retried by
-        :meth:`retry_pending`); the journal line is written first either way.
+        A vector store that is down keeps the trajectory in :attr:`pending` (retried
+        by :meth:`retry_pending`); the journal line is written first either way, so a
+        permanent refusal loses nothing either.
         """
         with self._lock:
             with self.journal.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(traj.to_dict(), sort_keys=True, default=str) + "\n")
             try:
                 return self._store(traj)
-            except (SwarmError, OSError):
-                self.pending.append(traj)
+            except (RetryableError, OSError):
+                self.pending.append(traj)  # the store may come back: retried next iteration
                 raise
 
     def retry_pending(self) -> int:
@@ -113,8 +114,10 @@ class Experience:
             traj = self.pending[0]
             try:
                 self._store(traj)
-            except (SwarmError, OSError):
+            except (RetryableError, OSError):
                 break
+            except SwarmError:
+                pass  # a permanent refusal will not change: the journal keeps the trajectory
             self.pending.pop(0)
             done += 1
         return done

@@ -223,3 +223,15 @@ def test_a_repeated_incident_is_recognised_and_healed_sooner(tmp_path: Path) -> 
     assert second.trajectories[0].incident.recall_confidence > 0
     assert second.mttr_s is not None and first.mttr_s is not None and second.mttr_s < first.mttr_s
     assert Experience(tmp_path).bank.stats().strategies >= 1
+
+
+def test_a_fix_that_failed_is_tried_after_the_one_that_worked_next_time(tmp_path: Path) -> None:
+    sc = catalog()["cpu-throttling-full-pool"]
+    first = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
+    second = judge_case(sc, 1, "full", full_loop_runner(tmp_path))
+    assert first.healed and second.healed
+    assert first.attempts == 2 and first.trajectories[0].executions[0].rolled_back
+    assert first.actions[0].startswith("kubectl -n shop scale deployment/search")
+    assert second.attempts == 1
+    assert second.actions == ["kubectl -n shop set resources deployment/search -c search --limits=cpu=500m"]
+    assert any(t.startswith("pitfall") for t in first.trajectories[0].learned)
