@@ -8,10 +8,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from apps.k8s.actions import Action, ApiOp, Verb, plan_action
 from apps.k8s.kinds import CLUSTER_KINDS, NAMESPACED_KINDS, Kind
 from apps.k8s.objects import KubeObject, name_of, namespace_of
+
+if TYPE_CHECKING:
+    from apps.k8s.policy import WritePolicy
 
 
 class WatchEventType(StrEnum):
@@ -117,6 +121,7 @@ class Cluster(abc.ABC):
     """
 
     default_dry_run: bool = False
+    policy: WritePolicy | None = None  # the write allowlist; every backend checks it the same way
 
     # reads ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -173,8 +178,10 @@ class Cluster(abc.ABC):
     def _execute(self, op: ApiOp, dry_run: bool) -> KubeObject | None:
         """Send one write; return the object the server returned (None for none)."""
 
-    def check_ops(self, ops: Iterable[ApiOp]) -> None:  # noqa: B027 - optional hook
-        """Refuse writes outside this backend's allowlist (raise ``ActionRefusedError``)."""
+    def check_ops(self, ops: Iterable[ApiOp]) -> None:
+        """Refuse writes outside the allowlist (raise ``ActionRefusedError``), before any is sent."""
+        if self.policy is not None:
+            self.policy.check(ops)
 
     def plan(self, action: Action) -> builtins.list[ApiOp]:
         """The API writes ``action`` would send, checked against the allowlist."""

@@ -1,4 +1,4 @@
-"""The write allowlist of the real backend: verbs, resources and namespaces."""
+"""The write allowlist of both backends: verbs, resources and namespaces."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from apps.k8s.exceptions import ActionRefusedError
 from apps.k8s.kinds import kind_info
 from apps.k8s.settings import K8sSettings
 
-ANY_NAMESPACE = (
-    "*"  # in ``write_namespaces``: every namespace (the healer still protects its own list)
-)
+ANY_NAMESPACE = "*"  # in ``write_namespaces``: every namespace but the protected ones
+PROTECTED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,12 @@ class WritePolicy:
     verbs: frozenset[str]
     namespaces: frozenset[str]
     allow_cluster_scoped: bool
+    protected: frozenset[str] = PROTECTED_NAMESPACES  # only writable when listed by name
+
+    @classmethod
+    def permissive(cls) -> WritePolicy:
+        """Every action's writes in every namespace but the protected ones (the simulator's default)."""
+        return cls.from_settings(K8sSettings(write_namespaces=[ANY_NAMESPACE]))
 
     @classmethod
     def from_settings(cls, settings: K8sSettings) -> WritePolicy:
@@ -41,6 +46,12 @@ class WritePolicy:
         if op.rule not in self.rules:
             return f"'{op.rule}' is not in the write allowlist"
         if kind_info(op.kind).namespaced:
+            if (
+                ANY_NAMESPACE in self.namespaces
+                and op.namespace in self.protected
+                and op.namespace not in self.namespaces
+            ):
+                return f"namespace {op.namespace!r} is protected (name it in write_namespaces to allow it)"
             if op.namespace not in self.namespaces and ANY_NAMESPACE not in self.namespaces:
                 return (
                     f"namespace {op.namespace!r} is not in the write allowlist "

@@ -224,5 +224,7 @@ class Detector:
 
 def incident_id(namespace: str, at_s: float, sig: str) -> str:
     """A unique id for an incident: what and when, plus random bits (clusters and runs differ)."""
-    digest = hashlib.sha256(f"{namespace}|{at_s:.0f}|{sig}|{uuid.uuid4()}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{namespace}|{at_s:.0f}|{sig}|{uuid.uuid4()}".encode()).hexdigest()[
+        :12
+    ]
     return f"inc-{digest}"

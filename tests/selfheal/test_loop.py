@@ -233,5 +233,7 @@ def test_a_fix_that_failed_is_tried_after_the_one_that_worked_next_time(tmp_path
     assert first.attempts == 2 and first.trajectories[0].executions[0].rolled_back
     assert first.actions[0].startswith("kubectl -n shop scale deployment/search")
     assert second.attempts == 1
-    assert second.actions == ["kubectl -n shop set resources deployment/search -c search --limits=cpu=500m"]
+    assert second.actions == [
+        "kubectl -n shop set resources deployment/search -c search --limits=cpu=500m"
+    ]
     assert any(t.startswith("pitfall") for t in first.trajectories[0].learned)

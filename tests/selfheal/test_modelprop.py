@@ -16,7 +16,11 @@ from tests.selfheal.helpers import catalog
 def _entry(name: str, reply: dict[str, object]) -> dict[str, object]:
     return {
         "model_name": name,
-        "litellm_params": {"model": "openai/mock", "api_key": "sk-mock", "mock_response": json.dumps(reply)},
+        "litellm_params": {
+            "model": "openai/mock",
+            "api_key": "sk-mock",
+            "mock_response": json.dumps(reply),
+        },
     }
 
 
@@ -26,8 +30,13 @@ def test_model_answers_become_typed_proposals_and_anything_else_is_dropped(tmp_p
     healer.model_proposer = ModelProposer(
         healer.runtime,
         [
-            _entry("good", {"action": {"type": "rollout_undo", "namespace": "shop", "name": "checkout"}}),
-            _entry("shell", {"action": {"type": "shell", "command": "kubectl delete namespace shop"}}),
+            _entry(
+                "good",
+                {"action": {"type": "rollout_undo", "namespace": "shop", "name": "checkout"}},
+            ),
+            _entry(
+                "shell", {"action": {"type": "shell", "command": "kubectl delete namespace shop"}}
+            ),
             _entry("chatty", {"answer": "just restart everything"}),
         ],
     )

@@ -29,6 +29,7 @@ from apps.k8s.objects import (
     sim_time,
 )
 from apps.k8s.patching import PatchType
+from apps.k8s.policy import WritePolicy
 from apps.k8s.quantity import cpu_millicores, memory_bytes
 from apps.k8s.scenario import (
     ApplyFault,
@@ -92,8 +93,10 @@ class SimCluster(Cluster):
         nodes: Sequence[NodeGroup] = (NodeGroup(count=3),),
         storage_classes: Iterable[str] = ("standard",),
         images: Mapping[str, ImageBehaviour] | None = None,
+        policy: WritePolicy | None = None,
     ) -> None:
         self.seed = seed
+        self.policy = policy or WritePolicy.permissive()
         self.state = SimState(rng=random.Random(seed), images=dict(images or {}))
         self._faults: builtins.list[Fault] = []
         self.scenario: Scenario | None = None
@@ -111,12 +114,15 @@ class SimCluster(Cluster):
 
     # construction -------------------------------------------------------------------------
     @classmethod
-    def from_scenario(cls, scenario: Scenario, seed: int | None = None) -> SimCluster:
+    def from_scenario(
+        cls, scenario: Scenario, seed: int | None = None, policy: WritePolicy | None = None
+    ) -> SimCluster:
         """Build the cluster a scenario describes, at virtual time 0.
 
         Args:
             scenario: The scenario (nodes, manifests, image behaviours, traffic, faults).
             seed: Overrides the scenario's seed (pod names, uids, scheduling ties).
+            policy: The write allowlist (default: every namespace but the protected ones).
 
         Returns:
             A cluster whose faults fire as virtual time passes their ``at_s``.
@@ -126,6 +132,7 @@ class SimCluster(Cluster):
             nodes=scenario.nodes,
             storage_classes=scenario.storage_classes,
             images=scenario.images,
+            policy=policy,
         )
         for manifest in scenario.manifests:
             sim.create_manifest(manifest)

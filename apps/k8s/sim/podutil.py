@@ -59,6 +59,23 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
         default_container(c)
 
 
+def default_pod_resources(spec: dict[str, Any]) -> None:
+    """The API server's Pod defaulting: a resource with a limit and no request requests its limit.
+
+    (``SetDefaults_Pod`` in ``pkg/apis/core/v1/defaults.go``; it applies to pods, not to the
+    templates of their controllers, so quota, scheduling and HPA utilization see it.)
+    """
+    for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or []):
+        res = c.get("resources") or {}
+        limits = res.get("limits") or {}
+        if not limits:
+            continue
+        requests = dict(res.get("requests") or {})
+        for name, value in limits.items():
+            requests.setdefault(name, value)
+        c["resources"] = {**res, "requests": requests}
+
+
 def random_suffix(state: SimState, length: int = 5) -> str:
     """A random name suffix as the API server's generateName makes it."""
     return "".join(state.rng.choice(NAME_ALPHABET) for _ in range(length))
@@ -114,6 +131,7 @@ def new_pod(
     tmeta = tpl.get("metadata") or {}
     spec = tpl["spec"]
     default_pod_spec(spec)
+    default_pod_resources(spec)
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
     spec.setdefault("enableServiceLinks", True)

@@ -11,6 +11,8 @@ from apps.k8s.quantity import cpu_millicores, memory_bytes
 from apps.k8s.sim.podutil import bind_pod, pod_requests
 from apps.k8s.sim.state import SCHEDULER_RETRY_S, SimState
 
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
 
 def tolerates(tolerations: list[dict[str, Any]], taint: dict[str, Any]) -> bool:
     """Whether any toleration matches the taint (core/v1 ToleratesTaint)."""
@@ -56,16 +58,17 @@ def pick_node(state: SimState, pod: KubeObject) -> tuple[str | None, str]:
         if node is None:
             continue
         spec, status = node.get("spec") or {}, node.get("status") or {}
+        # NodeUnschedulable plugin: a cordoned node takes only pods that tolerate its taint
+        if spec.get("unschedulable") and not tolerates(tolerations, UNSCHEDULABLE_TAINT):
+            reasons["node(s) were unschedulable"] += 1
+            continue
         untolerated = [
             t
             for t in spec.get("taints") or []
-            if t.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, t)
+            if t.get("effect") in ("NoSchedule", "NoExecute")
+            and t.get("key") != UNSCHEDULABLE_TAINT["key"]
+            and not tolerates(tolerations, t)
         ]
-        if spec.get("unschedulable") and not any(
-            t.get("key") == "node.kubernetes.io/unschedulable" for t in untolerated
-        ):
-            reasons["node(s) were unschedulable"] += 1
-            continue
         if untolerated:
             t = untolerated[0]
             reasons[f"node(s) had untolerated taint {{{t['key']}: {t.get('value', '')}}}"] += 1
