@@ -44,7 +44,7 @@ def main() -> None:
                 concurrency_limit=spec.get("concurrency_limit"),
             )
         )
-    serve(*deployments)
+    serve(*deployments)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

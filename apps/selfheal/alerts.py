@@ -7,6 +7,8 @@ debounce). What to do is still decided from the cluster.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -56,6 +58,8 @@ class GenericAlert(_Struct, frozen=True, kw_only=True):
     severity: Literal["info", "warning", "critical"] = "warning"
     summary: Annotated[str, msgspec.Meta(max_length=4096)] = ""
     labels: dict[str, Label] = {}
+    fingerprint: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    startsAt: str = ""
 
 
 class AlertHint(_Struct, frozen=True, kw_only=True):
@@ -66,6 +70,8 @@ class AlertHint(_Struct, frozen=True, kw_only=True):
     alertnames: list[str]
     firing: int
     summary: str
+    group_key: str = ""  # the same for every re-send of the same alerts
+    resolved: int = 0
 
 
 def parse_alert(data: bytes | str | Mapping[str, Any]) -> AlertHint:
@@ -99,21 +105,40 @@ def parse_alert(data: bytes | str | Mapping[str, Any]) -> AlertHint:
         summary = am.commonAnnotations.get("summary") or (
             firing[0].annotations.get("summary", "") if firing else ""
         )
+        group = sorted(f"{a.fingerprint or sorted(a.labels.items())}@{a.startsAt}" for a in firing)
         return AlertHint(
             source="alertmanager",
             namespaces=namespaces,
             alertnames=names,
             firing=len(firing),
             summary=summary,
+            group_key=_digest(group),
+            resolved=len(am.alerts) - len(firing),
         )
     try:
         g = msgspec.convert(raw, type=GenericAlert)
     except msgspec.ValidationError as err:
         raise InvalidAlertError(f"invalid generic alert: {err}") from err
+    ident = g.fingerprint or [g.alertname, g.namespace, sorted(g.labels.items()), g.summary]
     return AlertHint(
         source="generic",
         namespaces=[g.namespace],
         alertnames=[g.alertname],
         firing=1,
         summary=g.summary,
+        group_key=_digest([ident, g.startsAt]),
     )
+
+
+def _digest(parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def parse_alert_as(
+    kind: Literal["alertmanager", "generic"], data: bytes | str | Mapping[str, Any]
+) -> AlertHint:
+    """Like :func:`parse_alert`, but the payload must be of the given form."""
+    hint = parse_alert(data)
+    if hint.source != kind:
+        raise InvalidAlertError(f"expected an {kind} payload, got a {hint.source} one")
+    return hint
