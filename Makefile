@@ -19,7 +19,7 @@ NAME ?=
 TEST ?=
 SEED ?=
 
-.PHONY: install demo demos test lint pytest bench soak replay server serve local-llm clean
+.PHONY: install demo demos test lint pytest bench soak replay server serve webhook local-llm clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ server: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/python -m deployments.serve
+
+webhook: $(STAMP)
+	$(BIN)/python -m deployments.webhook
 
 clean:
 	rm -rf .prefect .data bench-results .pytest_cache .mypy_cache .ruff_cache
