@@ -19,7 +19,7 @@ NAME ?=
 TEST ?=
 SEED ?=
 
-.PHONY: install demo demos test lint pytest bench soak replay server serve webhook local-llm clean
+.PHONY: install demo demos test lint pytest browser bench soak replay server serve webhook local-llm clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser test drives Debian's Chromium; install it when absent and we may (root with apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	      || echo "chromium could not be installed: the browser test will be skipped"; \
+	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
 
 test: lint pytest
 

@@ -124,6 +124,7 @@ def mttr_plot(journal: Path, out: Path) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
     ax.plot(range(1, len(points) + 1), [p[1] for p in points], marker="o")
@@ -131,6 +132,7 @@ def mttr_plot(journal: Path, out: Path) -> Path | None:
     ax.set_ylabel("detection to verified fix (s)")
     ax.set_title("Time to recover across runs")
     ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

@@ -30,7 +30,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     proc = Proc(
         "prefect-server",
         [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        base_env(home),
+        base_env(home) | {"PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
     )
     try:
         proc.wait_for("Check out the dashboard", timeout_s=120)
