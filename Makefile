@@ -72,6 +72,8 @@ local-llm: $(STAMP)
 server: $(STAMP)
 	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
+# Served deployments look for due runs this often (seconds): a triggered run starts within it.
+serve: export PREFECT_RUNNER_POLL_FREQUENCY ?= 2
 serve: $(STAMP)
 	$(BIN)/python -m deployments.serve
 

@@ -63,26 +63,66 @@ async def with_retries(attempts: int, backoff_s: float, call: Any) -> Any:
 
 
 class EventTrigger:
-    """POSTs the alert event to the Prefect server's events API (confirmed, unlike fire-and-forget)."""
+    """POSTs alert events to the Prefect server's events API, confirmed before the caller answers.
+
+    Concurrent requests share one POST (group commit): a sender takes every event
+    queued while the previous batch was in flight, sends them as one list, and
+    resolves each request when the server confirmed it (or failed after retries).
+    """
 
     kind = "event_id"
+    MAX_BATCH = 256
 
     def __init__(
-        self, api_url: str, api_key: str | None = None, attempts: int = 4, backoff_s: float = 0.2
+        self,
+        api_url: str,
+        api_key: str | None = None,
+        attempts: int = 4,
+        backoff_s: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.AsyncClient(base_url=api_url.rstrip("/"), headers=headers, timeout=10.0)
+        self.client = httpx.AsyncClient(
+            base_url=api_url.rstrip("/"), headers=headers, timeout=10.0, transport=transport
+        )
         self.attempts, self.backoff_s = attempts, backoff_s
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self.batches = 0
 
     async def fire(self, hint: AlertHint, payload: Mapping[str, Any]) -> str:
         event = alert_event(hint, payload)
-
-        async def post() -> None:
-            r = await self.client.post("/events", json=[event])
-            r.raise_for_status()
-
-        await with_retries(self.attempts, self.backoff_s, post)
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_loop())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((event, done))
+        await done
         return str(event["id"])
+
+    async def _send_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty() and len(batch) < self.MAX_BATCH:
+                batch.append(self._queue.get_nowait())
+            events = [e for e, _ in batch]
+
+            async def post(events: list[dict[str, Any]] = events) -> None:
+                r = await self.client.post("/events", json=events)
+                r.raise_for_status()
+
+            try:
+                await with_retries(self.attempts, self.backoff_s, post)
+                self.batches += 1
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+            except TriggerUnavailableError as err:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
 
 
 class RunDeploymentTrigger:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -128,3 +128,37 @@ def poll_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what or fn}")
         pause.wait(interval_s)
+
+
+def final_run(client: Any, run_id: Any) -> Any:
+    """The flow run if it reached a final state, else None (for :func:`poll_until`)."""
+    fr = client.read_flow_run(run_id)
+    return fr if fr.state and fr.state.is_final() else None
+
+
+def _healthy(api: str) -> bool | None:
+    import httpx
+
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200 or None
+    except httpx.HTTPError:
+        return None
+
+
+def start_prefect_server(home: Path) -> tuple[Proc, str, str]:
+    """``prefect server start`` on a free port, ready; returns the process, API URL and UI URL."""
+    port = free_port()
+    api, ui = f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}"
+    prefect = str(Path(PY).with_name("prefect"))
+    proc = Proc(
+        "prefect-server",
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        base_env(home) | {"PREFECT_UI_API_URL": api},
+    )
+    try:
+        proc.wait_for("Check out the dashboard", timeout_s=120)
+        poll_until(lambda: _healthy(api), 60, what="the Prefect server's /api/health")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, api, ui

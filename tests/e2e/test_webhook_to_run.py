@@ -21,7 +21,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 
 from deployments.webhook.guards import SIGNATURE_HEADER, sign
 from tests.e2e.conftest import PrefectServer
-from tests.e2e.procs import PY, Proc, base_env, free_port, poll_until, running
+from tests.e2e.procs import PY, Proc, base_env, final_run, free_port, poll_until, running
 
 EXAMPLE = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "alertmanager_webhook_example.json"
@@ -40,7 +40,10 @@ SERVE = textwrap.dedent(
 
 
 def serve_proc(server: PrefectServer, tmp: Path, overrides: dict[str, dict[str, Any]]) -> Proc:
-    env = base_env(server.home, server.url) | {"SWARMKIT_SELFHEAL__MEMORY_DIR": str(tmp / "memory")}
+    env = base_env(server.home, server.url) | {
+        "SWARMKIT_SELFHEAL__MEMORY_DIR": str(tmp / "memory"),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
     return Proc("serve", [PY, "-c", SERVE, json.dumps(overrides)], env)
 
 
@@ -88,11 +91,7 @@ def test_a_signed_alert_over_http_starts_one_healing_run_that_completes(
             lambda: next(iter(healing_runs(client)), None), 60, what="a self-healing flow run"
         )
 
-        def finished() -> Any:
-            fr = client.read_flow_run(run.id)
-            return fr if fr.state and fr.state.is_final() else None
-
-        done = poll_until(finished, 120, what="the run to finish")
+        done = poll_until(lambda: final_run(client, run.id), 120, what="the run to finish")
         assert done.state is not None and done.state.is_completed(), serve.tail()
         assert done.parameters["alert"]["alerts"][0]["labels"]["alertname"] == "KubePodCrashLooping"
         result = done.state.result(raise_on_failure=False)

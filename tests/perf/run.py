@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "router": ("tests.perf.bench_router", "run_router_bench"),
     "codegen": ("tests.perf.bench_codegen", "run_codegen_bench"),
     "selfheal": ("tests.perf.bench_selfheal", "run_selfheal_bench"),
+    "surface": ("tests.perf.bench_surface", "run_surface_bench"),
 }
 
 
