@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -17,8 +17,6 @@ from prefect.tasks import exponential_backoff
 
 from apps.k8s.cluster import Cluster, Observation
 from apps.selfheal.alerts import AlertHint, parse_alert
-from apps.selfheal.loop import Case, Healer
-from apps.selfheal.monitor import MonitorReport
 from apps.selfheal.records import (
     Execution,
     Hypothesis,
@@ -30,6 +28,10 @@ from apps.selfheal.records import (
 )
 from apps.selfheal.settings import SelfHealSettings
 from tasks.retry import retry_if_retryable
+
+if TYPE_CHECKING:  # the loop imports litellm and LanceDB: loaded by the first task that runs
+    from apps.selfheal.loop import Case, Healer
+    from apps.selfheal.monitor import MonitorReport
 
 _RETRY: dict[str, Any] = {
     "retries": 3,
@@ -54,6 +56,8 @@ def start_healer(
     settings: SelfHealSettings | None = None,
 ) -> Healer:
     """A healer bound to ``cluster`` with its memory directory."""
+    from apps.selfheal.loop import Healer
+
     return Healer(cluster, settings, memory_dir=Path(memory_dir) if memory_dir else None, seed=seed)
 
 
