@@ -14,9 +14,12 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
-from apps.k8s.scenario import load_catalog
+from rich.progress import Progress
+
+from apps.k8s.scenario import Scenario, load_catalog
 from apps.selfheal.evaluation import (
     CaseResult,
     full_loop_runner,
@@ -72,6 +75,15 @@ def _table(rows: list[CaseResult], by_healer: dict[str, list[CaseResult]]) -> st
 def run_selfheal_bench() -> dict[str, float]:
     catalog = load_catalog()
     by_healer: dict[str, list[CaseResult]] = {"none": [], "rules": [], "full": []}
+    with Progress(transient=True) as progress:
+        runs = len(catalog) * (len(SEEDS) * 3 + 1 + OCCURRENCES)
+        bar = progress.add_task("self-healing benchmark", total=runs)
+        return _run(catalog, by_healer, lambda: progress.advance(bar))
+
+
+def _run(
+    catalog: dict[str, Scenario], by_healer: dict[str, list[CaseResult]], tick: Callable[[], None]
+) -> dict[str, float]:
     for _name, sc in sorted(catalog.items()):
         for seed in SEEDS:
             by_healer["none"].append(judge_case(sc, seed, "none", idle_runner))
@@ -79,6 +91,8 @@ def run_selfheal_bench() -> dict[str, float]:
             by_healer["full"].append(
                 judge_case(sc, seed, "full", full_loop_runner(temp_memory(), seed=seed))
             )
+            for _ in range(3):  # one per healer
+                tick()
     full = summarize(by_healer["full"])
     walls = [w for r in by_healer["full"] for w in r.iteration_wall_ms]
     incident_walls = [w for r in by_healer["full"] for w in r.incident_wall_ms]
@@ -86,13 +100,14 @@ def run_selfheal_bench() -> dict[str, float]:
     for _name, sc in sorted(catalog.items()):
         calm = judge_case(healthy_variant(sc), 0, "full", full_loop_runner(temp_memory()))
         false_positive += len(calm.actions)
+        tick()
     mttr_ratios, attempt_ratios = [], []
     for _name, sc in sorted(catalog.items()):
         memory = temp_memory()
-        seq = [
-            judge_case(sc, 100 + i, "full", full_loop_runner(memory, seed=100 + i))
-            for i in range(OCCURRENCES)
-        ]
+        seq = []
+        for i in range(OCCURRENCES):
+            seq.append(judge_case(sc, 100 + i, "full", full_loop_runner(memory, seed=100 + i)))
+            tick()
         first, later = seq[0], seq[LEARNED]
         later_mttr = [r.mttr_s for r in later if r.mttr_s is not None]
         if first.mttr_s and later_mttr:
