@@ -6,11 +6,12 @@ each worker process keeps one open bank per settings (see :func:`get_bank`).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from patterns.codegen.agent import AgentSettings, Episode, RepairAgent
 from patterns.codegen.bank import BankSettings, ReasoningBank, RecalledItem, RecordReport
@@ -111,7 +112,10 @@ def record_trajectory(
     retries=1,
     retry_condition_fn=retry_if_retryable,
     timeout_seconds=1800,
-    cache_policy=NO_CACHE,
+    # deterministic and expensive (every bug is verified in the sandbox): same inputs, same suite
+    cache_policy=INPUTS + TASK_SOURCE,
+    cache_expiration=dt.timedelta(days=7),
+    persist_result=True,
 )
 def build_repair_suite(
     seed: int = 0, bugs_per_problem: int = 2, problems: list[int] | None = None

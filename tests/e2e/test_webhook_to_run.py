@@ -53,8 +53,7 @@ def healing_runs(client: SyncPrefectClient) -> list[Any]:
     )
 
 
-@pytest.fixture
-def webhook(prefect_server: PrefectServer, tmp_path: Path) -> Iterator[str]:
+def webhook_proc(prefect_server: PrefectServer, **extra: str) -> tuple[Proc, str]:
     port = free_port()
     env = base_env(prefect_server.home, prefect_server.url) | {
         "SWARMKIT_WEBHOOK__PORT": str(port),
@@ -63,10 +62,17 @@ def webhook(prefect_server: PrefectServer, tmp_path: Path) -> Iterator[str]:
         "SWARMKIT_WEBHOOK__RATE_PER_S": "2",
         "SWARMKIT_WEBHOOK__BURST": "20",
         "SWARMKIT_WEBHOOK__MAX_BODY_BYTES": "65536",
+        **extra,
     }
-    with running(Proc("webhook", [PY, "-m", "deployments.webhook"], env)) as proc:
+    return Proc("webhook", [PY, "-m", "deployments.webhook"], env), f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def webhook(prefect_server: PrefectServer) -> Iterator[str]:
+    proc, url = webhook_proc(prefect_server)
+    with running(proc):
         proc.wait_for("Uvicorn running on", timeout_s=60)
-        yield f"http://127.0.0.1:{port}"
+        yield url
 
 
 def test_a_signed_alert_over_http_starts_one_healing_run_that_completes(
@@ -173,3 +179,38 @@ def test_a_scheduled_deployment_fires_on_its_own_under_serve(
             completed_scheduled, 120, interval_s=0.5, what="a scheduled run to complete"
         )
         assert run.auto_scheduled
+
+
+def test_the_run_deployment_fallback_answers_with_the_flow_run_id(
+    prefect_server: PrefectServer, tmp_path: Path
+) -> None:
+    overrides = {
+        "self-healing": {
+            "schedules": [],
+            "triggers": [],
+            "parameters": {"scenario": "bad-image-tag"},
+        }
+    }
+    proc, url = webhook_proc(prefect_server, SWARMKIT_WEBHOOK__MODE="run-deployment")
+    with (
+        running(serve_proc(prefect_server, tmp_path, overrides)) as serve,
+        running(proc),
+        SyncPrefectClient(prefect_server.url) as client,
+    ):
+        serve.wait_for("being served", timeout_s=90)
+        proc.wait_for("Uvicorn running on", timeout_s=60)
+        body = json.dumps(
+            {"alertname": "CheckoutDown", "namespace": "shop", "fingerprint": "fallback-1"}
+        ).encode()
+        r = httpx.post(
+            f"{url}/hooks/generic",
+            content=body,
+            headers={"content-type": "application/json", "authorization": "Bearer e2e-token"},
+            timeout=60,
+        )
+        assert r.status_code == 202, r.text
+        done = poll_until(
+            lambda: final_run(client, r.json()["flow_run_id"]), 180, what="the fallback run"
+        )
+        assert done.state is not None and done.state.is_completed(), serve.tail()
+        assert done.parameters["alert"]["alertname"] == "CheckoutDown"

@@ -188,3 +188,14 @@ def test_health_and_metrics() -> None:
 def test_the_receiver_refuses_to_start_without_a_secret() -> None:
     with pytest.raises(ValueError, match="bearer token or an HMAC secret"):
         create_app(WebhookSettings(), RecordingTrigger())
+
+
+def test_the_token_can_come_from_a_prefect_secret_block() -> None:
+    from prefect.blocks.system import Secret
+
+    from deployments.webhook.__main__ import load_token
+
+    Secret(value="from-a-block").save("swarmkit-webhook-token-test", overwrite=True)
+    assert load_token(WebhookSettings(secret_block="swarmkit-webhook-token-test")) == "from-a-block"
+    assert load_token(WebhookSettings(token="direct", secret_block="ignored")) == "direct"
+    assert load_token(WebhookSettings()) is None
