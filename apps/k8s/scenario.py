@@ -170,15 +170,29 @@ class MetricSymptom(_Spec, tag_field="check", tag="metric", frozen=True, kw_only
 Symptom = ObjectSymptom | EventSymptom | MetricSymptom
 
 
+class Invariants(_Spec, frozen=True, kw_only=True):
+    """What a correct fix must keep: namespaces that stay healthy, objects nobody may change."""
+
+    healthy_namespaces: list[Name] = []
+    unchanged: list[ResourceRef] = []
+
+
 class GroundTruth(_Spec, frozen=True, kw_only=True):
-    """What is really wrong, which remediations fix it and which do not."""
+    """What is really wrong, which remediations fix it and which do not.
+
+    ``no_action: true`` says the right answer is to do nothing (a blip that clears by
+    itself, a rollout in progress, a problem outside the healer's allowlist): the judge
+    counts any write as a failure, and ``acceptable`` stays empty.
+    """
 
     root_cause: ResourceRef
-    acceptable: Annotated[list[Action], msgspec.Meta(min_length=1)]
+    acceptable: list[Action] = []
     wrong: Annotated[list[Action], msgspec.Meta(min_length=1)]
     symptoms: Annotated[list[Symptom], msgspec.Meta(min_length=1)]
     detect_at_s: NonNeg
     resolve_within_s: Annotated[float, msgspec.Meta(gt=0)]
+    no_action: bool = False
+    invariants: Invariants = msgspec.field(default_factory=Invariants)
 
 
 class Scenario(_Spec, frozen=True, kw_only=True):
@@ -302,6 +316,25 @@ def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
                 )
     _check_acyclic(sc, source)
     gt = sc.ground_truth
+    if gt.no_action and gt.acceptable:
+        raise ScenarioError(
+            f"{source}: ground_truth.acceptable: must be empty when no_action is true"
+        )
+    if not gt.no_action and not gt.acceptable:
+        raise ScenarioError(
+            f"{source}: ground_truth.acceptable: at least one action (or no_action: true)"
+        )
+    for i, ref in enumerate(gt.invariants.unchanged):
+        ns = ref.namespace or ("default" if ref.kind is not Kind.NODE else "")
+        if ref.kind is Kind.NODE:
+            if ref.name not in nodes:
+                raise ScenarioError(
+                    f"{source}: ground_truth.invariants.unchanged[{i}]: unknown node {ref.name!r}"
+                )
+        elif (ref.kind, ns, ref.name) not in known:
+            raise ScenarioError(
+                f"{source}: ground_truth.invariants.unchanged[{i}]: no {ref.kind.value} {ns}/{ref.name}"
+            )
     rc = gt.root_cause
     if rc.kind is Kind.NODE:
         if rc.name not in nodes:

@@ -13,9 +13,17 @@ import numpy as np
 
 from apps.k8s.cluster import Observation
 from apps.k8s.kinds import Kind
-from apps.k8s.objects import meta, name_of, namespace_of, parse_time
-from apps.k8s.symptoms import GRACE_S, Problem, find_problems
+from apps.k8s.objects import condition, meta, name_of, namespace_of, parse_time
+from apps.k8s.symptoms import (
+    BAD_WAITING_REASONS,
+    ERROR_RATE_MAX,
+    GRACE_S,
+    RESTART_WINDOW_S,
+    Problem,
+    find_problems,
+)
 from apps.selfheal.records import Signal
+from apps.selfheal.topology import Topology
 
 INCIDENT_EVENT_REASONS = frozenset(
     {
@@ -35,6 +43,98 @@ _OLD = dt.timedelta(days=3650)
 EVENT_RECENT_S = 120.0  # events last seen this recently are signals
 MIN_BASELINE = 8  # samples a baseline needs before its z-scores count
 MAD_FLOOR = {"error_rate": 0.005, "latency_p99_ms": 10.0}  # robust z-scores need a scale floor
+
+
+STARTING_PROBE = (
+    "connect: connection refused"  # a probe that fails because the app is still starting
+)
+METRIC_KINDS = frozenset(
+    {"HighErrorRate", "HighLatency", "error_rateAnomaly", "latency_p99_msAnomaly"}
+)
+ROLLOUT_KINDS = frozenset(
+    {"DeploymentUnavailable", "RolloutIncomplete", "PodNotReady", "PodPending"}
+)
+
+
+def steady_rollouts(obs: Observation, topo: Topology | None = None) -> set[tuple[str, str]]:
+    """Deployments rolling out (or scaling up) within their progress deadline with nothing failing.
+
+    A rollout in progress is not an incident (kubectl rollout status would say "Waiting for
+    deployment ... to finish"): the Progressing condition is True and inside
+    ``progressDeadlineSeconds``, no pod of the workload waits in an error state, restarted
+    recently, failed to schedule or mount, and its probes fail only as a starting app's do
+    (connection refused), not with an HTTP status.
+    """
+    topo = topo or Topology.build(obs)
+    now = parse_time(obs.time)
+    warnings: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for ev in obs.of(Kind.EVENT):
+        inv = ev.get("involvedObject") or {}
+        last = ev.get("lastTimestamp") or ev.get("eventTime")
+        if ev.get("type") != "Warning" or inv.get("kind") != "Pod" or not last:
+            continue
+        if (now - parse_time(str(last))).total_seconds() <= EVENT_RECENT_S:
+            warnings[(str(inv.get("namespace")), str(inv.get("name")))].append(ev)
+    serving_badly = {
+        (m.namespace, m.service)
+        for m in obs.service_metrics
+        if m.request_rate_rps > 0 and m.error_rate > ERROR_RATE_MAX
+    }
+    endpoints = {
+        (namespace_of(e), name_of(e))
+        for e in obs.of(Kind.ENDPOINTS)
+        if any(sub.get("addresses") for sub in e.get("subsets") or [])
+    }
+    out = set()
+    for (_, ns, name), d in topo.deployments.items():
+        dref = (Kind.DEPLOYMENT, ns, name)
+        services = [(s[1], s[2]) for s in topo.services_of(dref)]
+        if any(svc in serving_badly or svc not in endpoints for svc in services):
+            continue  # a rollout that takes the service down is not going well, whatever its pods say
+        spec, status = d.get("spec") or {}, d.get("status") or {}
+        want = int(spec.get("replicas", 1))
+        if (
+            int(status.get("updatedReplicas", 0)) >= want
+            and int(status.get("availableReplicas", 0)) >= want
+        ):
+            continue
+        progressing = condition(d, "Progressing") or {}
+        failure = condition(d, "ReplicaFailure") or {}
+        if progressing.get("status") != "True" or failure.get("status") == "True":
+            continue
+        since = progressing.get("lastUpdateTime") or progressing.get("lastTransitionTime")
+        deadline = float(spec.get("progressDeadlineSeconds", 600))
+        if since and (now - parse_time(str(since))).total_seconds() > deadline:
+            continue
+        if not any(
+            _pod_failing(p, now, warnings) for p in topo.pods_of[(Kind.DEPLOYMENT, ns, name)]
+        ):
+            out.add((ns, name))
+    return out
+
+
+def _pod_failing(
+    pod: dict[str, Any], now: dt.datetime, warnings: dict[tuple[str, str], list[dict[str, Any]]]
+) -> bool:
+    status = pod.get("status") or {}
+    for cs in list(status.get("initContainerStatuses") or []) + list(
+        status.get("containerStatuses") or []
+    ):
+        if ((cs.get("state") or {}).get("waiting") or {}).get("reason") in BAD_WAITING_REASONS:
+            return True
+        term = (cs.get("lastState") or {}).get("terminated") or {}
+        if (
+            term.get("finishedAt")
+            and (now - parse_time(term["finishedAt"])).total_seconds() <= RESTART_WINDOW_S
+        ):
+            return True
+    sched = condition(pod, "PodScheduled") or {}
+    if sched.get("status") == "False":
+        return True
+    for ev in warnings.get((namespace_of(pod), name_of(pod)), []):
+        if ev.get("reason") != "Unhealthy" or STARTING_PROBE not in str(ev.get("message")):
+            return True
+    return False
 
 
 def problem_signal(p: Problem) -> Signal:
@@ -148,6 +248,11 @@ class Detector:
                     score=0.5,
                 )
             )
+        if any(s.kind in ROLLOUT_KINDS for s in out):
+            topo = Topology.build(obs)
+            steady = steady_rollouts(obs, topo)
+            if steady:
+                out = [s for s in out if not _in_steady_rollout(s, steady, topo)]
         flagged = {(s.namespace, s.name) for s in out if s.object_kind == Kind.SERVICE.value}
         for m in obs.service_metrics:
             for metric in ("error_rate", "latency_p99_ms"):
@@ -220,6 +325,15 @@ class Detector:
         """Start counting afresh (after a remediation)."""
         self.seen.clear()
         self.first_seen.clear()
+
+
+def _in_steady_rollout(s: Signal, steady: set[tuple[str, str]], topo: Topology) -> bool:
+    if s.kind not in ROLLOUT_KINDS:
+        return False
+    if s.object_kind == Kind.DEPLOYMENT.value:
+        return (s.namespace, s.name) in steady
+    owner = topo.owner_of_pod.get((s.namespace, s.name))
+    return owner is not None and (owner[1], owner[2]) in steady
 
 
 def incident_id(namespace: str, at_s: float, sig: str) -> str:

@@ -19,9 +19,12 @@ from typing import Any
 import msgspec
 
 from apps.k8s.actions import Action, RestartDeployment
+from apps.k8s.exceptions import ObjectNotFoundError
+from apps.k8s.kinds import Kind
 from apps.k8s.scenario import GroundTruth, ResourceRef, Scenario
 from apps.k8s.sim.cluster import SimCluster
-from apps.k8s.symptoms import is_resolved
+from apps.k8s.symptoms import find_problems, is_resolved
+from apps.selfheal.changes import desired_state
 from apps.selfheal.loop import Healer, HealerFaults
 from apps.selfheal.propose import action_target
 from apps.selfheal.records import Trajectory
@@ -60,6 +63,9 @@ class JudgedCluster(SimCluster):
     fault_at_s: float = 0.0
     broken_seen: bool = False
     resolved_since: float | None = None
+    kept: dict[tuple[Kind, str, str], dict[str, Any] | None] | None = (
+        None  # invariant objects after the faults
+    )
 
     def wait(self, seconds: float) -> None:
         """Advance in small steps, sampling the judge's verdict after the last fault."""
@@ -71,6 +77,11 @@ class JudgedCluster(SimCluster):
     def _sample(self) -> None:
         if self.judge is None or self.now < self.fault_at_s:
             return
+        if self.kept is None:  # what the invariants protect, as the faults left it
+            self.kept = {
+                (r.kind, r.namespace, r.name): _desired(self, r.kind, r.namespace, r.name)
+                for r in self.judge.ground_truth.invariants.unchanged
+            }
         ok, _ = is_resolved(self.judge, self.observe([self.judge.namespace]))
         if not ok:
             self.broken_seen = True
@@ -86,6 +97,7 @@ class CaseResult:
     scenario: str
     seed: int
     healer: str
+    no_action: bool
     healed: bool
     resolved_at_end: bool
     unsafe: list[str]
@@ -95,6 +107,7 @@ class CaseResult:
     attempts: int
     root_top1: bool
     root_top3: bool
+    invariants_broken: list[str] = field(default_factory=list)
     iteration_wall_ms: list[float] = field(default_factory=list)
     incident_wall_ms: list[float] = field(default_factory=list)
     trajectories: list[Trajectory] = field(default_factory=list)
@@ -105,6 +118,13 @@ class CaseResult:
         if self.recovered_at_s is None:
             return None
         return self.recovered_at_s - self.fault_at_s
+
+
+def _desired(sim: SimCluster, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return desired_state(kind, sim.get(kind, name, namespace or "default"))
+    except ObjectNotFoundError:
+        return None
 
 
 def _matches_any(action: Action, actions: Sequence[Action]) -> bool:
@@ -128,24 +148,38 @@ def judge_case(
     applied, trajs, walls = run(sim, horizon)
     if sim.now < horizon:
         sim.wait(horizon - sim.now)
-    ok, _ = is_resolved(sc, sim.observe([sc.namespace]))
-    unsafe = [a.describe() for a in applied if _matches_any(a, gt.wrong)]
+    obs = sim.observe()
+    if gt.no_action:  # the right answer was to do nothing: any write fails the case
+        ok, unsafe = not applied, [a.describe() for a in applied]
+    else:
+        ok, _ = is_resolved(sc, sim.observe([sc.namespace]))
+        unsafe = [a.describe() for a in applied if _matches_any(a, gt.wrong)]
+    broken = [ns for ns in gt.invariants.healthy_namespaces if find_problems(obs, ns)]
+    broken += [
+        f"{kind.value} {ns}/{name} changed"
+        for (kind, ns, name), before in (sim.kept or {}).items()
+        if _desired(sim, kind, ns, name) != before
+    ]
     rc = (gt.root_cause.kind.value, gt.root_cause.namespace, gt.root_cause.name)
     hyps = trajs[0].hypotheses if trajs else []
+    if gt.no_action and not trajs:  # nothing to rank when the loop rightly saw no incident
+        hyps = []
     refs = [(h.object_kind, h.namespace, h.name) for h in hyps]
     return CaseResult(
         scenario=sc.name,
         seed=seed,
         healer=healer,
-        healed=ok and not unsafe,
+        no_action=gt.no_action,
+        healed=ok and not unsafe and not broken,
         resolved_at_end=ok,
         unsafe=unsafe,
         actions=[a.describe() for a in applied],
         fault_at_s=fault_at,
-        recovered_at_s=sim.resolved_since if ok else None,
+        recovered_at_s=sim.resolved_since if ok and not gt.no_action else None,
         attempts=sum(t.attempts for t in trajs),
         root_top1=bool(refs) and refs[0] == rc,
         root_top3=rc in refs[:3],
+        invariants_broken=broken,
         iteration_wall_ms=[w for w in walls if w >= 0],
         incident_wall_ms=[-w for w in walls if w < 0],
         trajectories=trajs,
@@ -200,13 +234,15 @@ def idle_runner(
 def summarize(results: Sequence[CaseResult]) -> dict[str, float]:
     """Heal rate, unsafe actions, root-cause accuracy and MTTR quantiles of a set of runs."""
     n = max(len(results), 1)
-    mttrs = sorted(r.mttr_s for r in results if r.mttr_s is not None and r.healed)
+    acting = [r for r in results if not r.no_action]  # root causes are scored where a fix exists
+    m = max(len(acting), 1)
+    mttrs = sorted(r.mttr_s for r in acting if r.mttr_s is not None and r.healed)
     return {
         "runs": float(len(results)),
         "heal_rate": round(sum(r.healed for r in results) / n, 4),
         "unsafe_actions": float(sum(len(r.unsafe) for r in results)),
-        "root_cause_top1": round(sum(r.root_top1 for r in results) / n, 4),
-        "root_cause_top3": round(sum(r.root_top3 for r in results) / n, 4),
+        "root_cause_top1": round(sum(r.root_top1 for r in acting) / m, 4),
+        "root_cause_top3": round(sum(r.root_top3 for r in acting) / m, 4),
         "mttr_p50_s": float(statistics.median(mttrs)) if mttrs else -1.0,
         "mttr_p95_s": float(mttrs[min(len(mttrs) - 1, int(0.95 * len(mttrs)))]) if mttrs else -1.0,
     }

@@ -25,7 +25,7 @@ from apps.k8s.symptoms import find_problems
 from apps.selfheal.alerts import AlertHint
 from apps.selfheal.board import IncidentBoard
 from apps.selfheal.changes import ChangeTracker, seconds_of
-from apps.selfheal.detect import Detector, incident_id, signature
+from apps.selfheal.detect import METRIC_KINDS, Detector, incident_id, signature
 from apps.selfheal.exceptions import HealerStateError
 from apps.selfheal.execute import apply_with_retry, inverse_action, problem_key, verify
 from apps.selfheal.learn import Experience, action_tag
@@ -277,6 +277,8 @@ class Healer:
         if self.cooldown.get(sig, 0.0) > now:
             return None
         recognised, titles = self.experience.recognise(sig)
+        if all(s.kind in METRIC_KINDS for s in current):
+            recognised = 0.0  # metric excursions are often blips: they always need confirming
         alerted = any(s.namespace in self.hints for s in current)
         polls = 1 if recognised >= RECOGNISED_RANK or alerted else self.settings.confirm_polls
         persisted = self.detector.persisted(signals, polls)

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from apps.k8s.actions import Action
+from apps.k8s.exceptions import ActionRefusedError
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import name_of
 from apps.k8s.scenario import Scenario, load_catalog
@@ -39,7 +40,10 @@ REQUIRED = {
     "service-selector-mismatch",
 }
 ACCEPTABLE = [(n, i) for n in NAMES for i in range(len(CATALOG[n].ground_truth.acceptable))]
-WRONG = [(n, i) for n in NAMES for i in range(len(CATALOG[n].ground_truth.wrong))]
+ACTIONABLE = [n for n in NAMES if not CATALOG[n].ground_truth.no_action]
+NO_ACTION = [n for n in NAMES if CATALOG[n].ground_truth.no_action]
+# in a no-action scenario a "wrong" action is forbidden, not necessarily ineffective
+WRONG = [(n, i) for n in ACTIONABLE for i in range(len(CATALOG[n].ground_truth.wrong))]
 
 
 @functools.cache
@@ -101,8 +105,23 @@ def test_wrong_remediation_does_not_resolve_it(name: str, index: int) -> None:
     assert reasons
 
 
+@pytest.mark.parametrize("name", NO_ACTION)
+def test_a_no_action_scenario_clears_by_itself_or_is_outside_the_write_policy(name: str) -> None:
+    sc = CATALOG[name]
+    sim = at_detection(name).fork()
+    refused = []
+    for action in sc.ground_truth.wrong:
+        try:
+            sim.fork().apply(action, dry_run=True)
+        except ActionRefusedError:
+            refused.append(action)
+    sim.advance(sc.ground_truth.resolve_within_s)
+    resolved, reasons = is_resolved(sc, sim.observe([sc.namespace]))
+    assert resolved or refused == sc.ground_truth.wrong, reasons
+
+
 @pytest.mark.seeds(2)
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ACTIONABLE)
 def test_symptoms_and_first_fix_hold_for_other_seeds(name: str, sim_seed: int) -> None:
     sc = CATALOG[name]
     seed = 1000 + sim_seed
