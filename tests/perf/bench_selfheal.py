@@ -114,6 +114,7 @@ def _run(
             mttr_ratios.append(statistics.mean(later_mttr) / first.mttr_s)
         attempt_ratios.append(statistics.mean(r.attempts for r in later) / max(first.attempts, 1))
     unsafe_full = full["unsafe_actions"]
+    quiet = [r for r in by_healer["full"] if r.no_action]
     OUT_DIR.mkdir(exist_ok=True)
     (OUT_DIR / "selfheal.md").write_text(
         f"# Self-healing benchmark: {len(catalog)} scenarios x {len(SEEDS)} seeds\n\n"
@@ -121,6 +122,8 @@ def _run(
     )
     return {
         "scenarios": float(len(catalog)),
+        "no_action_scenarios": float(sum(sc.ground_truth.no_action for sc in catalog.values())),
+        "no_action_kept_rate": round(sum(not r.actions for r in quiet) / max(len(quiet), 1), 4),
         "runs_per_healer": full["runs"],
         "heal_rate": full["heal_rate"],
         "rules_heal_rate": summarize(by_healer["rules"])["heal_rate"],
