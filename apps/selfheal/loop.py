@@ -490,64 +490,40 @@ class Healer:
         self, action: Action, scope: set[str], baseline: set[tuple[str, str, str, str]]
     ) -> Execution:
         start = self.now_s()
+
+        def not_applied(
+            message: str, dry_run_message: str, dry_run_only: bool = False
+        ) -> Execution:
+            return Execution(
+                action=action,
+                dry_run_message=dry_run_message,
+                applied=False,
+                dry_run_only=dry_run_only,
+                verified=False,
+                rolled_back=False,
+                started_at=start,
+                finished_at=self.now_s(),
+                message=message,
+            )
+
         try:
             dry = apply_with_retry(self.cluster, action, True, self.cluster.wait)
         except (PermanentError, RetryableError) as err:
-            return Execution(
-                action=action,
-                dry_run_message=str(err),
-                applied=False,
-                dry_run_only=False,
-                verified=False,
-                rolled_back=False,
-                started_at=start,
-                finished_at=self.now_s(),
-                message=f"dry run failed: {err}",
-            )
+            return not_applied(f"dry run failed: {err}", str(err))
         if self.dry_run_only:
-            return Execution(
-                action=action,
-                dry_run_message=dry.message,
-                applied=False,
-                dry_run_only=True,
-                verified=False,
-                rolled_back=False,
-                started_at=start,
-                finished_at=self.now_s(),
-                message="dry-run mode: validated and dry-run only",
-            )
+            return not_applied("dry-run mode: validated and dry-run only", dry.message, True)
         obs = self.cluster.observe(self.k8s.read_namespaces)
         gate = check_allowlist(
             action, PolicyContext(self.cluster, obs, self.settings, self.k8s, 0.0, 0)
         )
         if not gate.ok:  # the last line of defence: never apply outside the allowlist
-            return Execution(
-                action=action,
-                dry_run_message=dry.message,
-                applied=False,
-                dry_run_only=False,
-                verified=False,
-                rolled_back=False,
-                started_at=start,
-                finished_at=self.now_s(),
-                message=f"refused at the gate: {gate.reason}",
-            )
+            return not_applied(f"refused at the gate: {gate.reason}", dry.message)
         undo = inverse_action(action, self.cluster)
         keys = self._touched(action)
         try:
             apply_with_retry(self.cluster, action, False, self.cluster.wait)
         except (PermanentError, RetryableError) as err:
-            return Execution(
-                action=action,
-                dry_run_message=dry.message,
-                applied=False,
-                dry_run_only=False,
-                verified=False,
-                rolled_back=False,
-                started_at=start,
-                finished_at=self.now_s(),
-                message=f"apply failed: {err}",
-            )
+            return not_applied(f"apply failed: {err}", dry.message)
         self.tracker.mark_own(keys)
         s = self.settings
         result = verify(
