@@ -16,8 +16,9 @@ OSDI paper unless marked TOCS. What it implements:
   the checkpointed state); a duplicate request is answered from it;
 * retransmission driven by periodic status messages (TOCS 2002: message retransmission): a peer that
   is behind gets committed batches with their commit certificates, state
-  at a stable checkpoint, the current NEW-VIEW, or this replica's own
-  pre-prepare / prepare / commit messages again.
+  at a stable checkpoint, the current NEW-VIEW, this replica's own
+  pre-prepare / prepare / commit / checkpoint messages again, or the 2f+1
+  signed checkpoints proving a stable checkpoint it has not made stable.
 
 Authentication (TOCS 2002 authenticators, and BFT-SMaRt): MAC authenticators on requests,
 pre-prepares, prepares and status; Ed25519 signatures on commits,
@@ -213,6 +214,8 @@ class Replica(Node):
         self.p_set: dict[int, SlotClaim] = {}
         self.q_set: dict[int, dict[bytes, int]] = {}
         self.checkpoints: dict[int, dict[int, Checkpoint]] = {}
+        self.own_checkpoints: dict[int, tuple[float, Checkpoint]] = {}  # seq -> (taken at, msg)
+        self.stable_at = -1.0e18  # when ``low`` last advanced
         self.snapshots: dict[int, tuple[bytes, bytes]] = {}  # seq -> (digest, snapshot)
         self.replies: dict[int, ReplyRecord] = {}
         self.reply_certs: dict[int, CommitCertificate] = {}
@@ -667,6 +670,7 @@ class Replica(Node):
         sig = self.signer.sign(checkpoint_payload(seq, digest, self.node_id))
         cp = Checkpoint(seq, digest, self.node_id, sig)
         self.checkpoints.setdefault(seq, {})[self.node_id] = cp
+        self.own_checkpoints[seq] = (now, cp)  # kept until stable: resent on status (TOCS 2002)
         self.broadcast(cp, self.replicas)
         self.emit(CheckpointTaken(self.node_id, seq, digest))
         self._check_stable(seq, now)
@@ -678,21 +682,22 @@ class Replica(Node):
             raise RejectedMessage("stale", f"checkpoint {cp.seq} <= {self.low}")
         if cp.seq % self.interval or len(cp.state_digest) != DIGEST_BYTES:
             raise RejectedMessage("bad_checkpoint", f"checkpoint {cp.seq}")
-        if cp.seq > self.low + self.window:
-            self._send_status(now, urgent=True)  # we fell behind: ask for state
-            raise RejectedMessage("outside_window", f"checkpoint {cp.seq}")
-        got = self.checkpoints.setdefault(cp.seq, {})
-        prev = got.get(cp.replica)
-        if prev is not None:
-            raise RejectedMessage(
-                "duplicate" if prev.state_digest == cp.state_digest else "conflicting_checkpoint",
-                f"checkpoint {cp.seq} of {cp.replica}",
-            )
+        prev = self.checkpoints.get(cp.seq, {}).get(cp.replica)
+        if prev is not None and prev.state_digest == cp.state_digest:
+            # retransmissions (TOCS 2002) make these common; nothing changes, so no check
+            raise RejectedMessage("duplicate", f"checkpoint {cp.seq} of {cp.replica}")
+        # authenticate before acting on it: a forged checkpoint neither creates an
+        # entry nor provokes a status message
         if not self.sigs.verify(
             cp.replica, checkpoint_payload(cp.seq, cp.state_digest, cp.replica), cp.signature
         ):
             raise RejectedMessage("bad_signature", f"checkpoint {cp.seq} of {cp.replica}")
-        got[cp.replica] = cp
+        if cp.seq > self.low + self.window:
+            self._send_status(now, urgent=True)  # we fell behind: ask for state
+            raise RejectedMessage("outside_window", f"checkpoint {cp.seq}")
+        if prev is not None:
+            raise RejectedMessage("conflicting_checkpoint", f"checkpoint {cp.seq} of {cp.replica}")
+        self.checkpoints.setdefault(cp.seq, {})[cp.replica] = cp
         self._check_stable(cp.seq, now)
 
     def _check_stable(self, seq: int, now: float) -> None:
@@ -723,7 +728,8 @@ class Replica(Node):
         self.low = seq
         self.stable_digest = digest
         self.stable_proof = proof
-        for table in (self.slots, self.p_set, self.q_set, self.checkpoints):
+        self.stable_at = now
+        for table in (self.slots, self.p_set, self.q_set, self.checkpoints, self.own_checkpoints):
             for k in [k for k in table if k <= seq]:
                 del table[k]
         for k in [k for k in self.snapshots if k < seq]:
@@ -816,9 +822,10 @@ class Replica(Node):
         if helper and st.last_executed < self.low and self.low in self.snapshots:
             digest, snap = self.snapshots[self.low]
             self.send(j, StateTransfer(self.low, digest, self.stable_proof, snap))
+        settled = now - self.settings.status_interval_s
+        self._resend_checkpoints(st, settled)
         start = max(st.last_executed, self.low) + 1
         sent = 0
-        settled = now - self.settings.status_interval_s
         for seq in sorted(k for k in self.slots if k >= start):
             slot = self.slots[seq]
             if slot.certificate is not None and slot.batch is not None:
@@ -834,6 +841,38 @@ class Replica(Node):
                         sent += 1
             if sent >= MAX_COMMITTED_BATCHES_PER_STATUS:
                 break
+
+    def _resend_checkpoints(self, st: Status, settled: float) -> None:
+        """Resend the checkpoint messages a peer reports missing (TOCS 2002: retransmission).
+
+        A checkpoint is broadcast once when taken (OSDI section 4.3). If some copies
+        are lost, replicas can each hold fewer than 2f+1 matching checkpoints for
+        a sequence number forever: the low watermark stops, the window fills and
+        the primary stops ordering, so view changes repeat without end. As in the
+        BFT library, the status message carries the sender's stable checkpoint
+        ``h``; a replica answers with
+
+        * the 2f+1 signed checkpoints proving its own stable checkpoint, when
+          the peer has executed past it but not made it stable (each message is
+          checked by the peer as any checkpoint: it needs no new message kind);
+        * its own checkpoint messages above the peer's ``h``.
+
+        Only messages older than one status period are resent: younger ones may
+        still be on their way. Both stay inside the peer's window, or the peer
+        would only answer with an urgent status (it needs state transfer instead).
+
+        Args:
+            st: the authenticated status of the peer.
+            settled: messages produced at or before this time may be resent.
+        """
+        j, top = st.replica, st.stable_seq + self.window
+        if st.stable_seq < self.low <= min(st.last_executed, top) and self.stable_at <= settled:
+            for cp in self.stable_proof:
+                if cp.replica != j:
+                    self.send(j, cp)
+        for seq, (taken, cp) in sorted(self.own_checkpoints.items()):
+            if st.stable_seq < seq <= top and taken <= settled:
+                self.send(j, cp)
 
     def _on_committed_batch(self, cb: CommittedBatch, now: float) -> None:
         cert = cb.certificate
