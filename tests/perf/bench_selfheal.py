@@ -17,8 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.progress import Progress
-
 from apps.k8s.scenario import Scenario, load_catalog
 from apps.selfheal.evaluation import (
     CaseResult,
@@ -30,7 +28,7 @@ from apps.selfheal.evaluation import (
     summarize,
     temp_memory,
 )
-from tests.perf.run import OUT_DIR
+from tests.perf.run import OUT_DIR, tracked
 
 SEEDS = (0, 1, 2)
 OCCURRENCES = 10  # per failure type, with memory shared across them
@@ -75,10 +73,9 @@ def _table(rows: list[CaseResult], by_healer: dict[str, list[CaseResult]]) -> st
 def run_selfheal_bench() -> dict[str, float]:
     catalog = load_catalog()
     by_healer: dict[str, list[CaseResult]] = {"none": [], "rules": [], "full": []}
-    with Progress(transient=True) as progress:
-        runs = len(catalog) * (len(SEEDS) * 3 + 1 + OCCURRENCES)
-        bar = progress.add_task("self-healing benchmark", total=runs)
-        return _run(catalog, by_healer, lambda: progress.advance(bar))
+    runs = len(catalog) * (len(SEEDS) * 3 + 1 + OCCURRENCES)
+    with tracked("scenario runs", runs) as tick:
+        return _run(catalog, by_healer, tick)
 
 
 def _run(

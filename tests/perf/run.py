@@ -12,13 +12,18 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "bench-results"
 
 # name -> (module, function)
+_PROGRESS: Progress | None = None  # the display of a running `make bench`
+
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "kernel": ("tests.perf.bench_kernel", "run_kernel_bench"),
     "aggregation": ("tests.perf.bench_aggregation", "run_aggregation_bench"),
@@ -64,9 +69,44 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}", file=sys.stderr)
         return 2
-    for name in names:
-        run(name)
+    global _PROGRESS
+    with _new_progress() as progress:
+        _PROGRESS = progress
+        bar = progress.add_task("benchmarks", total=len(names))
+        try:
+            for name in names:
+                progress.update(bar, description=f"benchmark {name}")
+                run(name)
+                progress.advance(bar)
+        finally:
+            _PROGRESS = None
     return 0
+
+
+def _new_progress() -> Progress:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns)
+
+
+@contextmanager
+def tracked(description: str, total: int) -> Iterator[Callable[[], None]]:
+    """A progress bar for a long benchmark; yields the function that advances it by one."""
+    shared = _PROGRESS
+    if shared is not None:  # under `make bench`: one more bar in the same display
+        bar = shared.add_task(description, total=total)
+        try:
+            yield lambda: shared.advance(bar)
+        finally:
+            shared.remove_task(bar)
+        return
+    with _new_progress() as progress:
+        own = progress.add_task(description, total=total)
+        yield lambda: progress.advance(own)
 
 
 if __name__ == "__main__":
