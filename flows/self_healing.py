@@ -194,6 +194,10 @@ def self_healing_demo(incidents: int = DEMO_MIX, seed: int = 7) -> list[dict[str
         + f"{len(mix)} incidents on the simulated cluster, memory in {memory}/"
     )
     for row in out:
+        if not row["incidents"]:
+            print(
+                f"  {row['scenario']:28s} no incident opened: nothing to do (healthy after: {row['healthy_after']})"
+            )
         for inc in row["incidents"]:
             ttr = (
                 f"{inc['time_to_recover_s']:.0f}s" if inc["time_to_recover_s"] is not None else "-"
