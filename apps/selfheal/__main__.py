@@ -29,7 +29,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         ("judge", "heal it and score the result"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--scenario", required=True, help="a scenario YAML file or a catalog name")
+        where = p.add_mutually_exclusive_group(required=True)
+        where.add_argument("--scenario", help="a scenario YAML file or a catalog name")
+        if name == "judge":
+            where.add_argument(
+                "--dir", type=Path, help="judge every *.yaml scenario in this folder"
+            )
         p.add_argument(
             "--seed", type=int, default=0, help="seed of the simulated cluster (default 0)"
         )
@@ -56,6 +61,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 for a bad scenario file)."""
     args = _args(argv)
+    if args.command == "judge" and args.dir is not None:
+        return _judge_dir(args.dir, args.seed, args.json)
     try:
         sc = load_scenario(args.scenario)
     except ScenarioError as err:
@@ -93,6 +100,50 @@ def main(argv: list[str] | None = None) -> int:
             for t in trajs:
                 print(incident_markdown(t))
     return 0 if all(r["outcome"] == "healed" for r in incident_rows(trajs)) else 1
+
+
+def _judge_dir(directory: Path, seed: int, as_json: bool) -> int:
+    """Judge every scenario file of a folder, with a progress bar and a summary."""
+    from rich.progress import Progress
+
+    from apps.selfheal.evaluation import (
+        case_row,
+        full_loop_runner,
+        judge_case,
+        summarize,
+        temp_memory,
+    )
+
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        print(f"error: no *.yaml scenario files in {directory}", file=sys.stderr)
+        return 2
+    scenarios = []
+    for f in files:  # validate every file before running any
+        try:
+            scenarios.append(load_scenario(f))
+        except ScenarioError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    results = []
+    with Progress(transient=True) as progress:
+        bar = progress.add_task("judging scenarios", total=len(scenarios))
+        for sc in scenarios:
+            progress.update(bar, description=f"judging {sc.name}")
+            results.append(judge_case(sc, seed, "full", full_loop_runner(temp_memory(), seed=seed)))
+            progress.advance(bar)
+    rows = [case_row(r) for r in results]
+    summary = summarize(results)
+    if as_json:
+        print(json.dumps({"cases": rows, "summary": summary}, indent=2, default=str))
+    else:
+        for r in rows:
+            mttr = f"{r['mttr_s']:.0f}s" if r["mttr_s"] is not None else "-"
+            print(
+                f"{'healed' if r['healed'] else 'FAILED':7s} {r['scenario']:32s} mttr={mttr:6s} cause={r['root_cause'] or '-'}"
+            )
+        print(", ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0 if all(r.healed for r in results) else 1
 
 
 if __name__ == "__main__":
