@@ -183,6 +183,7 @@ class Healer:
         self.board: IncidentBoard | None = None
         self.seed = seed
         self.experience = Experience(memory_dir or self.settings.memory_dir)
+        self.voting.load(self.experience.directory / "voter-reliability.json")
         self.cooldown: dict[str, float] = {}
         self.trajectories: list[Trajectory] = []
         self.last_report: MonitorReport | None = None

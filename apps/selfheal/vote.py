@@ -11,8 +11,10 @@ voter. A policy checker's rejection is a veto: a deterministic rule is never out
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from apps.k8s.actions import action_to_dict
@@ -32,6 +34,7 @@ from patterns.consensus_router import (
     parse_model_list,
 )
 
+log = logging.getLogger(__name__)
 VERDICT = LabelSchema(("approve", "reject"))
 POLICY_VOTERS = tuple(POLICY_CHECKS)
 MEMORY_VOTER = "memory-outcomes"
@@ -58,6 +61,7 @@ class Voting:
     router: ConsensusRouter = field(init=False)
     context: VoteContext | None = None
     lost: set[str] = field(default_factory=set)  # a test hook: voters that fail
+    reliability_file: Path | None = None  # where learned voter reliability is kept
     voters: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -200,6 +204,26 @@ class Voting:
         decision = getattr(self, "last_decision", None)
         if decision is not None:
             self.router.feedback(decision, "approve" if healed else "reject")
+            if self.reliability_file is not None:
+                self.save(self.reliability_file)
+
+    def save(self, path: Path) -> None:
+        """Write the voters' learned reliability (atomically), so the next run starts from it."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.router.learner.snapshot(), sort_keys=True))
+        tmp.replace(path)
+
+    def load(self, path: Path) -> bool:
+        """Read what :meth:`save` wrote; False when there is nothing, or it is unreadable (logged)."""
+        self.reliability_file = path
+        if not path.exists():
+            return False
+        try:
+            self.router.learner.restore(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError, KeyError, IndexError) as err:
+            log.warning("ignoring unreadable voter reliability file %s: %s", path, err)
+            return False
+        return True
 
 
 def _entry(name: str, model: str, tier: int, timeout: float = VOTER_TIMEOUT_S) -> dict[str, Any]:

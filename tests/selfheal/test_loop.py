@@ -239,3 +239,21 @@ def test_a_fix_that_failed_is_tried_after_the_one_that_worked_next_time(tmp_path
         "kubectl -n shop set resources deployment/search -c search --limits=cpu=500m"
     ]
     assert any(t.startswith("pitfall") for t in first.trajectories[0].learned)
+
+
+def test_voter_reliability_learned_in_one_run_is_there_in_the_next(tmp_path: Path) -> None:
+    heal(catalog()["bad-image-tag"], tmp_path)
+    saved = json.loads((tmp_path / "voter-reliability.json").read_text())
+    assert saved and "evidence" in saved
+    sim = SimCluster.from_scenario(catalog()["bad-image-tag"])
+    again = Healer(sim, SelfHealSettings(), memory_dir=tmp_path)
+    try:
+        assert again.voting.router.learner.snapshot() == saved
+    finally:
+        again.close()
+    (tmp_path / "voter-reliability.json").write_text("{torn")
+    broken = Healer(sim, SelfHealSettings(), memory_dir=tmp_path)
+    try:
+        assert broken.voting.router.learner.snapshot() == {}  # unreadable: start afresh, loudly
+    finally:
+        broken.close()
