@@ -10,25 +10,18 @@ recognised and healed sooner.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 
-from apps.k8s.cluster import Cluster
-from apps.k8s.real import RealCluster
 from apps.k8s.scenario import scenario_names
 from apps.k8s.settings import get_k8s_settings
-from apps.k8s.sim.cluster import SimCluster
 from apps.selfheal.records import Trajectory
 from apps.selfheal.report import (
     incident_markdown,
@@ -39,42 +32,10 @@ from apps.selfheal.report import (
     vote_rows,
 )
 from apps.selfheal.settings import get_selfheal_settings
-from tasks.k8s import load_k8s_scenario, observe_cluster
-from tasks.selfheal import prefect_steps, read_alert, start_healer
+from tasks.k8s import observe_cluster
+from tasks.selfheal import connect, ensure_lock, prefect_steps, read_alert, start_healer
 
-DEFAULT_HORIZON_S = 900.0  # virtual seconds a simulated run lasts after its last fault
 DEMO_MIX = 6  # incidents in `make demo`
-
-
-@task(name="selfheal-connect", retries=0, timeout_seconds=120, cache_policy=NO_CACHE)
-def connect(
-    backend: str, scenario: str | None, scenario_file: str | None, seed: int
-) -> tuple[Cluster, float, str]:
-    """The cluster to heal, how long to watch it (virtual seconds, sim only) and its lock key."""
-    if backend == "real":
-        cfg = get_k8s_settings()
-        key = cfg.context or cfg.api_url or ("in-cluster" if cfg.in_cluster else "default")
-        return RealCluster.from_settings(cfg), 0.0, f"real-{key}"
-    name = scenario_file or scenario or get_k8s_settings().default_scenario
-    sc = load_k8s_scenario.fn(name)
-    sim = SimCluster.from_scenario(sc, seed)
-    last_fault = max((f.at_s for f in sc.faults), default=0.0)
-    return (
-        sim,
-        last_fault + DEFAULT_HORIZON_S,
-        f"sim-{hashlib.sha256(name.encode()).hexdigest()[:8]}-{seed}",
-    )
-
-
-@task(name="selfheal-lock", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def ensure_lock(name: str) -> str:
-    """Create the one-slot concurrency limit that keeps one loop per cluster."""
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_global_concurrency_limit_by_name(name)
-        except Exception:
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-    return name
 
 
 @flow(name="self-healing", log_prints=True, persist_result=True)

@@ -7,15 +7,23 @@ rolls back on failure), so a write is never repeated blindly.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.exceptions import ObjectNotFound
 from prefect.tasks import exponential_backoff
 
 from apps.k8s.cluster import Cluster, Observation
+from apps.k8s.real import RealCluster
+from apps.k8s.scenario import load_scenario
+from apps.k8s.settings import get_k8s_settings
+from apps.k8s.sim.cluster import SimCluster
 from apps.selfheal.alerts import AlertHint, parse_alert
 from apps.selfheal.records import (
     Execution,
@@ -33,6 +41,7 @@ if TYPE_CHECKING:  # the loop imports litellm and LanceDB: loaded by the first t
     from apps.selfheal.loop import Case, Healer
     from apps.selfheal.monitor import MonitorReport
 
+DEFAULT_HORIZON_S = 900.0  # virtual seconds a simulated run lasts after its last fault
 _RETRY: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=1),
@@ -113,6 +122,38 @@ def execute(healer: Healer, case: Case, index: int) -> Execution:
 def learn(healer: Healer, case: Case) -> Trajectory:
     """Step 8: store the trajectory in LanceDB, distill it, gossip the outcome."""
     return healer.learn(case)
+
+
+@task(name="selfheal-connect", retries=0, timeout_seconds=120, cache_policy=NO_CACHE)
+def connect(
+    backend: str, scenario: str | None, scenario_file: str | None, seed: int
+) -> tuple[Cluster, float, str]:
+    """The cluster to heal, how long to watch it (virtual seconds, sim only) and its lock key."""
+    if backend == "real":
+        cfg = get_k8s_settings()
+        key = cfg.context or cfg.api_url or ("in-cluster" if cfg.in_cluster else "default")
+        return RealCluster.from_settings(cfg), 0.0, f"real-{key}"
+    cfg = get_k8s_settings()
+    name = scenario_file or scenario or cfg.default_scenario
+    sc = load_scenario(name, cfg.scenarios_dir)
+    sim = SimCluster.from_scenario(sc, seed)
+    last_fault = max((f.at_s for f in sc.faults), default=0.0)
+    return (
+        sim,
+        last_fault + DEFAULT_HORIZON_S,
+        f"sim-{hashlib.sha256(name.encode()).hexdigest()[:8]}-{seed}",
+    )
+
+
+@task(name="selfheal-lock", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def ensure_lock(name: str) -> str:
+    """Create the one-slot concurrency limit that keeps one loop per cluster."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    return name
 
 
 STEP_TASKS: dict[str, Task[..., Any]] = {

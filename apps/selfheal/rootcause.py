@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
 from enum import StrEnum
 
 from apps.k8s.actions import revision_of
@@ -403,8 +402,3 @@ def rank_root_causes(
     """Rank 1-3 root-cause hypotheses for an incident (see :class:`Diagnoser`)."""
     diag = Diagnoser(topo, changes)
     return diag.rank(incident, onset_s), diag
-
-
-def hypothesis_refs(hyps: Sequence[Hypothesis]) -> list[str]:
-    """``Kind ns/name`` of each hypothesis."""
-    return [h.ref for h in hyps]
