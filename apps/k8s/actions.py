@@ -7,6 +7,8 @@ the exact API requests (:class:`ApiOp`) that ``kubectl`` would send for it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -185,6 +187,77 @@ class PatchConfigMap(_Action, tag="patch_configmap", frozen=True, kw_only=True):
         return f"kubectl -n {self.namespace} patch configmap/{self.name} data: {' '.join(parts)}"
 
 
+class PatchSecret(_Action, tag="patch_secret", frozen=True, kw_only=True):
+    """Set and/or remove keys of a Secret; values are plain text, sent base64-encoded in ``data``.
+
+    Stored records never hold the values: :func:`redact_action` replaces them with a digest.
+    """
+
+    namespace: Name
+    name: Name
+    set: dict[str, str] = {}
+    remove: list[str] = []
+
+    def describe(self) -> str:
+        """A kubectl-like description (values are never shown)."""
+        parts = [f"{k}=<redacted>" for k in self.set] + [f"{k}-" for k in self.remove]
+        return f"kubectl -n {self.namespace} patch secret/{self.name} data: {' '.join(parts)}"
+
+
+REDACTED_PREFIX = "<redacted sha256:"
+
+
+def redact_action(action: Mapping[str, Any]) -> dict[str, Any]:
+    """An action mapping fit for storage: a Secret's values become ``<redacted sha256:…>``.
+
+    The digest still tells two values apart; a redacted action is refused by
+    :func:`parse_action`, so a stored one can never write its placeholder into a Secret.
+    """
+    out = dict(action)
+    if out.get("type") == "patch_secret" and out.get("set"):
+        out["set"] = {
+            k: v
+            if str(v).startswith(REDACTED_PREFIX)
+            else f"{REDACTED_PREFIX}{hashlib.sha256(str(v).encode()).hexdigest()[:12]}>"
+            for k, v in out["set"].items()
+        }
+    return out
+
+
+def redact_record(value: Any) -> Any:
+    """``value`` (a JSON-ready record) with every Secret value in it redacted."""
+    if isinstance(value, dict):
+        if value.get("type") == "patch_secret":
+            value = redact_action(value)
+        return {k: redact_record(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_record(v) for v in value]
+    return value
+
+
+IntOrPercent = (
+    Annotated[int, msgspec.Meta(ge=0, le=MAX_REPLICAS)]
+    | Annotated[str, msgspec.Meta(pattern=r"^(100|[1-9]?[0-9])%$")]
+)
+
+
+class PatchPdb(_Action, tag="patch_pdb", frozen=True, kw_only=True):
+    """Set a PodDisruptionBudget's ``minAvailable`` or ``maxUnavailable`` (the other is cleared)."""
+
+    namespace: Name
+    name: Name
+    min_available: IntOrPercent | None = None
+    max_unavailable: IntOrPercent | None = None
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        if self.min_available is not None:
+            what = f"minAvailable={self.min_available}"
+        else:
+            what = f"maxUnavailable={self.max_unavailable}"
+        return f"kubectl -n {self.namespace} patch pdb/{self.name} {what}"
+
+
 class DeletePod(_Action, tag="delete_pod", frozen=True, kw_only=True):
     """Delete one pod by name, or the pods matching a label selector and/or node."""
 
@@ -293,6 +366,8 @@ Action = (
     | PatchEnv
     | PatchProbe
     | PatchConfigMap
+    | PatchSecret
+    | PatchPdb
     | DeletePod
     | CordonNode
     | DrainNode
@@ -309,6 +384,8 @@ ACTION_TYPES: tuple[type[_Action], ...] = (
     PatchEnv,
     PatchProbe,
     PatchConfigMap,
+    PatchSecret,
+    PatchPdb,
     DeletePod,
     CordonNode,
     DrainNode,
@@ -340,6 +417,12 @@ def parse_action(data: bytes | str | Mapping[str, Any]) -> Action:
         raise InvalidActionError(f"invalid action: {err}") from err
     except msgspec.DecodeError as err:
         raise InvalidActionError(f"action is not valid JSON: {err}") from err
+    if isinstance(action, PatchSecret) and any(
+        v.startswith(REDACTED_PREFIX) for v in action.set.values()
+    ):
+        raise InvalidActionError(
+            "patch_secret.set: a redacted value (from a stored record) cannot be applied"
+        )
     return action
 
 
@@ -553,6 +636,36 @@ def plan_action(action: Action, reader: ClusterReader) -> list[ApiOp]:
             return [
                 _patch(
                     Kind.CONFIG_MAP, action.namespace, action.name, {"data": data}, PatchType.MERGE
+                )
+            ]
+        case PatchSecret():
+            if not action.set and not action.remove:
+                raise InvalidActionError("patch_secret needs set or remove")
+            reader.get(Kind.SECRET, action.name, action.namespace)
+            sdata: dict[str, Any] = {
+                k: base64.b64encode(v.encode()).decode() for k, v in action.set.items()
+            }
+            sdata.update({k: None for k in action.remove})
+            return [
+                _patch(Kind.SECRET, action.namespace, action.name, {"data": sdata}, PatchType.MERGE)
+            ]
+        case PatchPdb():
+            if (action.min_available is None) == (action.max_unavailable is None):
+                raise InvalidActionError(
+                    "patch_pdb needs exactly one of min_available and max_unavailable"
+                )
+            reader.get(Kind.POD_DISRUPTION_BUDGET, action.name, action.namespace)
+            if action.min_available is not None:
+                pdb_spec = {"minAvailable": action.min_available, "maxUnavailable": None}
+            else:
+                pdb_spec = {"maxUnavailable": action.max_unavailable, "minAvailable": None}
+            return [
+                _patch(
+                    Kind.POD_DISRUPTION_BUDGET,
+                    action.namespace,
+                    action.name,
+                    {"spec": pdb_spec},
+                    PatchType.MERGE,
                 )
             ]
         case DeletePod():

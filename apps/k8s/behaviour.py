@@ -21,11 +21,19 @@ class ConfigKeyRef(_Model, frozen=True, kw_only=True):
     key: str
 
 
+class SecretKeyRef(_Model, frozen=True, kw_only=True):
+    """A key the application reads from a secret (mounted or as env)."""
+
+    secret: str
+    key: str
+
+
 class Requirements(_Model, frozen=True, kw_only=True):
     """What the application needs at start; a missing one makes it exit with code 1."""
 
     env: list[str] = []
     config_keys: list[ConfigKeyRef] = []
+    secret_keys: list[SecretKeyRef] = []
     services: list[str] = []
 
 
@@ -58,6 +66,18 @@ class CallSpec(_Model, frozen=True, kw_only=True):
     fraction: Fraction = 1.0
 
 
+class ReadinessDependency(_Model, frozen=True, kw_only=True):
+    """The readiness endpoint checks a downstream service (``name`` or ``name.ns``).
+
+    It answers 503 while the service has no ready endpoint, or (with ``max_error_rate``)
+    while the service's error rate is above it: the way a ``/ready`` that pings its
+    database or cache makes a dependency's outage show upstream.
+    """
+
+    service: str
+    max_error_rate: Fraction | None = None
+
+
 class ImageBehaviour(_Model, frozen=True, kw_only=True):
     """How a container image behaves in the simulated cluster. Unknown images do not exist."""
 
@@ -74,3 +94,12 @@ class ImageBehaviour(_Model, frozen=True, kw_only=True):
     latency: LatencyProfile = msgspec.field(default_factory=LatencyProfile)
     error_rate: Fraction = 0.001
     calls: list[CallSpec] = []
+    readiness_depends_on: list[ReadinessDependency] = []
+    # Run-to-completion images (init containers, jobs): exit 0 this long after start once
+    # every requirement is met. None: a server, which runs until stopped (as an init
+    # container it never completes; the kubelet then waits forever, as a real one does).
+    completes_after_s: NonNeg | None = None
+    # How long a start waits for an unmet requirement before exiting 1 (the
+    # ``timeout 30 sh -c 'until nc -z db 5432; do sleep 2; done'`` style of init container);
+    # 0 exits after ``crash_after_s``; None waits forever.
+    wait_for_requirements_s: NonNeg | None = 0.0

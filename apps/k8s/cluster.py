@@ -122,6 +122,7 @@ class Cluster(abc.ABC):
 
     default_dry_run: bool = False
     policy: WritePolicy | None = None  # the write allowlist; every backend checks it the same way
+    unread_kinds: frozenset[Kind] = frozenset()  # kinds this healer may not read (e.g. Secrets)
 
     # reads ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -243,6 +244,9 @@ class Cluster(abc.ABC):
         objects: dict[Kind, builtins.list[KubeObject]] = {}
         scopes: builtins.list[str | None] = list(namespaces) if namespaces else [None]
         for kind in NAMESPACED_KINDS:
+            if kind in self.unread_kinds:
+                objects[kind] = []
+                continue
             objects[kind] = [obj for ns in scopes for obj in self.list(kind, ns)]
         for kind in CLUSTER_KINDS:
             objects[kind] = self.list(kind)

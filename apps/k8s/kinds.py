@@ -16,11 +16,13 @@ class Kind(StrEnum):
     ENDPOINTS = "Endpoints"
     NODE = "Node"
     CONFIG_MAP = "ConfigMap"
+    SECRET = "Secret"
     PERSISTENT_VOLUME_CLAIM = "PersistentVolumeClaim"
     RESOURCE_QUOTA = "ResourceQuota"
     HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
     EVENT = "Event"
     STORAGE_CLASS = "StorageClass"
+    POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,13 @@ KINDS: dict[Kind, KindInfo] = {
     Kind.ENDPOINTS: KindInfo("", "v1", "endpoints", True),
     Kind.NODE: KindInfo("", "v1", "nodes", False),
     Kind.CONFIG_MAP: KindInfo("", "v1", "configmaps", True),
+    Kind.SECRET: KindInfo("", "v1", "secrets", True),
     Kind.PERSISTENT_VOLUME_CLAIM: KindInfo("", "v1", "persistentvolumeclaims", True),
     Kind.RESOURCE_QUOTA: KindInfo("", "v1", "resourcequotas", True),
     Kind.HORIZONTAL_POD_AUTOSCALER: KindInfo("autoscaling", "v2", "horizontalpodautoscalers", True),
     Kind.EVENT: KindInfo("", "v1", "events", True),
     Kind.STORAGE_CLASS: KindInfo("storage.k8s.io", "v1", "storageclasses", False),
+    Kind.POD_DISRUPTION_BUDGET: KindInfo("policy", "v1", "poddisruptionbudgets", True),
 }
 
 NAMESPACED_KINDS: tuple[Kind, ...] = tuple(k for k, i in KINDS.items() if i.namespaced)

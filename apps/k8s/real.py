@@ -132,6 +132,7 @@ class RealCluster(Cluster):
         self.settings = settings or K8sSettings()
         self.api = api_client
         self.policy = policy or WritePolicy.from_settings(self.settings)
+        self.unread_kinds = frozenset() if self.settings.read_secrets else frozenset({Kind.SECRET})
         self.default_dry_run = self.settings.dry_run_default
         self.prometheus = (
             PrometheusMetrics(self.settings.prometheus_url, self.settings.prometheus_timeout_s)
@@ -272,7 +273,9 @@ class RealCluster(Cluster):
         Each watch ends after ``watch_timeout_s`` (server-side ``timeoutSeconds``). A
         410 Gone for a kind lists it again and sets ``resync``.
         """
-        wanted = list(kinds) if kinds else list(KINDS)
+        wanted = [k for k in (kinds or KINDS) if k not in self.unread_kinds]
+        if not wanted:
+            return ChangeBatch([], dict(cursor or {}), resync=False)
         results: builtins.list[tuple[builtins.list[WatchEvent], str, bool]]
         with ThreadPoolExecutor(max_workers=min(len(wanted), POOL_SIZE)) as pool:
             results = list(

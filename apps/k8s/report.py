@@ -16,6 +16,18 @@ def pod_state(pod: KubeObject) -> str:
     if meta(pod).get("deletionTimestamp"):
         return "Terminating"
     status = pod.get("status") or {}
+    init = status.get("initContainerStatuses") or []
+    for i, cs in enumerate(init):
+        st = cs.get("state") or {}
+        term = st.get("terminated") or {}
+        if term.get("exitCode") == 0:
+            continue
+        if term:
+            return f"Init:{term.get('reason') or 'Error'}"
+        reason = (st.get("waiting") or {}).get("reason")
+        if reason and reason != "PodInitializing":
+            return f"Init:{reason}"
+        return f"Init:{i}/{len(init)}"
     for cs in status.get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason") not in (None, "ContainerCreating"):

@@ -21,6 +21,8 @@ MANIFEST_KINDS = {
     "Deployment": Kind.DEPLOYMENT,
     "Service": Kind.SERVICE,
     "ConfigMap": Kind.CONFIG_MAP,
+    "Secret": Kind.SECRET,
+    "PodDisruptionBudget": Kind.POD_DISRUPTION_BUDGET,
     "PersistentVolumeClaim": Kind.PERSISTENT_VOLUME_CLAIM,
     "ResourceQuota": Kind.RESOURCE_QUOTA,
     "HorizontalPodAutoscaler": Kind.HORIZONTAL_POD_AUTOSCALER,

@@ -15,6 +15,7 @@ DEFAULT_WRITE_RULES: tuple[str, ...] = (
     "patch deployments",
     "patch deployments/scale",
     "patch configmaps",
+    "patch secrets",
     "patch services",
     "patch resourcequotas",
     "patch horizontalpodautoscalers",
@@ -23,6 +24,7 @@ DEFAULT_WRITE_RULES: tuple[str, ...] = (
     "delete persistentvolumeclaims",
     "create persistentvolumeclaims",
     "patch nodes",
+    "patch poddisruptionbudgets",
 )
 
 
@@ -81,6 +83,13 @@ class K8sSettings(BaseModel):
         default_factory=lambda: ["patch", "create", "delete"],
         max_length=8,
         description="Write verbs allowed at all; narrows write_rules (e.g. ['patch']).",
+    )
+    read_secrets: bool = Field(
+        True,
+        description=(
+            "Read Secrets (the healer keeps only digests of their values) so it can tell a changed "
+            "key and put it back; false keeps them out (drop them from the RBAC too)."
+        ),
     )
     allow_node_operations: bool = Field(
         True, description="Allow cluster-scoped node writes (cordon, drain)."

@@ -181,6 +181,11 @@ def find_problems(obs: Observation, namespace: str | None = None) -> list[Proble
     return out
 
 
+def init_completed(status: dict[str, Any]) -> bool:
+    """A container status that is terminated with exit code 0 (an init container that is done)."""
+    return (((status.get("state") or {}).get("terminated") or {}).get("exitCode")) == 0
+
+
 def _pod_problems(pod: KubeObject, now: dt.datetime) -> list[Problem]:
     md = meta(pod)
     if md.get("deletionTimestamp"):
@@ -188,19 +193,25 @@ def _pod_problems(pod: KubeObject, now: dt.datetime) -> list[Problem]:
     ns, name = namespace_of(pod), name_of(pod)
     status = pod.get("status") or {}
     out = []
-    for cs in status.get("containerStatuses") or []:
+    init_names = {cs.get("name") for cs in status.get("initContainerStatuses") or []}
+    for cs in list(status.get("initContainerStatuses") or []) + list(
+        status.get("containerStatuses") or []
+    ):
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason") in BAD_WAITING_REASONS:
+            prefix = "Init:" if cs.get("name") in init_names else ""
             out.append(
                 Problem(
                     ProblemKind.CONTAINER_WAITING,
                     Kind.POD,
                     ns,
                     name,
-                    f"{cs['name']}: {waiting['reason']}",
+                    f"{cs['name']}: {prefix}{waiting['reason']}",
                 )
             )
         term = (cs.get("lastState") or {}).get("terminated") or {}
+        if init_completed(cs):
+            term = {}  # an init container that failed before it succeeded: nothing goes on
         if term.get("finishedAt") and _age(now, term["finishedAt"]) <= RESTART_WINDOW_S:
             out.append(
                 Problem(
@@ -214,7 +225,11 @@ def _pod_problems(pod: KubeObject, now: dt.datetime) -> list[Problem]:
     age = _age(now, md.get("creationTimestamp"))
     if status.get("phase") == "Pending" and age > GRACE_S:
         sched = condition(pod, "PodScheduled") or {}
-        detail = sched.get("message") or "containers not started"
+        initialized = condition(pod, "Initialized") or {}
+        detail = str(sched.get("message") or "")
+        if not detail and initialized.get("status") == "False":
+            detail = str(initialized.get("message") or "")
+        detail = detail or "containers not started"
         out.append(Problem(ProblemKind.POD_PENDING, Kind.POD, ns, name, detail))
     elif status.get("phase") == "Running":
         ready = condition(pod, "Ready") or {}

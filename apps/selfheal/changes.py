@@ -8,6 +8,7 @@ previous versions, so a remediation can put back what was there before.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from apps.k8s.objects import KubeObject, deep_copy, name_of, namespace_of, parse
 TRACKED_KINDS: tuple[Kind, ...] = (
     Kind.DEPLOYMENT,
     Kind.CONFIG_MAP,
+    Kind.SECRET,
     Kind.SERVICE,
     Kind.HORIZONTAL_POD_AUTOSCALER,
     Kind.RESOURCE_QUOTA,
@@ -26,6 +28,7 @@ TRACKED_KINDS: tuple[Kind, ...] = (
     Kind.NODE,
 )
 MAX_HISTORY = 2000  # changes kept (the oldest are forgotten first)
+MAX_SECRET_VALUES = 64  # values remembered per Secret (in memory only, never saved)
 _EPOCH = parse_time("1970-01-01T00:00:00Z")
 
 
@@ -34,8 +37,23 @@ def seconds_of(iso: str) -> float:
     return (parse_time(iso) - _EPOCH).total_seconds()
 
 
+def secret_digest(value: str) -> str:
+    """What the tracker keeps of a Secret value: a digest, never the value."""
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
 def desired_state(kind: Kind, obj: KubeObject) -> dict[str, Any]:
-    """The part of an object a person changes (spec, data), without what controllers write."""
+    """The part of an object a person changes (spec, data), without what controllers write.
+
+    A Secret's values are kept as digests, so its history says which keys changed
+    without holding the values (the tracker keeps those in memory only).
+    """
+    if kind is Kind.SECRET:
+        data = obj.get("data") or {}
+        return {
+            "type": obj.get("type"),
+            "data": {k: secret_digest(str(v)) for k, v in data.items()},
+        }
     if kind is Kind.CONFIG_MAP:
         return {"data": obj.get("data") or {}, "binaryData": obj.get("binaryData") or {}}
     spec = obj.get("spec") or {}
@@ -116,6 +134,19 @@ class ChangeTracker:
     history: list[Change] = field(default_factory=list)
     started_at_s: float | None = None
     own_writes: set[tuple[Kind, str, str]] = field(default_factory=set)
+    # (namespace, name) -> digest -> base64 value; in memory only (never in to_state)
+    secret_values: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+
+    def secret_value(self, namespace: str, name: str, digest: str) -> str | None:
+        """The base64 value a Secret once held under ``digest`` (None: not seen by this process)."""
+        return self.secret_values.get((namespace, name), {}).get(digest)
+
+    def _remember_secret(self, obj: KubeObject) -> None:
+        seen = self.secret_values.setdefault((namespace_of(obj), name_of(obj)), {})
+        for value in (obj.get("data") or {}).values():
+            seen[secret_digest(str(value))] = str(value)
+        while len(seen) > MAX_SECRET_VALUES:
+            seen.pop(next(iter(seen)))
 
     def poll(self, cluster: Cluster) -> list[Change]:
         """Read the change feed once; return the new changes (none on the first poll)."""
@@ -130,6 +161,8 @@ class ChangeTracker:
         for ev in batch.events:
             key = (ev.kind, namespace_of(ev.object), name_of(ev.object))
             seen.add(key)
+            if ev.kind is Kind.SECRET and ev.type is not WatchEventType.DELETED:
+                self._remember_secret(ev.object)
             state = None if ev.type is WatchEventType.DELETED else desired_state(ev.kind, ev.object)
             before = self.current.get(key)
             if state is None:

@@ -21,6 +21,7 @@ from apps.k8s.symptoms import (
     RESTART_WINDOW_S,
     Problem,
     find_problems,
+    init_completed,
 )
 from apps.selfheal.records import Signal
 from apps.selfheal.topology import Topology
@@ -123,6 +124,8 @@ def _pod_failing(
         if ((cs.get("state") or {}).get("waiting") or {}).get("reason") in BAD_WAITING_REASONS:
             return True
         term = (cs.get("lastState") or {}).get("terminated") or {}
+        if init_completed(cs):
+            continue
         if (
             term.get("finishedAt")
             and (now - parse_time(term["finishedAt"])).total_seconds() <= RESTART_WINDOW_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,11 @@ from apps.k8s.actions import (
     PatchConfigMap,
     PatchEnv,
     PatchHpa,
+    PatchPdb,
     PatchProbe,
     PatchResourceQuota,
     PatchResources,
+    PatchSecret,
     PatchServiceSelector,
     RecreatePvc,
     RestartDeployment,
@@ -63,6 +66,33 @@ def inverse_action(action: Action, cluster: Cluster) -> Action | None:
             name=action.name,
             set={k: str(data[k]) for k in keys if k in data},
             remove=[k for k in keys if k not in data],
+        )
+    if isinstance(action, PatchPdb):
+        spec = (
+            cluster.get(Kind.POD_DISRUPTION_BUDGET, action.name, action.namespace).get("spec") or {}
+        )
+        if "minAvailable" in spec:
+            return PatchPdb(
+                namespace=action.namespace, name=action.name, min_available=spec["minAvailable"]
+            )
+        if "maxUnavailable" in spec:
+            return PatchPdb(
+                namespace=action.namespace, name=action.name, max_unavailable=spec["maxUnavailable"]
+            )
+        return None
+    if isinstance(action, PatchSecret):
+        secret = cluster.get(Kind.SECRET, action.name, action.namespace)
+        sdata = secret.get("data") or {}
+        keys = set(action.set) | set(action.remove)
+        return PatchSecret(
+            namespace=action.namespace,
+            name=action.name,
+            set={
+                k: base64.b64decode(str(sdata[k])).decode(errors="replace")
+                for k in keys
+                if k in sdata
+            },
+            remove=[k for k in keys if k not in sdata],
         )
     if isinstance(action, PatchServiceSelector):
         svc = cluster.get(Kind.SERVICE, action.name, action.namespace)

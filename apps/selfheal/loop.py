@@ -46,7 +46,7 @@ from apps.selfheal.records import (
 from apps.selfheal.rootcause import rank_root_causes
 from apps.selfheal.runtime import AsyncRuntime
 from apps.selfheal.settings import HealMode, SelfHealSettings, get_selfheal_settings
-from apps.selfheal.topology import Topology
+from apps.selfheal.topology import CallMemory, Topology
 from apps.selfheal.validate import Recheck, Validator
 from apps.selfheal.vote import VoteContext, Voting
 from patterns.core.exceptions import PermanentError, RetryableError, SwarmError
@@ -166,6 +166,7 @@ class Healer:
         self.k8s = k8s or default_k8s_settings(cluster)
         self.faults = faults or HealerFaults()
         self.tracker = ChangeTracker()
+        self.calls = CallMemory()
         self.detector = Detector(self.settings.baseline_window, self.settings.z_threshold)
         self.runtime = AsyncRuntime()
         self.monitors = Monitors(self.runtime, self.settings.monitors_tree_fanout)
@@ -211,6 +212,7 @@ class Healer:
             "detector": self.detector.to_state(),
             "cooldown": self.cooldown,
             "hints": sorted(self.hints),
+            "calls": self.calls.to_state(),
         }
         tmp = path.with_suffix(".tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +233,7 @@ class Healer:
             self.detector.load_state(state["detector"])
             self.cooldown = {str(k): float(v) for k, v in state["cooldown"].items()}
             self.hints = set(state.get("hints", []))
+            self.calls.load_state(state.get("calls", []))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise HealerStateError(
                 f"{path}: unreadable loop state ({err}); move it away to start afresh"
@@ -263,6 +266,7 @@ class Healer:
             self.experience.retry_pending()
         self.tracker.poll(self.cluster)
         obs = self.cluster.observe(self.k8s.read_namespaces)
+        self.calls.observe(obs.service_calls, seconds_of(obs.time))
         report = self.monitors.run(obs)
         self.last_report = report
         return obs, report
@@ -300,7 +304,7 @@ class Healer:
 
     def root_cause(self, case: Case) -> list[Hypothesis]:
         """Step 3: rank 1-3 root-cause hypotheses with their evidence."""
-        case.topo = Topology.build(case.obs)
+        case.topo = Topology.build(case.obs, self.calls.edges())
         case.hypotheses, _ = rank_root_causes(
             case.topo, self.tracker, case.incident, case.incident.onset_s
         )
@@ -567,6 +571,8 @@ class Healer:
         d = action_to_dict(action)
         kind = {
             "patch_configmap": Kind.CONFIG_MAP,
+            "patch_secret": Kind.SECRET,
+            "patch_pdb": Kind.POD_DISRUPTION_BUDGET,
             "patch_service_selector": Kind.SERVICE,
             "patch_hpa": Kind.HORIZONTAL_POD_AUTOSCALER,
             "patch_resource_quota": Kind.RESOURCE_QUOTA,

@@ -19,7 +19,7 @@ from apps.k8s.cluster import Observation
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import is_node_ready, is_pod_ready, name_of, namespace_of, parse_time
 from apps.k8s.quantity import cpu_millicores, memory_bytes
-from apps.k8s.symptoms import BAD_WAITING_REASONS, RESTART_WINDOW_S, find_problems
+from apps.k8s.symptoms import BAD_WAITING_REASONS, RESTART_WINDOW_S, find_problems, init_completed
 from apps.selfheal.records import HealthSummary
 from apps.selfheal.runtime import AsyncRuntime
 from patterns.aggregation.aggregates import AggregateSpec, Summary
@@ -75,12 +75,16 @@ def summarize_scope(obs: Observation, scope: str) -> HealthSummary:
                 counts["pods_pending"] += 1
             elif not is_pod_ready(pod):
                 counts["pods_not_ready"] += 1
-            for cs in status.get("containerStatuses") or []:
+            for cs in list(status.get("initContainerStatuses") or []) + list(
+                status.get("containerStatuses") or []
+            ):
                 if ((cs.get("state") or {}).get("waiting") or {}).get(
                     "reason"
                 ) in BAD_WAITING_REASONS:
                     counts["pods_waiting_bad"] += 1
                 term = (cs.get("lastState") or {}).get("terminated") or {}
+                if init_completed(cs):
+                    term = {}
                 finished = term.get("finishedAt")
                 if finished and (now - parse_time(finished)) <= dt.timedelta(
                     seconds=RESTART_WINDOW_S

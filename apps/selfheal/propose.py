@@ -7,6 +7,7 @@ previous versions; nothing is run as code.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from apps.k8s.actions import (
     PatchProbe,
     PatchResourceQuota,
     PatchResources,
+    PatchSecret,
     PatchServiceSelector,
     ProbeKind,
     RecreatePvc,
@@ -120,6 +122,8 @@ class Proposer:
                 ]
             return []
         if kind is HypothesisKind.CONFIG_CHANGE:
+            if ref[0] is Kind.SECRET:
+                return self._secret(ns, name)
             return self._config(ns, name)
         if kind is HypothesisKind.SELECTOR_MISMATCH:
             return self._selector(ns, name)
@@ -284,6 +288,30 @@ class Proposer:
                 PatchConfigMap(namespace=ns, name=name, set=set_, remove=remove),
                 0.8,
                 f"restore the keys changed at t={change.at_s:.0f}s: {sorted(set_) + remove}",
+            )
+        ]
+
+    def _secret(self, ns: str, name: str) -> list[tuple[Action, float, str]]:
+        """Put back the Secret keys that changed, from values this process saw (never stored)."""
+        change = self.changes.last_foreign_change(Kind.SECRET, ns, name)
+        if change is None or change.before is None or change.after is None:
+            return []
+        before, after = change.before.get("data") or {}, change.after.get("data") or {}
+        set_: dict[str, str] = {}
+        for key, digest in before.items():
+            if after.get(key) == digest:
+                continue
+            value = self.changes.secret_value(ns, name, str(digest))
+            if value is None:
+                return []  # a value this process never saw: a person must restore it
+            set_[key] = base64.b64decode(value).decode(errors="replace")
+        if not set_:
+            return []  # keys added by the change break no reader of the old ones: left alone
+        return [
+            (
+                PatchSecret(namespace=ns, name=name, set=set_),
+                0.8,
+                f"put back the secret keys changed at t={change.at_s:.0f}s: {sorted(set_)}",
             )
         ]
 
@@ -581,11 +609,12 @@ class Proposer:
         if isinstance(action, RecreatePvc | DeletePod):
             pods = [p for p in obs.of(Kind.POD, action.namespace)]
             return len(pods) if isinstance(action, DeletePod) else 1, False
-        if isinstance(action, PatchConfigMap):
+        if isinstance(action, PatchConfigMap | PatchSecret):
+            kind = Kind.CONFIG_MAP if isinstance(action, PatchConfigMap) else Kind.SECRET
             n = sum(
                 len(self.topo.pods_of[d])
                 for d, deps in self.topo.edges.items()
-                if (Kind.CONFIG_MAP, action.namespace, action.name) in deps
+                if (kind, action.namespace, action.name) in deps
             )
             return n, True
         if isinstance(action, PatchServiceSelector):

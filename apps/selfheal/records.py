@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from apps.k8s.actions import Action
+from apps.k8s.actions import Action, redact_record
 
 
 class _Rec(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,6 +181,6 @@ class Trajectory(_Rec, frozen=True, kw_only=True):
         return self.resolved_at_s - self.detected_at_s
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
+        """JSON-ready form, with Secret values redacted (a stored record never holds them)."""
+        out: dict[str, Any] = redact_record(msgspec.to_builtins(self))
         return out

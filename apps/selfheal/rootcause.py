@@ -208,12 +208,41 @@ class Diagnoser:
             if last and (self.now - parse_time(str(last))).total_seconds() > EVENT_WINDOW_S:
                 continue
             self._event(ev)
+        self._dependencies_without_endpoints()
         for ref, svc in topo.services.items():
             selector = (svc.get("spec") or {}).get("selector")
             if not selector or not self.anomaly.get(ref):
                 continue
             if not any(d[0] is Kind.DEPLOYMENT for d in topo.edges.get(ref, ())):
                 self._mark(ref, 1.0, f"selector {selector} selects no workload")
+
+    def _dependencies_without_endpoints(self) -> None:
+        """A Service with no ready endpoint that a troubled Service depends on is a suspect.
+
+        Its callers may make no calls any more (their readiness checks it and they left
+        rotation), so the dependency shows no errors of its own; a workload behind it that
+        is scaled to zero is marked too.
+        """
+        topo, obs = self.topo, self.topo.obs
+        ready = {
+            (namespace_of(e), name_of(e))
+            for e in obs.of(Kind.ENDPOINTS)
+            if any(s.get("addresses") for s in e.get("subsets") or [])
+        }
+        for ref in list(topo.services):
+            if (ref[1], ref[2]) in ready:
+                continue
+            callers = sorted(
+                (r for r in topo.dependents(ref) if r[0] is Kind.SERVICE and self.anomaly.get(r)),
+                key=ref_str,
+            )
+            if not callers:
+                continue
+            self._mark(ref, 0.8, f"no ready endpoints while {ref_str(callers[0])} depends on it")
+            for dref in topo.edges.get(ref, ()):
+                d = topo.deployments.get(dref)
+                if d is not None and int((d.get("spec") or {}).get("replicas", 1)) == 0:
+                    self._mark(dref, 0.9, f"scaled to 0 replicas while {ref_str(ref)} has callers")
 
     def _event(self, ev: dict[str, object]) -> None:
         inv = ev.get("involvedObject") or {}
@@ -225,12 +254,17 @@ class Diagnoser:
             self._mark(
                 (Kind.PERSISTENT_VOLUME_CLAIM, ns, str(inv.get("name"))), 1.0, f"{reason}: {msg}"
             )
-        elif reason in ("FailedMount", "Failed") and "configmap" in msg.lower():
+        elif reason in ("FailedMount", "Failed") and (
+            "configmap" in msg.lower() or "secret" in msg.lower()
+        ):
             owner = self.topo.owner_of_pod.get((ns, str(inv.get("name"))))
             if owner is None:
                 return
             for dep in self.topo.edges.get(owner, ()):
-                if dep[0] is Kind.CONFIG_MAP and (dep[2] in msg or "config key" in msg):
+                if dep[0] not in (Kind.CONFIG_MAP, Kind.SECRET):
+                    continue
+                word = "config key" if dep[0] is Kind.CONFIG_MAP else "secret key"
+                if dep[2] in msg or word in msg:
                     self._mark(dep, 1.0, f"{reason} of {inv.get('name')}: {msg}")
         elif reason == "FailedCreate" and "exceeded quota" in msg:
             m = _QUOTA_RE.search(msg)
@@ -336,7 +370,7 @@ class Diagnoser:
             if "throttled" in ev:
                 return HypothesisKind.CPU_SATURATION
             return HypothesisKind.UNKNOWN
-        if kind is Kind.CONFIG_MAP:
+        if kind in (Kind.CONFIG_MAP, Kind.SECRET):
             return (
                 HypothesisKind.CONFIG_CHANGE if change is not None or ev else HypothesisKind.UNKNOWN
             )

@@ -15,6 +15,8 @@ DEFAULT_ALLOWED_ACTIONS: tuple[str, ...] = (
     "patch_env",
     "patch_probe",
     "patch_configmap",
+    "patch_secret",
+    "patch_pdb",
     "patch_hpa",
     "patch_service_selector",
     "patch_resource_quota",

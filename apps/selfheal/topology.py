@@ -1,7 +1,7 @@
 """Step 3's dependency graph: Services, workloads and what they depend on, read from objects.
 
 Edges point from a thing to what it depends on: Service → Deployment (selector),
-Service → Service (observed calls), Deployment → ConfigMap / PersistentVolumeClaim
+Service → Service (observed calls, remembered for a while), Deployment → ConfigMap / Secret / PersistentVolumeClaim
 (references in the pod template), Deployment → Node (where its pods run),
 Deployment → HorizontalPodAutoscaler (its replica bounds), Deployment → ResourceQuota
 (its namespace's quota), PersistentVolumeClaim → StorageClass.
@@ -10,11 +10,11 @@ Deployment → HorizontalPodAutoscaler (its replica bounds), Deployment → Reso
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.k8s.cluster import Observation
+from apps.k8s.cluster import Observation, ServiceCall
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import (
     KubeObject,
@@ -27,6 +27,42 @@ from apps.k8s.objects import (
 )
 
 Ref = tuple[Kind, str, str]  # kind, namespace, name
+
+
+CallKey = tuple[str, str, str, str]  # caller namespace, caller, callee namespace, callee
+CALL_MEMORY_S = 1800.0  # a call edge seen within this long stays on the service map
+
+
+def call_key(call: ServiceCall) -> CallKey:
+    """The edge of one observed call."""
+    return (call.namespace, call.service, call.target_namespace, call.target_service)
+
+
+@dataclass
+class CallMemory:
+    """The service map as a mesh keeps it: call edges seen in the last ``CALL_MEMORY_S``."""
+
+    last_seen: dict[CallKey, float] = field(default_factory=dict)
+
+    def observe(self, calls: Iterable[ServiceCall], now_s: float) -> None:
+        """Record the calls of one observation; forget edges not seen for ``CALL_MEMORY_S``."""
+        for call in calls:
+            if call.request_rate_rps > 0:
+                self.last_seen[call_key(call)] = now_s
+        for key in [k for k, t in self.last_seen.items() if now_s - t > CALL_MEMORY_S]:
+            del self.last_seen[key]
+
+    def edges(self) -> list[CallKey]:
+        """Every remembered edge."""
+        return sorted(self.last_seen)
+
+    def to_state(self) -> list[list[Any]]:
+        """JSON-ready state."""
+        return [[*k, t] for k, t in sorted(self.last_seen.items())]
+
+    def load_state(self, state: list[list[Any]]) -> None:
+        """Restore :meth:`to_state`'s output."""
+        self.last_seen = {(str(a), str(b), str(c), str(d)): float(t) for a, b, c, d, t in state}
 
 
 def ref_str(ref: Ref) -> str:
@@ -63,6 +99,8 @@ def template_refs(template: dict[str, Any]) -> tuple[set[str], set[str], set[str
         for src in (vol.get("projected") or {}).get("sources") or []:
             if "configMap" in src:
                 cms.add(str(src["configMap"].get("name")))
+            if "secret" in src:
+                secrets.add(str(src["secret"].get("name")))
     return cms, secrets, pvcs
 
 
@@ -79,8 +117,12 @@ class Topology:
     objects: dict[Ref, KubeObject] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, obs: Observation) -> Topology:
-        """Index the observation and derive every edge."""
+    def build(cls, obs: Observation, known_calls: Iterable[CallKey] = ()) -> Topology:
+        """Index the observation and derive every edge.
+
+        ``known_calls`` adds Service → Service edges seen recently but not now (a caller
+        that lost its endpoints makes no calls, yet still depends on its callee).
+        """
         topo = cls(obs)
         for kind, items in obs.objects.items():
             if kind in (Kind.EVENT, Kind.POD, Kind.REPLICA_SET, Kind.ENDPOINTS):
@@ -124,8 +166,9 @@ class Topology:
         for ref, d in topo.deployments.items():
             ns = ref[1]
             template = (d.get("spec") or {}).get("template") or {}
-            cms, _secrets, pvcs = template_refs(template)
+            cms, secrets, pvcs = template_refs(template)
             topo.edges[ref] |= {(Kind.CONFIG_MAP, ns, n) for n in cms}
+            topo.edges[ref] |= {(Kind.SECRET, ns, n) for n in secrets}
             topo.edges[ref] |= {(Kind.PERSISTENT_VOLUME_CLAIM, ns, n) for n in pvcs}
             topo.edges[ref] |= set(quotas.get(ns, []))
             if ref in hpas:
@@ -152,10 +195,9 @@ class Topology:
                 ) or {}
                 if dref[1] == ref[1] and selector_matches(selector, labels):
                     topo.edges[ref].add(dref)
-        for call in obs.service_calls:
-            topo.edges[(Kind.SERVICE, call.namespace, call.service)].add(
-                (Kind.SERVICE, call.target_namespace, call.target_service)
-            )
+        calls = {call_key(c) for c in obs.service_calls} | set(known_calls)
+        for caller_ns, caller, callee_ns, callee in calls:
+            topo.edges[(Kind.SERVICE, caller_ns, caller)].add((Kind.SERVICE, callee_ns, callee))
         return topo
 
     def nodes(self) -> list[Ref]:

@@ -24,9 +24,11 @@ from apps.k8s.actions import (
     PatchConfigMap,
     PatchEnv,
     PatchHpa,
+    PatchPdb,
     PatchProbe,
     PatchResourceQuota,
     PatchResources,
+    PatchSecret,
     PatchServiceSelector,
     ProbeKind,
     RecreatePvc,
@@ -111,6 +113,21 @@ def seed_objects(em: ApiEmulator) -> None:
             },
         )
     em.put(Kind.CONFIG_MAP, {"metadata": {"name": "cfg", "namespace": NS}, "data": {"a": "1"}})
+    em.put(
+        Kind.POD_DISRUPTION_BUDGET,
+        {
+            "metadata": {"name": "api", "namespace": NS},
+            "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "api"}}},
+        },
+    )
+    em.put(
+        Kind.SECRET,
+        {
+            "metadata": {"name": "creds", "namespace": NS},
+            "type": "Opaque",
+            "data": {"pw": "aHVudGVy"},
+        },
+    )
     em.put(
         Kind.SERVICE,
         {"metadata": {"name": "api", "namespace": NS}, "spec": {"selector": {"app": "apx"}}},
@@ -253,6 +270,18 @@ WRITES: list[tuple[Action, str, str, str | None]] = [
         "application/merge-patch+json",
     ),
     (
+        PatchSecret(namespace=NS, name="creds", set={"pw": "hunter3"}, remove=["old"]),
+        "PATCH",
+        "/api/v1/namespaces/shop/secrets/creds",
+        "application/merge-patch+json",
+    ),
+    (
+        PatchPdb(namespace=NS, name="api", max_unavailable=1),
+        "PATCH",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/api",
+        "application/merge-patch+json",
+    ),
+    (
         DeletePod(namespace=NS, name="api-h2-0"),
         "DELETE",
         "/api/v1/namespaces/shop/pods/api-h2-0",
@@ -329,6 +358,24 @@ def test_writes_persist_when_dry_run_is_off(server: ApiServer) -> None:
         PatchServiceSelector(namespace=NS, name="api", selector={"app": "api"}), dry_run=False
     )
     assert stored(server, Kind.SERVICE, "api")["spec"]["selector"] == {"app": "api"}  # type: ignore[index]
+
+
+def test_secret_patch_sends_base64_data_and_never_the_plain_value(server: ApiServer) -> None:
+    real = connect(server)
+    real.apply(PatchSecret(namespace=NS, name="creds", set={"pw": "hunter3"}), dry_run=False)
+    (req,) = server.writes()
+    assert req.data == {"data": {"pw": "aHVudGVyMw=="}}
+    assert stored(server, Kind.SECRET, "creds")["data"] == {"pw": "aHVudGVyMw=="}  # type: ignore[index]
+
+
+def test_read_secrets_off_never_reads_a_secret(server: ApiServer) -> None:
+    real = connect(server, read_secrets=False)
+    obs = real.observe([NS])
+    batch = real.changes(None, [Kind.SECRET, Kind.CONFIG_MAP])
+    assert obs.objects[Kind.SECRET] == [] and obs.objects[Kind.CONFIG_MAP]
+    assert {e.kind for e in batch.events} == {Kind.CONFIG_MAP}
+    assert not [r for r in server.requests() if "secrets" in r.url.path]
+    assert real.changes(None, [Kind.SECRET]).events == []
 
 
 def test_drain_cordons_then_evicts_every_pod(server: ApiServer) -> None:

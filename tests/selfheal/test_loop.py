@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from apps.k8s.actions import ApiOp
-from apps.k8s.exceptions import ApiUnavailableError
+from apps.k8s.actions import REDACTED_PREFIX, ApiOp, PatchSecret, parse_action
+from apps.k8s.exceptions import ApiUnavailableError, InvalidActionError
 from apps.k8s.kinds import Kind
 from apps.k8s.settings import K8sSettings
 from apps.k8s.sim.cluster import SimCluster
@@ -257,3 +259,55 @@ def test_voter_reliability_learned_in_one_run_is_there_in_the_next(tmp_path: Pat
         assert broken.voting.router.learner.snapshot() == {}  # unreadable: start afresh, loudly
     finally:
         broken.close()
+
+
+def test_a_secret_key_is_put_back_from_what_was_seen_and_never_stored(tmp_path: Path) -> None:
+    sc = catalog()["secret-key-rotated"]
+    value = "correct-horse-battery-staple"
+    sim, _, trajs = heal(sc, tmp_path)
+    assert trajs and trajs[0].outcome == "healed"
+    assert applied(trajs) == [
+        "kubectl -n shop patch secret/db-credentials data: DB_PASSWORD=<redacted>"
+    ]
+    secret = sim.get(Kind.SECRET, "db-credentials", "shop")
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data["DB_PASSWORD"] == value and data["password"] == value  # the added key is kept
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and all(value.encode() not in p.read_bytes() for p in written)
+    assert all(base64.b64encode(value.encode()) not in p.read_bytes() for p in written)
+    stored = json.loads((tmp_path / "trajectories.jsonl").read_text().splitlines()[0])
+    (patch,) = [e["action"] for e in stored["executions"] if e["applied"]]
+    assert patch["set"]["DB_PASSWORD"].startswith(REDACTED_PREFIX)
+    with pytest.raises(InvalidActionError, match="redacted"):
+        parse_action(patch)  # a stored record can never write its placeholder back
+
+
+def test_a_secret_value_the_healer_never_saw_is_left_to_a_person(tmp_path: Path) -> None:
+    sc = catalog()["secret-key-rotated"]
+    # the rotation also changes the value, so the new object does not hold the old one either
+    faults = [
+        msgspec.structs.replace(
+            f, patch={"data": {"DB_PASSWORD": None}, "stringData": {"password": "rotated"}}
+        )
+        if f.kind is Kind.SECRET
+        else f
+        for f in sc.faults
+    ]
+    sc = msgspec.structs.replace(sc, faults=faults)
+    sim = SimCluster.from_scenario(sc, 0)
+    first = Healer(sim, SelfHealSettings(), memory_dir=tmp_path, seed=0)
+    first.tracker.poll(sim)  # saw the value before the fault ...
+    state = tmp_path / "state.json"
+    first.save_state(state)
+    first.close()
+    assert b"correct-horse" not in state.read_bytes()
+    second = Healer(sim, SelfHealSettings(), memory_dir=tmp_path, seed=0)
+    try:
+        assert second.load_state(state)  # ... but a restarted healer only has digests
+        last = max(f.at_s for f in sc.faults)
+        trajs = second.run(second.now_s() + last + 600, max_incidents=1)
+    finally:
+        second.close()
+    assert trajs and trajs[0].outcome == "reported"
+    assert not any(isinstance(e.action, PatchSecret) for t in trajs for e in t.executions)
+    assert "DB_PASSWORD" not in sim.get(Kind.SECRET, "db-credentials", "shop")["data"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
 
 from apps.k8s.exceptions import ConflictError, InvalidObjectError, ObjectNotFoundError
@@ -10,11 +13,13 @@ from apps.k8s.objects import KubeObject, canonical_json, deep_copy, format_label
 from apps.k8s.patching import PatchType, apply_patch
 from apps.k8s.quantity import cpu_millicores, memory_bytes, parse_quantity
 from apps.k8s.sim.controllers import pvc_step
+from apps.k8s.sim.disruption import check_eviction, validate_pdb
 from apps.k8s.sim.podutil import default_pod_spec, delete_pod
 from apps.k8s.sim.state import SimState
 from patterns.core.exceptions import ConfigError
 
 MAX_SERVICE_IPS = 65000
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 def _not_found(kind: Kind, namespace: str, name: str) -> ObjectNotFoundError:
@@ -29,6 +34,9 @@ def _invalid(kind: Kind, name: str, detail: str) -> InvalidObjectError:
 
 def default_object(state: SimState, kind: Kind, obj: KubeObject) -> None:
     """Fill server-side defaults (idempotent), as admission and defaulting do."""
+    if kind is Kind.SECRET:
+        _default_secret(obj)
+        return
     spec = obj.setdefault("spec", {}) if kind is not Kind.CONFIG_MAP else {}
     if kind is Kind.DEPLOYMENT:
         spec.setdefault("replicas", 1)
@@ -74,6 +82,16 @@ def default_object(state: SimState, kind: Kind, obj: KubeObject) -> None:
         spec.setdefault("minReplicas", 1)
 
 
+def _default_secret(obj: KubeObject) -> None:
+    """``stringData`` is write-only: the API server merges it into ``data`` (base64) and drops it."""
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None) or {}
+    data = obj.get("data") or {}
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    obj["data"] = data
+
+
 def validate_object(kind: Kind, obj: KubeObject) -> None:
     """The API server's validation of the fields the simulator relies on."""
     name = obj["metadata"].get("name", "")
@@ -99,6 +117,23 @@ def validate_object(kind: Kind, obj: KubeObject) -> None:
                     kind, name, f"spec.template.spec.containers[{i}]: name and image are required"
                 )
             _validate_resources(kind, name, i, c)
+    elif kind is Kind.POD_DISRUPTION_BUDGET:
+        validate_pdb(obj)
+    elif kind is Kind.SECRET:
+        for key, value in (obj.get("data") or {}).items():
+            if not _SECRET_KEY.fullmatch(str(key)):
+                raise _invalid(
+                    kind,
+                    name,
+                    f"data[{key}]: Invalid value: {key!r}: a valid config key must consist of "
+                    "alphanumeric characters, '-', '_' or '.'",
+                )
+            try:
+                base64.b64decode(str(value), validate=True)
+            except (binascii.Error, ValueError) as err:
+                raise _invalid(
+                    kind, name, f"data[{key}]: Invalid value: not base64-encoded"
+                ) from err
     elif kind is Kind.HORIZONTAL_POD_AUTOSCALER:
         spec = obj["spec"]
         if int(spec.get("minReplicas", 1)) > int(spec.get("maxReplicas", 0)):
@@ -295,10 +330,11 @@ def delete(
 def evict(
     state: SimState, namespace: str, name: str, body: Any, dry_run: bool = False
 ) -> KubeObject:
-    """POST pods/<name>/eviction (no PodDisruptionBudgets in the simulator)."""
+    """POST pods/<name>/eviction: 429 when it would break the pod's PodDisruptionBudget."""
     pod = state.get(Kind.POD, namespace, name)
     if pod is None:
         raise _not_found(Kind.POD, namespace, name)
+    check_eviction(state, pod)
     grace = ((body or {}).get("deleteOptions") or {}).get("gracePeriodSeconds")
     if not dry_run:
         delete_pod(state, pod, grace)

@@ -969,6 +969,7 @@ def hpa_step(state: SimState) -> None:
         current = int(deploy["spec"].get("replicas", 1))
         usage = request = 0.0
         ready_pods = 0
+        missing: tuple[str, str] | None = None  # (container, pod) without a CPU request
         for pod in state.store.in_namespace(Kind.POD, md["namespace"]):
             if pod["metadata"].get("deletionTimestamp") or not is_pod_ready(pod):
                 continue
@@ -982,9 +983,13 @@ def hpa_step(state: SimState) -> None:
             ready_pods += 1
             for c in prt.containers:
                 usage += c.cpu_m
-                request += cpu_millicores(
-                    ((c.spec.get("resources") or {}).get("requests") or {}).get("cpu")
-                )
+                cpu_request = ((c.spec.get("resources") or {}).get("requests") or {}).get("cpu")
+                if not cpu_request and missing is None:
+                    missing = (c.name, pod["metadata"]["name"])
+                request += cpu_millicores(cpu_request)
+        if missing is not None:
+            _hpa_missing_request(state, hpa, current, *missing)
+            continue
         if ready_pods == 0 or request <= 0:
             continue
         util = 100.0 * usage / request
@@ -1090,6 +1095,66 @@ def hpa_step(state: SimState) -> None:
         if hpa.get("status") != status:
             hpa["status"] = status
             state.store.touch(Kind.HORIZONTAL_POD_AUTOSCALER, hpa)
+
+
+def _hpa_missing_request(
+    state: SimState, hpa: KubeObject, current: int, container: str, pod: str
+) -> None:
+    """The HPA cannot compute CPU utilization: a pod has no CPU request (as the controller says)."""
+    now = state.now
+    detail = f"failed to get cpu utilization: missing request for cpu in container {container} of Pod {pod}"
+    state.event(
+        hpa,
+        "FailedGetResourceMetric",
+        detail,
+        warning=True,
+        component="horizontal-pod-autoscaler",
+    )
+    state.event(
+        hpa,
+        "FailedComputeMetricsReplicas",
+        f"invalid metrics (1 invalid out of 1), first error is: failed to get cpu resource metric "
+        f"value: {detail}",
+        warning=True,
+        component="horizontal-pod-autoscaler",
+    )
+    status: dict[str, Any] = dict(hpa.get("status") or {})
+    old = {c["type"]: c for c in status.get("conditions") or []}
+    conds = []
+    for ctype, value, reason, message in (
+        (
+            "AbleToScale",
+            "True",
+            "SucceededGetScale",
+            "the HPA controller was able to get the target's current scale",
+        ),
+        (
+            "ScalingActive",
+            "False",
+            "FailedGetResourceMetric",
+            f"the HPA was unable to compute the replica count: {detail}",
+        ),
+    ):
+        prev = old.get(ctype)
+        since = (
+            prev["lastTransitionTime"]
+            if prev is not None and prev.get("status") == value
+            else sim_time(now)
+        )
+        conds.append(
+            {
+                "type": ctype,
+                "status": value,
+                "lastTransitionTime": since,
+                "reason": reason,
+                "message": message,
+            }
+        )
+    status.pop("currentMetrics", None)
+    status.update(currentReplicas=current, desiredReplicas=current, conditions=conds)
+    if hpa.get("status") != status:
+        hpa["status"] = status
+        state.store.touch(Kind.HORIZONTAL_POD_AUTOSCALER, hpa)
 
 
 def gc_orphans(state: SimState) -> None:

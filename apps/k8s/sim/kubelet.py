@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
+from apps.k8s.behaviour import ImageBehaviour
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import KubeObject, sim_time
 from apps.k8s.quantity import MIB, memory_bytes
@@ -24,6 +26,7 @@ from apps.k8s.sim.state import (
 )
 
 FAR_FUTURE_S = 1e18
+WAIT_POLL_S = 2.0  # a wait-for init container re-checks its requirements this often
 OOM_EXIT_CODE = 137
 SIGTERM_EXIT_CODE = 143
 
@@ -86,6 +89,12 @@ def sync_pod(state: SimState, rt: PodRuntime, node: NodeRuntime) -> None:
             rt.next_wake = rt.next_mount_at
             return
         rt.volumes_ready = True
+    if rt.init_done < len(rt.init_containers):
+        wake = _step_init(state, pod, rt, node)
+        if rt.init_done < len(rt.init_containers):
+            write_status(state, pod, rt)
+            rt.next_wake = max(wake, now + 1.0) if wake > now else now + 1.0
+            return
     wake = FAR_FUTURE_S
     for c in rt.containers:
         wake = min(wake, _step_container(state, pod, rt, c, node))
@@ -111,23 +120,40 @@ def _terminate_pod(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
     rt.next_wake = rt.remove_at
 
 
+def source_data(state: SimState, kind: Kind, namespace: str, name: str) -> dict[str, str] | None:
+    """The decoded data of a ConfigMap or Secret (None if it does not exist)."""
+    obj = state.get(kind, namespace, name)
+    if obj is None:
+        return None
+    data = obj.get("data") or {}
+    if kind is Kind.SECRET:
+        return {k: base64.b64decode(str(v)).decode(errors="replace") for k, v in data.items()}
+    return {k: str(v) for k, v in data.items()}
+
+
+# volume source field -> (kind, field naming the object, word in the kubelet's messages)
+_VOLUME_SOURCES = (
+    ("configMap", Kind.CONFIG_MAP, "name", "configmap", "config key"),
+    ("secret", Kind.SECRET, "secretName", "secret", "secret key"),
+)
+
+
 def check_volumes(state: SimState, pod: KubeObject) -> tuple[str, str] | None:
     """The first volume that cannot be mounted, with the kubelet's message; None if all can."""
     ns = pod["metadata"]["namespace"]
     for vol in pod["spec"].get("volumes") or []:
-        cm_src = vol.get("configMap")
-        if cm_src is not None:
-            cm = state.get(Kind.CONFIG_MAP, ns, cm_src.get("name", ""))
-            if cm is None:
-                if not cm_src.get("optional"):
-                    return vol["name"], f'configmap "{cm_src.get("name")}" not found'
+        for field, kind, name_field, word, key_word in _VOLUME_SOURCES:
+            src = vol.get(field)
+            if src is None:
                 continue
-            data = cm.get("data") or {}
-            for item in cm_src.get("items") or []:
-                if item["key"] not in data and not cm_src.get("optional"):
-                    return vol[
-                        "name"
-                    ], f"configmap references non-existent config key: {item['key']}"
+            data = source_data(state, kind, ns, src.get(name_field, ""))
+            if data is None:
+                if not src.get("optional"):
+                    return vol["name"], f'{word} "{src.get(name_field)}" not found'
+                continue
+            for item in src.get("items") or []:
+                if item["key"] not in data and not src.get("optional"):
+                    return vol["name"], f"{word} references non-existent {key_word}: {item['key']}"
         pvc_src = vol.get("persistentVolumeClaim")
         if pvc_src is not None:
             pvc = state.get(Kind.PERSISTENT_VOLUME_CLAIM, ns, pvc_src.get("claimName", ""))
@@ -140,70 +166,85 @@ def check_volumes(state: SimState, pod: KubeObject) -> tuple[str, str] | None:
     return None
 
 
+# env source field -> (kind, name in the kubelet's messages)
+_ENV_KEY_REFS = (("configMapKeyRef", Kind.CONFIG_MAP), ("secretKeyRef", Kind.SECRET))
+_ENV_FROM_REFS = (("configMapRef", Kind.CONFIG_MAP), ("secretRef", Kind.SECRET))
+
+
 def _config_error(state: SimState, pod: KubeObject, c: ContainerRuntime) -> str | None:
+    """Why the kubelet cannot build the container's environment (CreateContainerConfigError)."""
     ns = pod["metadata"]["namespace"]
     for env in c.spec.get("env") or []:
-        ref = (env.get("valueFrom") or {}).get("configMapKeyRef")
-        if ref is None or ref.get("optional"):
-            continue
-        cm = state.get(Kind.CONFIG_MAP, ns, ref["name"])
-        if cm is None:
-            return f'configmap "{ref["name"]}" not found'
-        if ref["key"] not in (cm.get("data") or {}):
-            return f"couldn't find key {ref['key']} in ConfigMap {ns}/{ref['name']}"
+        for field, kind in _ENV_KEY_REFS:
+            ref = (env.get("valueFrom") or {}).get(field)
+            if ref is None or ref.get("optional"):
+                continue
+            data = source_data(state, kind, ns, ref["name"])
+            if data is None:
+                return f'{kind.value.lower()} "{ref["name"]}" not found'
+            if ref["key"] not in data:
+                return f"couldn't find key {ref['key']} in {kind.value} {ns}/{ref['name']}"
     for src in c.spec.get("envFrom") or []:
-        ref = src.get("configMapRef")
-        if (
-            ref is not None
-            and not ref.get("optional")
-            and state.get(Kind.CONFIG_MAP, ns, ref["name"]) is None
-        ):
-            return f'configmap "{ref["name"]}" not found'
+        for field, kind in _ENV_FROM_REFS:
+            ref = src.get(field)
+            if ref is None or ref.get("optional"):
+                continue
+            if state.get(kind, ns, ref["name"]) is None:
+                return f'{kind.value.lower()} "{ref["name"]}" not found'
     return None
 
 
 def container_env(state: SimState, pod: KubeObject, c: ContainerRuntime) -> dict[str, str]:
-    """The environment the container process sees."""
+    """The environment the container process sees (secrets decoded, as the kubelet does)."""
     ns = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
     for src in c.spec.get("envFrom") or []:
-        ref = src.get("configMapRef")
-        if ref is not None:
-            cm = state.get(Kind.CONFIG_MAP, ns, ref["name"])
-            prefix = src.get("prefix", "")
-            for k, v in ((cm or {}).get("data") or {}).items():
-                env[prefix + k] = str(v)
+        for field, kind in _ENV_FROM_REFS:
+            ref = src.get(field)
+            if ref is not None:
+                data = source_data(state, kind, ns, ref["name"]) or {}
+                prefix = src.get("prefix", "")
+                env.update({prefix + k: v for k, v in data.items()})
     for e in c.spec.get("env") or []:
         if "value" in e:
             env[e["name"]] = str(e["value"])
-        ref = (e.get("valueFrom") or {}).get("configMapKeyRef")
-        if ref is not None:
-            cm = state.get(Kind.CONFIG_MAP, ns, ref["name"])
-            value = ((cm or {}).get("data") or {}).get(ref["key"])
-            if value is not None:
-                env[e["name"]] = str(value)
+        for field, kind in _ENV_KEY_REFS:
+            ref = (e.get("valueFrom") or {}).get(field)
+            if ref is not None:
+                value = (source_data(state, kind, ns, ref["name"]) or {}).get(ref["key"])
+                if value is not None:
+                    env[e["name"]] = value
     return env
 
 
 def _config_keys_visible(
     state: SimState, pod: KubeObject, c: ContainerRuntime
-) -> set[tuple[str, str]]:
+) -> set[tuple[Kind, str, str]]:
+    """(kind, object, key) of every ConfigMap/Secret key the container can read."""
     ns = pod["metadata"]["namespace"]
-    visible: set[tuple[str, str]] = set()
+    visible: set[tuple[Kind, str, str]] = set()
     mounted = {m["name"] for m in c.spec.get("volumeMounts") or []}
     for vol in pod["spec"].get("volumes") or []:
-        src = vol.get("configMap")
-        if src is None or vol["name"] not in mounted:
+        if vol["name"] not in mounted:
             continue
-        cm = state.get(Kind.CONFIG_MAP, ns, src["name"])
-        data = (cm or {}).get("data") or {}
-        keys = [i["key"] for i in src["items"]] if src.get("items") else list(data)
-        visible.update((src["name"], k) for k in keys if k in data)
+        for field, kind, name_field, _word, _key_word in _VOLUME_SOURCES:
+            src = vol.get(field)
+            if src is None:
+                continue
+            data = source_data(state, kind, ns, src.get(name_field, "")) or {}
+            keys = [i["key"] for i in src["items"]] if src.get("items") else list(data)
+            visible.update((kind, src[name_field], k) for k in keys if k in data)
     for src in c.spec.get("envFrom") or []:
-        ref = src.get("configMapRef")
-        if ref is not None:
-            cm = state.get(Kind.CONFIG_MAP, ns, ref["name"])
-            visible.update((ref["name"], k) for k in ((cm or {}).get("data") or {}))
+        for field, kind in _ENV_FROM_REFS:
+            ref = src.get(field)
+            if ref is not None:
+                data = source_data(state, kind, ns, ref["name"]) or {}
+                visible.update((kind, ref["name"], k) for k in data)
+    for e in c.spec.get("env") or []:
+        for field, kind in _ENV_KEY_REFS:
+            ref = (e.get("valueFrom") or {}).get(field)
+            if ref is not None and ref["key"] in (source_data(state, kind, ns, ref["name"]) or {}):
+                visible.add((kind, ref["name"], ref["key"]))
     return visible
 
 
@@ -215,11 +256,14 @@ def _unmet_requirement(state: SimState, pod: KubeObject, c: ContainerRuntime) ->
     for name in beh.requires.env:
         if not env.get(name):
             return f"panic: required environment variable {name} is not set"
-    if beh.requires.config_keys:
+    if beh.requires.config_keys or beh.requires.secret_keys:
         visible = _config_keys_visible(state, pod, c)
         for ref in beh.requires.config_keys:
-            if (ref.configmap, ref.key) not in visible:
+            if (Kind.CONFIG_MAP, ref.configmap, ref.key) not in visible:
                 return f"fatal: config key {ref.key!r} (configmap {ref.configmap}) not found"
+        for sref in beh.requires.secret_keys:
+            if (Kind.SECRET, sref.secret, sref.key) not in visible:
+                return f"fatal: secret key {sref.key!r} (secret {sref.secret}) not found"
     ns = pod["metadata"]["namespace"]
     for svc in beh.requires.services:
         name, _, svc_ns = svc.partition(".")
@@ -282,6 +326,81 @@ def _step_container(
     if c.phase is ContainerPhase.RUNNING:
         return _run_checks(state, pod, rt, c, node)
     return FAR_FUTURE_S
+
+
+def _step_init(state: SimState, pod: KubeObject, rt: PodRuntime, node: NodeRuntime) -> float:
+    """Run the init containers one at a time, in order; each must exit 0 before the next.
+
+    Returns when to look again; ``rt.init_done`` counts those that completed.
+    """
+    now = state.now
+    while rt.init_done < len(rt.init_containers):
+        c = rt.init_containers[rt.init_done]
+        if c.phase is ContainerPhase.WAITING:
+            if not c.pulled:
+                due = _pull(state, pod, c, node)
+                if due is not None:
+                    return due
+            if now < c.next_start_at:
+                return c.next_start_at
+            err = _config_error(state, pod, c)
+            if err is not None:
+                c.waiting_reason, c.waiting_message = "CreateContainerConfigError", err
+                state.event(pod, "Failed", f"Error: {err}", warning=True, host=node.name)
+                c.next_start_at = now + CONFIG_RETRY_S
+                return c.next_start_at
+            _start_init(state, pod, c, node)
+        beh = c.behaviour
+        assert beh is not None  # a started container's image was pulled
+        if c.crash_at is not None:
+            if now < c.crash_at:
+                return c.crash_at
+            terminate_container(state, pod, c, *c.crash_exit)
+            return c.next_start_at
+        if c.complete_at is None:
+            missing = _unmet_requirement(state, pod, c)
+            if missing is not None:
+                waited = now - (c.started_at if c.started_at is not None else now)
+                limit = beh.wait_for_requirements_s
+                if limit is not None and waited >= limit:
+                    terminate_container(state, pod, c, 1, "Error", missing)
+                    return c.next_start_at
+                return now + WAIT_POLL_S  # still waiting for what it needs
+            if beh.completes_after_s is None:
+                return FAR_FUTURE_S  # a server as an init container never completes
+            c.complete_at = now + beh.completes_after_s
+        if now < c.complete_at:
+            return c.complete_at
+        c.phase = ContainerPhase.TERMINATED
+        c.terminated = {
+            "exitCode": 0,
+            "reason": "Completed",
+            "startedAt": sim_time(c.started_at if c.started_at is not None else now),
+            "finishedAt": sim_time(now),
+            "containerID": _container_id(pod, c),
+        }
+        rt.init_done += 1
+    return now
+
+
+def _start_init(state: SimState, pod: KubeObject, c: ContainerRuntime, node: NodeRuntime) -> None:
+    now = state.now
+    beh = c.behaviour
+    assert beh is not None
+    if c.last_terminated is not None:
+        c.restart_count += 1
+    c.phase = ContainerPhase.RUNNING
+    c.started_at = now
+    c.waiting_reason = c.waiting_message = ""
+    c.crash_at = c.complete_at = None
+    state.event(pod, "Created", f"Created container {c.name}", host=node.name)
+    state.event(pod, "Started", f"Started container {c.name}", host=node.name)
+    missing = _unmet_requirement(state, pod, c)
+    if missing is not None and beh.wait_for_requirements_s == 0:
+        c.crash_at = now + beh.crash_after_s
+        c.crash_exit = (1, "Error", missing)
+    elif missing is None and beh.completes_after_s is not None:
+        c.complete_at = now + beh.completes_after_s
 
 
 def _pull(state: SimState, pod: KubeObject, c: ContainerRuntime, node: NodeRuntime) -> float | None:
@@ -448,7 +567,24 @@ def _probe(
         )
     if path not in beh.health_paths:
         return False, "HTTP probe failed with statuscode: 404"
+    if probe is c.spec.get("readinessProbe") and _dependency_down(state, rt, beh):
+        return False, "HTTP probe failed with statuscode: 503"
     return True, ""
+
+
+def _dependency_down(state: SimState, rt: PodRuntime, beh: ImageBehaviour) -> bool:
+    """A service the readiness endpoint checks has no ready endpoint or too many errors."""
+    ns = rt.key[0]
+    for dep in beh.readiness_depends_on:
+        name, _, svc_ns = dep.service.partition(".")
+        ep = state.get(Kind.ENDPOINTS, svc_ns or ns, name)
+        if ep is None or not any(s.get("addresses") for s in ep.get("subsets") or []):
+            return True
+        if dep.max_error_rate is not None:
+            stats = state.service_stats.get((svc_ns or ns, name))
+            if stats is not None and stats.error_rate > dep.max_error_rate:
+                return True
+    return False
 
 
 def _run_checks(
@@ -589,10 +725,27 @@ def _container_status(pod: KubeObject, c: ContainerRuntime, lost: bool) -> dict[
     return entry
 
 
+def _init_status(pod: KubeObject, c: ContainerRuntime) -> dict[str, Any]:
+    entry = _container_status(pod, c, lost=False)
+    if c.terminated is not None:
+        entry["state"] = {"terminated": dict(c.terminated)}
+        entry["ready"] = True
+        entry["containerID"] = c.terminated["containerID"]
+    else:
+        entry["ready"] = False
+    entry["started"] = c.phase is ContainerPhase.RUNNING
+    return entry
+
+
 def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
     """Write the pod's status as the kubelet reports it (only if it changed)."""
     now = state.now
     statuses = [_container_status(pod, c, rt.node_lost) for c in rt.containers]
+    initialized = rt.init_done >= len(rt.init_containers)
+    if not initialized:
+        for s in statuses:
+            s["state"] = {"waiting": {"reason": "PodInitializing"}}
+    pending_init = [c.name for c in rt.init_containers[rt.init_done :]]
     unready = [s["name"] for s in statuses if not s["ready"]]
     ever_started = any(c.started_at is not None or c.last_terminated for c in rt.containers)
     ready = "False" if unready else "True"
@@ -601,7 +754,7 @@ def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
     conds: list[dict[str, Any]] = []
     for ctype, status in (
         ("PodReadyToStartContainers", "True" if rt.volumes_ready else "False"),
-        ("Initialized", "True"),
+        ("Initialized", "True" if initialized else "False"),
         ("Ready", ready),
         ("ContainersReady", ready),
         ("PodScheduled", "True"),
@@ -612,6 +765,9 @@ def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
             "lastProbeTime": None,
             "lastTransitionTime": _transition(rt, ctype, status, now),
         }
+        if ctype == "Initialized" and status == "False":
+            cond["reason"] = "ContainersNotInitialized"
+            cond["message"] = f"containers with incomplete status: [{' '.join(pending_init)}]"
         if ctype in ("Ready", "ContainersReady") and status == "False":
             cond["reason"] = "ContainersNotReady"
             cond["message"] = f"containers with unready status: [{' '.join(unready)}]"
@@ -630,6 +786,11 @@ def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
         "podIPs": [{"ip": rt.ip}],
         "startTime": sim_time(rt.bound_at if rt.bound_at is not None else now),
         "containerStatuses": statuses,
+        **(
+            {"initContainerStatuses": [_init_status(pod, c) for c in rt.init_containers]}
+            if rt.init_containers
+            else {}
+        ),
         "qosClass": (pod.get("status") or {}).get("qosClass", "BestEffort"),
     }
     was_ready = any(

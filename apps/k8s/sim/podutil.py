@@ -55,7 +55,7 @@ def default_pod_spec(spec: dict[str, Any]) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    for c in spec.get("containers") or []:
+    for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or []):
         default_container(c)
 
 
@@ -184,7 +184,19 @@ def register_pod(state: SimState, pod: KubeObject) -> PodRuntime:
         )
         for c in pod["spec"]["containers"]
     ]
-    rt = PodRuntime(key=key, uid=md["uid"], owner_uid=owner, containers=containers)
+    init = [
+        ContainerRuntime(
+            name=c["name"],
+            image=c["image"],
+            spec=c,
+            behaviour=state.images.get(c["image"]),
+            waiting_reason="PodInitializing",
+        )
+        for c in pod["spec"].get("initContainers") or []
+    ]
+    rt = PodRuntime(
+        key=key, uid=md["uid"], owner_uid=owner, containers=containers, init_containers=init
+    )
     rt.created_at = state.now
     rt.transitions["PodScheduled"] = ("False", state.now)
     state.store.add(Kind.POD, pod)

@@ -77,6 +77,9 @@ class ContainerRuntime:
     next_start_at: float = 0.0
     cpu_m: float = 0.0
     throttle: float = 1.0
+    complete_at: float | None = None  # a run-to-completion container exits 0 then
+    terminated: dict[str, Any] | None = None  # state.terminated once it exited 0 (init containers)
+    waiting_since: float | None = None  # a wait-for container polls its requirements since
 
 
 @dataclass
@@ -87,6 +90,8 @@ class PodRuntime:
     uid: str
     owner_uid: str | None
     containers: list[ContainerRuntime]
+    init_containers: list[ContainerRuntime] = field(default_factory=list)
+    init_done: int = 0  # init containers that exited 0, in order
     node: str | None = None
     ip: str = ""
     created_at: float = 0.0
