@@ -258,6 +258,36 @@ class PatchPdb(_Action, tag="patch_pdb", frozen=True, kw_only=True):
         return f"kubectl -n {self.namespace} patch pdb/{self.name} {what}"
 
 
+class SuspendJob(_Action, tag="suspend_job", frozen=True, kw_only=True):
+    """Suspend a Job (its active pods are deleted) or resume it (``suspend: false``)."""
+
+    namespace: Name
+    name: Name
+    suspend: bool = True
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        return (
+            f"kubectl -n {self.namespace} patch job/{self.name} "
+            f'-p \'{{"spec":{{"suspend":{str(self.suspend).lower()}}}}}\''
+        )
+
+
+class ScaleJob(_Action, tag="scale_job", frozen=True, kw_only=True):
+    """Change how many pods of a Job run at once (``spec.parallelism``)."""
+
+    namespace: Name
+    name: Name
+    parallelism: Annotated[int, msgspec.Meta(ge=0, le=MAX_REPLICAS)]
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        return (
+            f"kubectl -n {self.namespace} patch job/{self.name} "
+            f'-p \'{{"spec":{{"parallelism":{self.parallelism}}}}}\''
+        )
+
+
 class DeletePod(_Action, tag="delete_pod", frozen=True, kw_only=True):
     """Delete one pod by name, or the pods matching a label selector and/or node."""
 
@@ -368,6 +398,8 @@ Action = (
     | PatchConfigMap
     | PatchSecret
     | PatchPdb
+    | SuspendJob
+    | ScaleJob
     | DeletePod
     | CordonNode
     | DrainNode
@@ -386,6 +418,8 @@ ACTION_TYPES: tuple[type[_Action], ...] = (
     PatchConfigMap,
     PatchSecret,
     PatchPdb,
+    SuspendJob,
+    ScaleJob,
     DeletePod,
     CordonNode,
     DrainNode,
@@ -668,6 +702,14 @@ def plan_action(action: Action, reader: ClusterReader) -> list[ApiOp]:
                     PatchType.MERGE,
                 )
             ]
+        case SuspendJob():
+            reader.get(Kind.JOB, action.name, action.namespace)
+            suspend: dict[str, Any] = {"spec": {"suspend": action.suspend}}
+            return [_patch(Kind.JOB, action.namespace, action.name, suspend, PatchType.MERGE)]
+        case ScaleJob():
+            reader.get(Kind.JOB, action.name, action.namespace)
+            scale: dict[str, Any] = {"spec": {"parallelism": action.parallelism}}
+            return [_patch(Kind.JOB, action.namespace, action.name, scale, PatchType.MERGE)]
         case DeletePod():
             return _plan_delete_pods(action, reader)
         case CordonNode():

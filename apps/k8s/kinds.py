@@ -23,6 +23,7 @@ class Kind(StrEnum):
     EVENT = "Event"
     STORAGE_CLASS = "StorageClass"
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
+    JOB = "Job"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ KINDS: dict[Kind, KindInfo] = {
     Kind.EVENT: KindInfo("", "v1", "events", True),
     Kind.STORAGE_CLASS: KindInfo("storage.k8s.io", "v1", "storageclasses", False),
     Kind.POD_DISRUPTION_BUDGET: KindInfo("policy", "v1", "poddisruptionbudgets", True),
+    Kind.JOB: KindInfo("batch", "v1", "jobs", True),
 }
 
 NAMESPACED_KINDS: tuple[Kind, ...] = tuple(k for k, i in KINDS.items() if i.namespaced)

@@ -23,6 +23,7 @@ MANIFEST_KINDS = {
     "ConfigMap": Kind.CONFIG_MAP,
     "Secret": Kind.SECRET,
     "PodDisruptionBudget": Kind.POD_DISRUPTION_BUDGET,
+    "Job": Kind.JOB,
     "PersistentVolumeClaim": Kind.PERSISTENT_VOLUME_CLAIM,
     "ResourceQuota": Kind.RESOURCE_QUOTA,
     "HorizontalPodAutoscaler": Kind.HORIZONTAL_POD_AUTOSCALER,

@@ -25,6 +25,7 @@ DEFAULT_WRITE_RULES: tuple[str, ...] = (
     "create persistentvolumeclaims",
     "patch nodes",
     "patch poddisruptionbudgets",
+    "patch jobs",
 )
 
 

@@ -26,6 +26,8 @@ TRACKED_KINDS: tuple[Kind, ...] = (
     Kind.RESOURCE_QUOTA,
     Kind.PERSISTENT_VOLUME_CLAIM,
     Kind.NODE,
+    Kind.JOB,
+    Kind.POD_DISRUPTION_BUDGET,
 )
 MAX_HISTORY = 2000  # changes kept (the oldest are forgotten first)
 MAX_SECRET_VALUES = 64  # values remembered per Secret (in memory only, never saved)

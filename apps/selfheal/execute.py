@@ -25,6 +25,8 @@ from apps.k8s.actions import (
     RestartDeployment,
     RolloutUndo,
     ScaleDeployment,
+    ScaleJob,
+    SuspendJob,
     revision_of,
 )
 from apps.k8s.cluster import Cluster
@@ -66,6 +68,15 @@ def inverse_action(action: Action, cluster: Cluster) -> Action | None:
             name=action.name,
             set={k: str(data[k]) for k in keys if k in data},
             remove=[k for k in keys if k not in data],
+        )
+    if isinstance(action, SuspendJob):
+        return SuspendJob(namespace=action.namespace, name=action.name, suspend=not action.suspend)
+    if isinstance(action, ScaleJob):
+        job = cluster.get(Kind.JOB, action.name, action.namespace)
+        return ScaleJob(
+            namespace=action.namespace,
+            name=action.name,
+            parallelism=int((job.get("spec") or {}).get("parallelism", 1)),
         )
     if isinstance(action, PatchPdb):
         spec = (

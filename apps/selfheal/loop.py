@@ -573,6 +573,8 @@ class Healer:
             "patch_configmap": Kind.CONFIG_MAP,
             "patch_secret": Kind.SECRET,
             "patch_pdb": Kind.POD_DISRUPTION_BUDGET,
+            "suspend_job": Kind.JOB,
+            "scale_job": Kind.JOB,
             "patch_service_selector": Kind.SERVICE,
             "patch_hpa": Kind.HORIZONTAL_POD_AUTOSCALER,
             "patch_resource_quota": Kind.RESOURCE_QUOTA,

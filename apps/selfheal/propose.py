@@ -30,6 +30,8 @@ from apps.k8s.actions import (
     RestartDeployment,
     RolloutUndo,
     ScaleDeployment,
+    ScaleJob,
+    SuspendJob,
     action_to_dict,
     revision_of,
 )
@@ -139,6 +141,8 @@ class Proposer:
             return self._pvc(ns, name)
         if kind is HypothesisKind.QUOTA_EXHAUSTED:
             return self._quota(ns, name)
+        if kind is HypothesisKind.BATCH_CONTENTION:
+            return self._batch(ns, name)
         return []
 
     def _rollout(self, ns: str, name: str) -> list[tuple[Action, float, str]]:
@@ -314,6 +318,29 @@ class Proposer:
                 f"put back the secret keys changed at t={change.at_s:.0f}s: {sorted(set_)}",
             )
         ]
+
+    def _batch(self, ns: str, name: str) -> list[tuple[Action, float, str]]:
+        """Pause the Job that holds the quota (resumable); or halve how many pods it runs."""
+        job = self.topo.objects.get((Kind.JOB, ns, name))
+        if job is None or (job.get("spec") or {}).get("suspend"):
+            return []
+        parallelism = int((job.get("spec") or {}).get("parallelism", 1))
+        out: list[tuple[Action, float, str]] = [
+            (
+                SuspendJob(namespace=ns, name=name),
+                0.75,
+                "suspend the batch job holding the quota; resume it once the service has recovered",
+            )
+        ]
+        if parallelism > 1:
+            out.append(
+                (
+                    ScaleJob(namespace=ns, name=name, parallelism=parallelism // 2),
+                    0.5,
+                    f"halve the job's parallelism ({parallelism} -> {parallelism // 2})",
+                )
+            )
+        return out
 
     def _selector(self, ns: str, name: str) -> list[tuple[Action, float, str]]:
         change = self.changes.last_foreign_change(Kind.SERVICE, ns, name)
@@ -619,6 +646,14 @@ class Proposer:
             return n, True
         if isinstance(action, PatchServiceSelector):
             return 0, True
+        if isinstance(action, SuspendJob | ScaleJob):
+            running = [
+                p
+                for p in self.topo.pods_of.get((Kind.JOB, action.namespace, action.name), [])
+                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            ]
+            keep = action.parallelism if isinstance(action, ScaleJob) else 0
+            return max(len(running) - keep, 0), True
         ns, name = getattr(action, "namespace", ""), getattr(action, "name", "")
         d = self.topo.deployments.get((Kind.DEPLOYMENT, ns, name))
         if d is not None:

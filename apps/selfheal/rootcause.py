@@ -58,9 +58,11 @@ class HypothesisKind(StrEnum):
     AUTOSCALER_LIMIT = "autoscaler_limit"
     STORAGE_PROVISIONING = "storage_provisioning"
     QUOTA_EXHAUSTED = "quota_exhausted"
+    BATCH_CONTENTION = "batch_contention"  # a Job's pods hold what a service needs
     UNKNOWN = "unknown"
 
 
+BATCH_SHARE = 0.25  # a Job holding this share of an exhausted quota is a suspect
 _QUOTA_RE = re.compile(r"exceeded quota: ([a-z0-9.-]+)")
 _CM_KEY_RE = re.compile(r'configmap "?([a-z0-9.-]+)"? .*key|non-existent config key')
 
@@ -209,12 +211,47 @@ class Diagnoser:
                 continue
             self._event(ev)
         self._dependencies_without_endpoints()
+        self._batch_contention()
         for ref, svc in topo.services.items():
             selector = (svc.get("spec") or {}).get("selector")
             if not selector or not self.anomaly.get(ref):
                 continue
             if not any(d[0] is Kind.DEPLOYMENT for d in topo.edges.get(ref, ())):
                 self._mark(ref, 1.0, f"selector {selector} selects no workload")
+
+    def _batch_contention(self) -> None:
+        """A Job whose running pods hold a large share of an exhausted quota is a suspect."""
+        topo = self.topo
+        for qref, score in list(self.anomaly.items()):
+            if qref[0] is not Kind.RESOURCE_QUOTA or score <= 0:
+                continue
+            quota = topo.objects.get(qref)
+            hard = ((quota or {}).get("spec") or {}).get("hard") or {}
+            limit_pods = float(hard["pods"]) if "pods" in hard else 0.0
+            limit_cpu = cpu_millicores(hard.get("requests.cpu") or hard.get("cpu"))
+            for jref in [r for r in topo.objects if r[0] is Kind.JOB and r[1] == qref[1]]:
+                running = [
+                    p
+                    for p in topo.pods_of.get(jref, [])
+                    if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                ]
+                if not running:
+                    continue
+                cpu = sum(
+                    cpu_millicores(((c.get("resources") or {}).get("requests") or {}).get("cpu"))
+                    for p in running
+                    for c in (p.get("spec") or {}).get("containers") or []
+                )
+                share = max(
+                    len(running) / limit_pods if limit_pods else 0.0,
+                    cpu / limit_cpu if limit_cpu else 0.0,
+                )
+                if share >= BATCH_SHARE:
+                    self._mark(
+                        jref,
+                        min(1.0, 0.4 + share),
+                        f"its {len(running)} running pods hold {share:.0%} of {ref_str(qref)}",
+                    )
 
     def _dependencies_without_endpoints(self) -> None:
         """A Service with no ready endpoint that a troubled Service depends on is a suspect.
@@ -392,6 +429,12 @@ class Diagnoser:
             )
         if kind is Kind.RESOURCE_QUOTA:
             return HypothesisKind.QUOTA_EXHAUSTED
+        if kind is Kind.JOB:
+            return (
+                HypothesisKind.BATCH_CONTENTION
+                if "running pods hold" in ev
+                else HypothesisKind.UNKNOWN
+            )
         return HypothesisKind.UNKNOWN
 
 

@@ -17,6 +17,8 @@ DEFAULT_ALLOWED_ACTIONS: tuple[str, ...] = (
     "patch_configmap",
     "patch_secret",
     "patch_pdb",
+    "suspend_job",
+    "scale_job",
     "patch_hpa",
     "patch_service_selector",
     "patch_resource_quota",

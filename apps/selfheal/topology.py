@@ -137,6 +137,8 @@ class Topology:
                 for o in meta(rs).get("ownerReferences") or []:
                     if o.get("uid") == meta(d).get("uid"):
                         rs_owner[str(meta(rs).get("uid"))] = ref
+        for job in obs.of(Kind.JOB):
+            rs_owner[str(meta(job).get("uid"))] = (Kind.JOB, namespace_of(job), name_of(job))
         for pod in obs.of(Kind.POD):
             owner = None
             for o in meta(pod).get("ownerReferences") or []:
@@ -154,6 +156,10 @@ class Topology:
         quotas = defaultdict(list)
         for q in obs.of(Kind.RESOURCE_QUOTA):
             quotas[namespace_of(q)].append((Kind.RESOURCE_QUOTA, namespace_of(q), name_of(q)))
+        for job in obs.of(Kind.JOB):
+            topo.edges[(Kind.JOB, namespace_of(job), name_of(job))] |= set(
+                quotas.get(namespace_of(job), [])
+            )
         hpas: dict[Ref, Ref] = {}
         for h in obs.of(Kind.HORIZONTAL_POD_AUTOSCALER):
             target = (h.get("spec") or {}).get("scaleTargetRef") or {}

@@ -35,6 +35,8 @@ from apps.k8s.actions import (
     RestartDeployment,
     RolloutUndo,
     ScaleDeployment,
+    ScaleJob,
+    SuspendJob,
     Verb,
 )
 from apps.k8s.cluster import WatchEventType
@@ -119,6 +121,10 @@ def seed_objects(em: ApiEmulator) -> None:
             "metadata": {"name": "api", "namespace": NS},
             "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "api"}}},
         },
+    )
+    em.put(
+        Kind.JOB,
+        {"metadata": {"name": "reindex", "namespace": NS}, "spec": {"parallelism": 4}},
     )
     em.put(
         Kind.SECRET,
@@ -279,6 +285,18 @@ WRITES: list[tuple[Action, str, str, str | None]] = [
         PatchPdb(namespace=NS, name="api", max_unavailable=1),
         "PATCH",
         "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/api",
+        "application/merge-patch+json",
+    ),
+    (
+        SuspendJob(namespace=NS, name="reindex"),
+        "PATCH",
+        "/apis/batch/v1/namespaces/shop/jobs/reindex",
+        "application/merge-patch+json",
+    ),
+    (
+        ScaleJob(namespace=NS, name="reindex", parallelism=1),
+        "PATCH",
+        "/apis/batch/v1/namespaces/shop/jobs/reindex",
         "application/merge-patch+json",
     ),
     (

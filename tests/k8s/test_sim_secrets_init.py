@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from apps.k8s.actions import ApiOp, PatchPdb, PatchSecret, Verb, plan_action
+from apps.k8s.actions import ApiOp, PatchPdb, PatchSecret, SuspendJob, Verb, plan_action
 from apps.k8s.behaviour import ImageBehaviour, Requirements, SecretKeyRef
 from apps.k8s.exceptions import ApiUnavailableError, InvalidObjectError
 from apps.k8s.kinds import Kind
@@ -271,3 +271,98 @@ def test_a_budget_with_both_fields_is_refused() -> None:
     sim = cluster({}, [], nodes=1)
     with pytest.raises(InvalidObjectError, match="cannot be both set"):
         sim.create_manifest(_pdb(minAvailable=1, maxUnavailable=1))
+
+
+# Jobs -------------------------------------------------------------------------------------------
+def _job(
+    parallelism: int = 2, completions: int = 4, policy: str | None = "Never"
+) -> dict[str, Any]:
+    tspec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": "work",
+                "image": "batch:1",
+                "resources": {"requests": {"cpu": "500m", "memory": "64Mi"}},
+            }
+        ]
+    }
+    if policy:
+        tspec["restartPolicy"] = policy
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "reindex", "namespace": NS},
+        "spec": {
+            "parallelism": parallelism,
+            "completions": completions,
+            "template": {"spec": tspec},
+        },
+    }
+
+
+BATCH = ImageBehaviour(completes_after_s=30.0)
+
+
+def test_a_job_runs_its_completions_parallelism_at_a_time_and_completes() -> None:
+    sim = cluster({"batch:1": BATCH}, [_job()], nodes=1)
+    sim.advance(20)
+    job = sim.get(Kind.JOB, "reindex", NS)
+    assert (job["status"]["active"], job["status"]["succeeded"]) == (2, 0)
+    sim.advance(120)
+    job = sim.get(Kind.JOB, "reindex", NS)
+    assert (job["status"]["active"], job["status"]["succeeded"]) == (0, 4)
+    assert any(
+        c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"]
+    )
+    pods = sim.list(Kind.POD, NS, label_selector="job-name=reindex")
+    assert len(pods) == 4 and {p["status"]["phase"] for p in pods} == {"Succeeded"}
+    term = pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (0, "Completed")
+
+
+def test_job_pods_count_against_quota_and_suspending_frees_it() -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": NS},
+        "spec": {"hard": {"pods": "3"}},
+    }
+    long_batch = ImageBehaviour(completes_after_s=3600.0)
+    sim = cluster(
+        {"batch:1": long_batch, "api:1": SERVER},
+        [quota, _job(parallelism=3, completions=10)],
+        nodes=2,
+    )
+    sim.advance(20)
+    sim.create_manifest(deployment("api", "api:1", replicas=1))
+    sim.advance(20)
+    assert not _pods(sim, "api")
+    failed = [e["message"] for e in sim.list(Kind.EVENT, NS) if e["reason"] == "FailedCreate"]
+    assert failed and "exceeded quota: compute" in failed[-1]
+    sim.apply(SuspendJob(namespace=NS, name="reindex"), dry_run=False)
+    sim.advance(60)
+    job = sim.get(Kind.JOB, "reindex", NS)
+    assert job["status"]["active"] == 0
+    assert any(
+        c["type"] == "Suspended" and c["status"] == "True" for c in job["status"]["conditions"]
+    )
+    assert len(_pods(sim, "api")) == 1
+
+
+def test_a_job_needs_never_or_on_failure() -> None:
+    sim = cluster({}, [], nodes=1)
+    with pytest.raises(InvalidObjectError, match="restartPolicy: Required value"):
+        sim.create_manifest(_job(policy=None))
+    with pytest.raises(InvalidObjectError, match='Unsupported value: "Always"'):
+        sim.create_manifest(_job(policy="Always"))
+
+
+def test_a_failing_job_stops_at_its_backoff_limit() -> None:
+    crash = ImageBehaviour(requires=Requirements(env=["MISSING"]))
+    job = _job(parallelism=1, completions=1)
+    job["spec"]["backoffLimit"] = 2
+    sim = cluster({"batch:1": crash}, [job], nodes=1)
+    sim.advance(120)
+    status = sim.get(Kind.JOB, "reindex", NS)["status"]
+    assert status["failed"] == 3 and status["active"] == 0
+    assert any(c["reason"] == "BackoffLimitExceeded" for c in status["conditions"])

@@ -10,9 +10,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from apps.k8s.behaviour import CallSpec, ImageBehaviour
-from apps.k8s.kinds import Kind
+from apps.k8s.checking import check_composed, check_scenario, is_cascade
+from apps.k8s.compose import compose_pairs
+from apps.k8s.kinds import KINDS, Kind
 from apps.k8s.real import RealCluster
-from apps.k8s.scenario import NodeGroup, scenario_names
+from apps.k8s.scenario import MANIFEST_KINDS, NodeGroup, load_catalog
 from apps.k8s.settings import K8sSettings
 from apps.k8s.sim.cluster import SimCluster
 from tests.k8s.apiserver import ApiServer
@@ -25,6 +27,8 @@ MEASURE_S = 600.0  # virtual seconds timed
 OBSERVE_REPEAT = 5
 API_REQUESTS = 300
 API_LIST_PODS = 500
+COMPOSED = 40  # seeded two-fault compositions checked
+COMPOSE_SEED = 20261204
 
 
 def big_cluster(seed: int = 0) -> SimCluster:
@@ -145,8 +149,36 @@ def _bench_real(out: dict[str, float]) -> None:
         proc.join(timeout=30)
 
 
+def _bench_catalog(out: dict[str, float]) -> None:
+    """Every scenario and a seeded set of two-fault compositions, each checked three ways."""
+    catalog = load_catalog()
+    scenarios = list(catalog.values())
+    out["scenarios"] = len(scenarios)
+    out["no_action_scenarios"] = sum(s.ground_truth.no_action for s in scenarios)
+    out["cascade_scenarios"] = sum(
+        is_cascade(s) and not s.ground_truth.no_action for s in scenarios
+    )
+    out["kinds_supported"] = len(KINDS)
+    out["manifest_kinds"] = len(MANIFEST_KINDS)
+    t0 = time.perf_counter()
+    failures = {s.name: check_scenario(s) for s in scenarios}
+    out["scenarios_checked_ok"] = sum(not f for f in failures.values())
+    out["scenario_check_wall_s"] = time.perf_counter() - t0
+    for name, problems in failures.items():
+        if problems:
+            print(f"scenario {name}: {problems}")
+    composed = compose_pairs(scenarios, COMPOSED, COMPOSE_SEED)
+    out["composed_scenarios"] = len(composed)
+    bad = {c.name: check_composed(c) for c in composed}
+    out["composed_scenarios_checked_ok"] = sum(not f for f in bad.values())
+    for name, problems in bad.items():
+        if problems:
+            print(f"composed {name}: {problems}")
+
+
 def run_cluster_bench() -> dict[str, float]:
-    out: dict[str, float] = {"scenarios": len(scenario_names()), "nodes": NODES}
+    out: dict[str, float] = {"nodes": NODES}
+    _bench_catalog(out)
     _bench_sim(out)
     _bench_real(out)
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}

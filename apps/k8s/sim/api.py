@@ -80,6 +80,23 @@ def default_object(state: SimState, kind: Kind, obj: KubeObject) -> None:
         obj.setdefault("status", {"phase": "Pending"})
     elif kind is Kind.HORIZONTAL_POD_AUTOSCALER:
         spec.setdefault("minReplicas", 1)
+    elif kind is Kind.JOB:
+        spec.setdefault("parallelism", 1)
+        spec.setdefault("completions", 1)
+        spec.setdefault("backoffLimit", 6)
+        spec.setdefault("suspend", False)
+        spec.setdefault("completionMode", "NonIndexed")
+        tpl = spec.setdefault("template", {})
+        labels = tpl.setdefault("metadata", {}).setdefault("labels", {})
+        name = obj["metadata"].get("name", "")
+        labels.setdefault("batch.kubernetes.io/job-name", name)
+        labels.setdefault("job-name", name)
+        spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/job-name": name}})
+        tspec = tpl.setdefault("spec", {})
+        policy = tspec.get("restartPolicy")
+        default_pod_spec(tspec)
+        if policy is None:
+            tspec.pop("restartPolicy")  # a Job's pods must say Never or OnFailure
 
 
 def _default_secret(obj: KubeObject) -> None:
@@ -119,6 +136,21 @@ def validate_object(kind: Kind, obj: KubeObject) -> None:
             _validate_resources(kind, name, i, c)
     elif kind is Kind.POD_DISRUPTION_BUDGET:
         validate_pdb(obj)
+    elif kind is Kind.JOB:
+        spec = obj["spec"]
+        policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+        if policy not in ("Never", "OnFailure"):
+            detail = "Required value" if policy is None else f'Unsupported value: "{policy}"'
+            raise _invalid(
+                kind,
+                name,
+                f'spec.template.spec.restartPolicy: {detail}: supported values: "OnFailure", "Never"',
+            )
+        for field in ("parallelism", "completions", "backoffLimit"):
+            if int(spec.get(field, 0)) < 0:
+                raise _invalid(kind, name, f"spec.{field}: Invalid value: must be >= 0")
+        for i, c in enumerate(spec["template"]["spec"].get("containers") or []):
+            _validate_resources(kind, name, i, c)
     elif kind is Kind.SECRET:
         for key, value in (obj.get("data") or {}).items():
             if not _SECRET_KEY.fullmatch(str(key)):

@@ -57,6 +57,7 @@ from apps.k8s.sim.controllers import (
     replica_set_status,
 )
 from apps.k8s.sim.disruption import pdb_step
+from apps.k8s.sim.jobs import job_step
 from apps.k8s.sim.kubelet import kubelet_step, memory_usage
 from apps.k8s.sim.scheduler import scheduler_step
 from apps.k8s.sim.state import (
@@ -316,6 +317,8 @@ class SimCluster(Cluster):
             hpa_step(st)
         if st.store.count(Kind.POD_DISRUPTION_BUDGET):
             pdb_step(st)
+        if st.store.count(Kind.JOB):
+            job_step(st)
         if tick % EVENT_GC_PERIOD_S == 0:
             st.events.gc(st.now)
 

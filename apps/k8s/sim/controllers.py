@@ -1167,6 +1167,7 @@ def gc_orphans(state: SimState) -> None:
             state.store.remove(Kind.REPLICA_SET, md["namespace"], md["name"])
             state.rs_by_owner.get(refs[0]["uid"], set()).discard((md["namespace"], md["name"]))
     rs_uids = {rs["metadata"]["uid"] for rs in state.store.values(Kind.REPLICA_SET)}
+    rs_uids |= {job["metadata"]["uid"] for job in state.store.values(Kind.JOB)}
     for key, rt in list(state.pods.items()):
         if rt.owner_uid and rt.owner_uid not in rs_uids:
             pod = state.get(Kind.POD, *key)

@@ -10,7 +10,7 @@ from apps.k8s.behaviour import ImageBehaviour
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import KubeObject, sim_time
 from apps.k8s.quantity import MIB, memory_bytes
-from apps.k8s.sim.podutil import remove_pod
+from apps.k8s.sim.podutil import release_node_resources, remove_pod
 from apps.k8s.sim.state import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
@@ -481,11 +481,14 @@ def _start(
     state.event(pod, "Created", f"Created container {c.name}", host=node.name)
     state.event(pod, "Started", f"Started container {c.name}", host=node.name)
     missing = _unmet_requirement(state, pod, c)
+    c.complete_at = None
     if missing is not None:
         c.crash_at = now + beh.crash_after_s
         c.crash_exit = (1, "Error", missing)
     else:
         c.crash_at = None
+        if beh.completes_after_s is not None:
+            c.complete_at = now + beh.completes_after_s
     sp = c.spec.get("startupProbe")
     c.startup_done = sp is None
     c.next_startup_at = now + float(sp.get("initialDelaySeconds", 0)) if sp else None
@@ -493,6 +496,44 @@ def _start(
     c.next_readiness_at = now + float(rp.get("initialDelaySeconds", 0)) if rp else None
     lp = c.spec.get("livenessProbe")
     c.next_liveness_at = now + float(lp.get("initialDelaySeconds", 0)) if lp else None
+
+
+def exit_container(
+    state: SimState,
+    pod: KubeObject,
+    rt: PodRuntime,
+    c: ContainerRuntime,
+    exit_code: int,
+    reason: str,
+    message: str,
+) -> float:
+    """The main process exited: restart it, or not, as the pod's ``restartPolicy`` says.
+
+    Returns when to look at the container again.
+    """
+    policy = pod["spec"].get("restartPolicy", "Always")
+    if policy == "Always" or (policy == "OnFailure" and exit_code != 0):
+        terminate_container(state, pod, c, exit_code, reason, message)
+        return c.next_start_at
+    now = state.now
+    started = c.started_at if c.started_at is not None else now
+    c.terminated = {
+        "exitCode": exit_code,
+        "reason": reason,
+        "startedAt": sim_time(started),
+        "finishedAt": sim_time(now),
+        "containerID": _container_id(pod, c),
+    }
+    if message:
+        c.terminated["message"] = message
+    c.phase = ContainerPhase.TERMINATED
+    c.ready = False
+    c.crash_at = c.complete_at = None
+    c.next_readiness_at = c.next_liveness_at = c.next_startup_at = None
+    state.endpoints_dirty = True
+    if all(x.phase is ContainerPhase.TERMINATED for x in rt.containers):
+        release_node_resources(state, rt)
+    return FAR_FUTURE_S
 
 
 def terminate_container(
@@ -592,8 +633,9 @@ def _run_checks(
 ) -> float:
     now = state.now
     if c.crash_at is not None and now >= c.crash_at:
-        terminate_container(state, pod, c, *c.crash_exit)
-        return c.next_start_at
+        return exit_container(state, pod, rt, c, *c.crash_exit)
+    if c.complete_at is not None and now >= c.complete_at:
+        return exit_container(state, pod, rt, c, 0, "Completed", "")
     if _oom_time(c, rt.load_rps, now) <= now:
         used = memory_usage(c, rt.load_rps, now)
         state.event(
@@ -606,8 +648,7 @@ def _run_checks(
             component="kernel-monitor",
             host=node.name,
         )
-        terminate_container(state, pod, c, OOM_EXIT_CODE, "OOMKilled", "")
-        return c.next_start_at
+        return exit_container(state, pod, rt, c, OOM_EXIT_CODE, "OOMKilled", "")
     sp = c.spec.get("startupProbe")
     due = c.next_startup_at is not None and now >= c.next_startup_at
     if sp is not None and not c.startup_done and due:
@@ -681,6 +722,7 @@ def _run_checks(
     wake = FAR_FUTURE_S
     for t in (
         c.crash_at,
+        c.complete_at,
         c.next_readiness_at,
         c.next_liveness_at,
         c.next_startup_at if not c.startup_done else None,
@@ -703,7 +745,9 @@ def _transition(rt: PodRuntime, ctype: str, status: str, now: float) -> str:
 
 def _container_status(pod: KubeObject, c: ContainerRuntime, lost: bool) -> dict[str, Any]:
     state: dict[str, Any]
-    if c.phase is ContainerPhase.RUNNING and c.started_at is not None:
+    if c.phase is ContainerPhase.TERMINATED and c.terminated is not None:
+        state = {"terminated": dict(c.terminated)}
+    elif c.phase is ContainerPhase.RUNNING and c.started_at is not None:
         state = {"running": {"startedAt": sim_time(c.started_at)}}
     else:
         waiting: dict[str, Any] = {"reason": c.waiting_reason}
@@ -722,6 +766,8 @@ def _container_status(pod: KubeObject, c: ContainerRuntime, lost: bool) -> dict[
     }
     if c.started_at is not None or c.last_terminated is not None:
         entry["containerID"] = _container_id(pod, c)
+    if c.terminated is not None:
+        entry["containerID"] = c.terminated["containerID"]
     return entry
 
 
@@ -735,6 +781,16 @@ def _init_status(pod: KubeObject, c: ContainerRuntime) -> dict[str, Any]:
         entry["ready"] = False
     entry["started"] = c.phase is ContainerPhase.RUNNING
     return entry
+
+
+def _pod_phase(rt: PodRuntime, ever_started: bool) -> str:
+    """Succeeded/Failed once every container has exited for good; else Running or Pending."""
+    if rt.containers and all(
+        c.phase is ContainerPhase.TERMINATED and c.terminated for c in rt.containers
+    ):
+        ok = all((c.terminated or {}).get("exitCode") == 0 for c in rt.containers)
+        return "Succeeded" if ok else "Failed"
+    return "Running" if ever_started else "Pending"
 
 
 def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
@@ -778,7 +834,7 @@ def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
     node = state.nodes.get(rt.node or "")
     host_ip = f"10.0.0.{node.index + 10}" if node else ""
     status_obj: dict[str, Any] = {
-        "phase": "Running" if ever_started else "Pending",
+        "phase": _pod_phase(rt, ever_started),
         "conditions": conds,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],

@@ -224,6 +224,20 @@ def bind_pod(state: SimState, pod: KubeObject, node_name: str) -> None:
     pod["spec"]["nodeName"] = node_name
 
 
+def release_node_resources(state: SimState, rt: PodRuntime) -> None:
+    """A pod that finished (Succeeded/Failed) no longer holds its requests on the node."""
+    if rt.released or rt.node is None or rt.node not in state.nodes:
+        return
+    pod = state.store.get(Kind.POD, *rt.key)
+    if pod is None:
+        return
+    cpu, mem = pod_requests(pod)
+    node = state.nodes[rt.node]
+    node.used_cpu_m -= cpu
+    node.used_mem -= mem
+    rt.released = True
+
+
 def remove_pod(state: SimState, key: Key) -> None:
     """Delete a pod from the store and every index (its containers have stopped)."""
     rt = state.pods.pop(key, None)
@@ -231,7 +245,7 @@ def remove_pod(state: SimState, key: Key) -> None:
     if rt is not None:
         if rt.owner_uid and rt.owner_uid in state.pods_by_owner:
             state.pods_by_owner[rt.owner_uid].discard(key)
-        if rt.node and rt.node in state.nodes and pod is not None:
+        if rt.node and rt.node in state.nodes and pod is not None and not rt.released:
             node = state.nodes[rt.node]
             node.pods.discard(key)
             cpu, mem = pod_requests(pod)

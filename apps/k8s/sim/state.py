@@ -92,6 +92,7 @@ class PodRuntime:
     containers: list[ContainerRuntime]
     init_containers: list[ContainerRuntime] = field(default_factory=list)
     init_done: int = 0  # init containers that exited 0, in order
+    released: bool = False  # finished: its requests no longer count on the node
     node: str | None = None
     ip: str = ""
     created_at: float = 0.0
