@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import msgspec
 
@@ -288,6 +288,54 @@ class ScaleJob(_Action, tag="scale_job", frozen=True, kw_only=True):
         )
 
 
+class Toleration(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, rename="camel"
+):
+    """A pod toleration, as in the API (``key``, ``operator``, ``value``, ``effect``)."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class PatchScheduling(_Action, tag="patch_scheduling", frozen=True, kw_only=True):
+    """Replace a Deployment's ``nodeSelector``, ``tolerations`` and/or ``affinity`` (a rollout)."""
+
+    namespace: Name
+    name: Name
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = None
+    affinity: dict[str, Any] | None = None
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        parts = []
+        if self.node_selector is not None:
+            parts.append(
+                "nodeSelector="
+                + (",".join(f"{k}={v}" for k, v in sorted(self.node_selector.items())) or "{}")
+            )
+        if self.tolerations is not None:
+            parts.append(f"tolerations=[{len(self.tolerations)}]")
+        if self.affinity is not None:
+            parts.append("affinity=" + (",".join(sorted(self.affinity)) or "{}"))
+        return f"kubectl -n {self.namespace} patch deployment/{self.name} {' '.join(parts)}"
+
+
+class DeleteEvictedPods(_Action, tag="delete_evicted_pods", frozen=True, kw_only=True):
+    """Delete the pods the kubelet evicted (``Failed``, reason ``Evicted``) in a namespace."""
+
+    namespace: Name
+    label_selector: str | None = None
+
+    def describe(self) -> str:
+        """A kubectl-like description."""
+        sel = f" -l {self.label_selector}" if self.label_selector else ""
+        return f"kubectl -n {self.namespace} delete pods{sel} --field-selector=status.phase=Failed (Evicted)"
+
+
 class DeletePod(_Action, tag="delete_pod", frozen=True, kw_only=True):
     """Delete one pod by name, or the pods matching a label selector and/or node."""
 
@@ -400,6 +448,8 @@ Action = (
     | PatchPdb
     | SuspendJob
     | ScaleJob
+    | PatchScheduling
+    | DeleteEvictedPods
     | DeletePod
     | CordonNode
     | DrainNode
@@ -420,6 +470,8 @@ ACTION_TYPES: tuple[type[_Action], ...] = (
     PatchPdb,
     SuspendJob,
     ScaleJob,
+    PatchScheduling,
+    DeleteEvictedPods,
     DeletePod,
     CordonNode,
     DrainNode,
@@ -710,6 +762,37 @@ def plan_action(action: Action, reader: ClusterReader) -> list[ApiOp]:
             reader.get(Kind.JOB, action.name, action.namespace)
             scale: dict[str, Any] = {"spec": {"parallelism": action.parallelism}}
             return [_patch(Kind.JOB, action.namespace, action.name, scale, PatchType.MERGE)]
+        case PatchScheduling():
+            fields = {
+                "nodeSelector": action.node_selector,
+                "tolerations": None
+                if action.tolerations is None
+                else [msgspec.to_builtins(t) for t in action.tolerations],
+                "affinity": action.affinity,
+            }
+            ops = [
+                {"op": "add", "path": f"/spec/template/spec/{k}", "value": v}
+                for k, v in fields.items()
+                if v is not None
+            ]
+            if not ops:
+                raise InvalidActionError(
+                    "patch_scheduling needs node_selector, tolerations or affinity"
+                )
+            reader.get(Kind.DEPLOYMENT, action.name, action.namespace)
+            return [_patch(Kind.DEPLOYMENT, action.namespace, action.name, ops, PatchType.JSON)]
+        case DeleteEvictedPods():
+            evicted = [
+                p
+                for p in reader.list(
+                    Kind.POD, action.namespace, action.label_selector, "status.phase=Failed"
+                )
+                if (p.get("status") or {}).get("reason") == "Evicted"
+                and not meta(p).get("deletionTimestamp")
+            ]
+            if not evicted:
+                raise ObjectNotFoundError(f"no evicted pods: {action.describe()}")
+            return [ApiOp(Verb.DELETE, Kind.POD, name_of(p), namespace_of(p)) for p in evicted]
         case DeletePod():
             return _plan_delete_pods(action, reader)
         case CordonNode():

@@ -19,6 +19,7 @@ from apps.k8s.actions import (
     PatchProbe,
     PatchResourceQuota,
     PatchResources,
+    PatchScheduling,
     PatchSecret,
     PatchServiceSelector,
     RecreatePvc,
@@ -51,7 +52,10 @@ STRUCTURAL = frozenset(
 
 def inverse_action(action: Action, cluster: Cluster) -> Action | None:
     """The action that undoes ``action`` on this cluster as it is now (None: irreversible)."""
-    if isinstance(action, RolloutUndo | RestartDeployment | PatchResources | PatchEnv | PatchProbe):
+    if isinstance(
+        action,
+        RolloutUndo | RestartDeployment | PatchResources | PatchEnv | PatchProbe | PatchScheduling,
+    ):
         d = cluster.get(Kind.DEPLOYMENT, action.name, action.namespace)
         return RolloutUndo(namespace=action.namespace, name=action.name, to_revision=revision_of(d))
     if isinstance(action, ScaleDeployment):

@@ -19,6 +19,8 @@ DEFAULT_ALLOWED_ACTIONS: tuple[str, ...] = (
     "patch_pdb",
     "suspend_job",
     "scale_job",
+    "patch_scheduling",
+    "delete_evicted_pods",
     "patch_hpa",
     "patch_service_selector",
     "patch_resource_quota",

@@ -19,6 +19,7 @@ from apps.k8s.actions import (
     Action,
     ApiOp,
     CordonNode,
+    DeleteEvictedPods,
     DeletePod,
     DrainNode,
     PatchConfigMap,
@@ -28,6 +29,7 @@ from apps.k8s.actions import (
     PatchProbe,
     PatchResourceQuota,
     PatchResources,
+    PatchScheduling,
     PatchSecret,
     PatchServiceSelector,
     ProbeKind,
@@ -37,6 +39,7 @@ from apps.k8s.actions import (
     ScaleDeployment,
     ScaleJob,
     SuspendJob,
+    Toleration,
     Verb,
 )
 from apps.k8s.cluster import WatchEventType
@@ -120,6 +123,14 @@ def seed_objects(em: ApiEmulator) -> None:
         {
             "metadata": {"name": "api", "namespace": NS},
             "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "api"}}},
+        },
+    )
+    em.put(
+        Kind.POD,
+        {
+            "metadata": {"name": "batch-ev-0", "namespace": NS, "labels": {"app": "batch"}},
+            "spec": {"nodeName": "node-2"},
+            "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"},
         },
     )
     em.put(
@@ -300,6 +311,23 @@ WRITES: list[tuple[Action, str, str, str | None]] = [
         "application/merge-patch+json",
     ),
     (
+        PatchScheduling(
+            namespace=NS,
+            name="api",
+            node_selector={"pool": "general"},
+            tolerations=[Toleration(key="dedicated", operator="Exists", effect="NoSchedule")],
+        ),
+        "PATCH",
+        DEPLOY_PATH,
+        "application/json-patch+json",
+    ),
+    (
+        DeleteEvictedPods(namespace=NS),
+        "DELETE",
+        "/api/v1/namespaces/shop/pods/batch-ev-0",
+        "application/json",
+    ),
+    (
         DeletePod(namespace=NS, name="api-h2-0"),
         "DELETE",
         "/api/v1/namespaces/shop/pods/api-h2-0",
@@ -352,6 +380,11 @@ def test_each_write_defaults_to_server_side_dry_run(
     if method == "PATCH":
         assert req.params.get("fieldManager") == "swarmkit-healer"
         expected = real.plan(action)[0].body
+        if isinstance(action, RestartDeployment):  # the plan stamps the time again
+            stamp = "kubectl.kubernetes.io/restartedAt"
+            annotations = req.data["spec"]["template"]["metadata"]["annotations"]
+            assert annotations[stamp].endswith("Z")
+            annotations[stamp] = expected["spec"]["template"]["metadata"]["annotations"][stamp]
         assert req.data == expected
     else:
         assert req.data == {"apiVersion": "v1", "kind": "DeleteOptions", "dryRun": ["All"]}

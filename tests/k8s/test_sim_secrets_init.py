@@ -7,11 +7,21 @@ from typing import Any
 
 import pytest
 
-from apps.k8s.actions import ApiOp, PatchPdb, PatchSecret, SuspendJob, Verb, plan_action
-from apps.k8s.behaviour import ImageBehaviour, Requirements, SecretKeyRef
+from apps.k8s.actions import (
+    ApiOp,
+    DeleteEvictedPods,
+    PatchPdb,
+    PatchScheduling,
+    PatchSecret,
+    SuspendJob,
+    Verb,
+    plan_action,
+)
+from apps.k8s.behaviour import ImageBehaviour, MemoryProfile, Requirements, SecretKeyRef
 from apps.k8s.exceptions import ApiUnavailableError, InvalidObjectError
 from apps.k8s.kinds import Kind
 from apps.k8s.report import pod_state
+from apps.k8s.scenario import NodeGroup
 from apps.k8s.sim.cluster import SimCluster
 from apps.k8s.symptoms import ProblemKind, find_problems
 from tests.k8s.builders import NS, cluster, deployment, service
@@ -366,3 +376,53 @@ def test_a_failing_job_stops_at_its_backoff_limit() -> None:
     status = sim.get(Kind.JOB, "reindex", NS)["status"]
     assert status["failed"] == 3 and status["active"] == 0
     assert any(c["reason"] == "BackoffLimitExceeded" for c in status["conditions"])
+
+
+# Node memory pressure and the eviction manager -------------------------------------------------
+def test_memory_pressure_taints_the_node_and_evicts_the_pod_most_over_its_request() -> None:
+    leaky = ImageBehaviour(memory=MemoryProfile(base_mib=100, leak_mib_per_min=400))
+    steady = ImageBehaviour(memory=MemoryProfile(base_mib=200))
+    hog = deployment("hog", "hog:1", replicas=1, requests={"cpu": "100m", "memory": "64Mi"})
+    hog["spec"]["template"]["spec"]["containers"][0]["resources"].pop("limits")
+    calm = deployment("calm", "calm:1", replicas=1, requests={"cpu": "100m", "memory": "256Mi"})
+    sim = SimCluster(
+        seed=0, nodes=[NodeGroup(count=1, memory="2Gi")], images={"hog:1": leaky, "calm:1": steady}
+    )
+    for m in (hog, calm):
+        sim.create_manifest(m)
+    sim.advance(300)
+    node = sim.get(Kind.NODE, "node-1")
+    pressure = next(c for c in node["status"]["conditions"] if c["type"] == "MemoryPressure")
+    evicted = [p for p in sim.list(Kind.POD, NS) if p["status"].get("reason") == "Evicted"]
+    assert evicted and all(p["metadata"]["name"].startswith("hog-") for p in evicted)
+    assert evicted[0]["status"]["phase"] == "Failed"
+    assert evicted[0]["status"]["message"].startswith(
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: "
+    )
+    assert "Container hog was using" in evicted[0]["status"]["message"]
+    assert _pods(sim, "calm")[0]["status"]["phase"] == "Running"  # within its request: spared
+    assert pressure["status"] == "True" or any(
+        e["reason"] == "NodeHasInsufficientMemory" for e in sim.list(Kind.EVENT, "default")
+    )
+    reasons = {e["reason"] for e in sim.list(Kind.EVENT, NS)}
+    assert "Evicted" in reasons
+    assert any(p["status"]["phase"] != "Failed" for p in _pods(sim, "hog"))  # replaced
+    sim.apply(DeleteEvictedPods(namespace=NS), dry_run=False)
+    sim.advance(5)
+    assert not [p for p in sim.list(Kind.POD, NS) if p["status"].get("reason") == "Evicted"] or all(
+        p["metadata"].get("deletionTimestamp")
+        for p in sim.list(Kind.POD, NS)
+        if p["status"].get("reason") == "Evicted"
+    )
+
+
+def test_patch_scheduling_moves_pods_that_fit_no_node() -> None:
+    app = deployment("api", "api:1", replicas=1)
+    app["spec"]["template"]["spec"]["nodeSelector"] = {"pool": "gpu"}
+    sim = cluster({"api:1": SERVER}, [app], nodes=1)
+    sim.advance(30)
+    (pod,) = _pods(sim, "api")
+    assert pod["status"]["phase"] == "Pending"
+    sim.apply(PatchScheduling(namespace=NS, name="api", node_selector={}), dry_run=False)
+    sim.advance(60)
+    assert [p["status"]["phase"] for p in _pods(sim, "api")] == ["Running"]

@@ -57,6 +57,7 @@ from apps.k8s.sim.controllers import (
     replica_set_status,
 )
 from apps.k8s.sim.disruption import pdb_step
+from apps.k8s.sim.eviction import HOUSEKEEPING_S, eviction_step
 from apps.k8s.sim.jobs import job_step
 from apps.k8s.sim.kubelet import kubelet_step, memory_usage
 from apps.k8s.sim.scheduler import scheduler_step
@@ -319,6 +320,8 @@ class SimCluster(Cluster):
             pdb_step(st)
         if st.store.count(Kind.JOB):
             job_step(st)
+        if tick % HOUSEKEEPING_S == 0:
+            eviction_step(st)
         if tick % EVENT_GC_PERIOD_S == 0:
             st.events.gc(st.now)
 

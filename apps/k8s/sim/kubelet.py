@@ -70,6 +70,9 @@ def sync_pod(state: SimState, rt: PodRuntime, node: NodeRuntime) -> None:
     if md.get("deletionTimestamp"):
         _terminate_pod(state, pod, rt)
         return
+    if rt.evicted:
+        rt.next_wake = FAR_FUTURE_S  # an evicted pod stays Failed until someone deletes it
+        return
     if not rt.volumes_ready:
         problem = check_volumes(state, pod)
         if problem is not None:
@@ -853,6 +856,10 @@ def write_status(state: SimState, pod: KubeObject, rt: PodRuntime) -> None:
         cd.get("type") == "Ready" and cd.get("status") == "True"
         for cd in (pod.get("status") or {}).get("conditions") or []
     )
+    if rt.evicted:
+        status_obj["phase"] = "Failed"
+        status_obj["reason"] = "Evicted"
+        status_obj["message"] = rt.evicted
     if status_obj != pod.get("status"):
         pod["status"] = status_obj
         state.store.touch(Kind.POD, pod)

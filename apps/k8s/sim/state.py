@@ -93,6 +93,7 @@ class PodRuntime:
     init_containers: list[ContainerRuntime] = field(default_factory=list)
     init_done: int = 0  # init containers that exited 0, in order
     released: bool = False  # finished: its requests no longer count on the node
+    evicted: str = ""  # the kubelet's eviction message once evicted
     node: str | None = None
     ip: str = ""
     created_at: float = 0.0
@@ -122,6 +123,7 @@ class NodeRuntime:
     used_cpu_m: float = 0.0
     used_mem: float = 0.0
     pods: set[Key] = field(default_factory=set)
+    memory_pressure_at: float | None = None  # last housekeeping pass that saw pressure
 
 
 @dataclass
