@@ -19,7 +19,7 @@ NAME ?=
 TEST ?=
 SEED ?=
 
-.PHONY: install demo demos test lint pytest browser bench soak replay server serve webhook local-llm clean
+.PHONY: install demo demos test lint pytest browser game-web game bench soak replay server serve webhook local-llm clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser game-web
 	$(BIN)/python -m pytest -q
 
 # The browser test drives Debian's Chromium; install it when absent and we may (root with apt).
@@ -52,6 +52,20 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
 	      || echo "chromium could not be installed: the browser test will be skipped"; \
 	  else echo "chromium is not installed and cannot be installed here: the browser test will be skipped"; fi; }
+
+# The game page's client: yjs + y-websocket from npm, bundled by esbuild into apps/game/web/dist/
+# (served by `make game`; no CDN at run time). Without npm the browser tests skip with the reason.
+GAME_WEB := apps/game/web
+game-web: $(GAME_WEB)/dist/game.js
+
+$(GAME_WEB)/dist/game.js: $(GAME_WEB)/package.json $(GAME_WEB)/src/main.js
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(GAME_WEB) && npm install --no-audit --no-fund --loglevel=error && npm run --silent build; \
+	else echo "npm is not installed: the game page bundle is not built and its browser tests will be skipped"; fi
+
+# Serve the game page and the shared world (host and port: SWARMKIT_GAME__HOST / SWARMKIT_GAME__PORT).
+game: $(STAMP) game-web
+	$(BIN)/python -m deployments.game_server
 
 test: lint pytest
 
