@@ -233,6 +233,8 @@ class Replica(Node):
         self.rejected: Counter[str] = Counter()
         self.early: deque[tuple[NodeId, Message]] = deque(maxlen=EARLY_MESSAGES)
         self.redundant: Counter[str] = Counter()
+        # (sender, reason) of every message turned away, benign or not: what one peer caused
+        self.turned_away: Counter[tuple[int, str]] = Counter()
         self.executed_requests = 0
         self.view_changes = 0
         self._last_status_sent = -1.0e18
@@ -269,13 +271,41 @@ class Replica(Node):
             else:
                 raise RejectedMessage("unexpected_kind", type(msg).__name__)
         except RejectedMessage as err:
+            self.turned_away[(int(src), err.reason)] += 1
             if err.reason in BENIGN_REASONS:
                 self.redundant[err.reason] += 1
             else:
                 self.rejected[err.reason] += 1
-            if err.reason in EARLY_REASONS and isinstance(msg, PrePrepare | Prepare | Commit):
+            if (
+                err.reason in EARLY_REASONS
+                and isinstance(msg, PrePrepare | Prepare | Commit)
+                and self._authentic(msg)
+            ):
                 # it may be of the view this replica is about to enter: keep it to replay
+                # (only once authenticated: a forged one must not take a buffer place)
                 self.early.append((src, msg))
+
+    def _authentic(self, msg: PrePrepare | Prepare | Commit) -> bool:
+        """The sender's MAC or signature checks out (the view's primary for a pre-prepare)."""
+        if isinstance(msg, PrePrepare):
+            return self.ring.check_authenticator(
+                self.config.primary(msg.view),
+                preprepare_payload(msg.view, msg.seq, msg.digest),
+                msg.auth,
+            )
+        if isinstance(msg, Prepare):
+            return self.config.is_replica(msg.replica) and self.ring.check_authenticator(
+                msg.replica, prepare_payload(msg.view, msg.seq, msg.digest, msg.replica), msg.auth
+            )
+        return (
+            self.config.is_replica(msg.replica)
+            and len(msg.digest) == DIGEST_BYTES
+            and self.sigs.verify(
+                msg.replica,
+                commit_payload(msg.view, msg.seq, msg.digest, msg.replica),
+                msg.signature,
+            )
+        )
 
     def on_timer(self, name: str, now: float) -> None:
         """Status period, request timeout, view-change timeout, batch delay."""
@@ -553,19 +583,24 @@ class Replica(Node):
             raise RejectedMessage("bad_sender", f"commit from {c.replica}")
         if c.view > self.view:
             raise RejectedMessage("future_view", f"commit of view {c.view} > {self.view}")
+        if not self.low < c.seq <= self.low + self.window:  # rejected with no side effect
+            reason = "stale" if c.seq <= self.low else "outside_window"
+            raise RejectedMessage(
+                reason, f"seq {c.seq} outside ({self.low}, {self.low + self.window}]"
+            )
+        known = self.slots.get(c.seq)  # read-only checks first: nothing is allocated yet
+        if known is not None:
+            if known.certificate is not None:
+                raise RejectedMessage("late", f"commit for committed seq {c.seq}")
+            prev = known.commit_votes.get((c.view, c.replica))
+            if prev is not None and prev == c.digest:
+                raise RejectedMessage("duplicate", f"commit {c.view}/{c.seq} of {c.replica}")
+        if not self._authentic(c):
+            raise RejectedMessage("bad_signature", f"commit {c.view}/{c.seq} of {c.replica}")
         slot = self._window_slot(c.seq, now)
-        if slot.certificate is not None:
-            raise RejectedMessage("late", f"commit for committed seq {c.seq}")
         prev = slot.commit_votes.get((c.view, c.replica))
         if prev is not None:
-            raise RejectedMessage(
-                "duplicate" if prev == c.digest else "conflicting_commit",
-                f"commit {c.view}/{c.seq} of {c.replica}",
-            )
-        if len(c.digest) != DIGEST_BYTES or not self.sigs.verify(
-            c.replica, commit_payload(c.view, c.seq, c.digest, c.replica), c.signature
-        ):
-            raise RejectedMessage("bad_signature", f"commit {c.view}/{c.seq} of {c.replica}")
+            raise RejectedMessage("conflicting_commit", f"commit {c.view}/{c.seq} of {c.replica}")
         self._record_commit(slot, c, now)
 
     def _record_commit(self, slot: Slot, c: Commit, now: float) -> None:
@@ -998,7 +1033,12 @@ class Replica(Node):
 
     def _on_view_change(self, vc: ViewChange, now: float) -> None:
         if vc.new_view < self.view or (vc.new_view == self.view and self.mode is Mode.NORMAL):
-            if self.mode is Mode.NORMAL and self.new_view_msg is not None:
+            if (
+                self.mode is Mode.NORMAL
+                and self.new_view_msg is not None
+                and self.config.is_replica(vc.replica)
+                and self.sigs.verify(vc.replica, view_change_payload(vc), vc.signature)
+            ):
                 self.send(vc.replica, self.new_view_msg)  # help a replica that is behind
             raise RejectedMessage("stale", f"view change to {vc.new_view}")
         known = self.vc_msgs.get(vc.new_view, {}).get(vc.replica)

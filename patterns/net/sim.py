@@ -190,6 +190,12 @@ class Simulator:
         self._schedule_faults()
 
     # -- time and randomness ----------------------------------------------------
+
+    def byzantine_counts(self, node: NodeId) -> dict[str, int]:
+        """What the fault plan's Byzantine behaviours did to ``node``'s messages, by kind."""
+        byz = self._byz.get(node)
+        return dict(byz.stats.counts) if byz is not None else {}
+
     def node_rng(self, node_id: NodeId) -> random.Random:
         """The seeded generator for ``node_id``'s current incarnation."""
         return random.Random(_derive(self.seed, f"node-{node_id}-{self._incarnation[node_id]}"))
