@@ -17,7 +17,13 @@ from apps.k8s.actions import (
     Verb,
     plan_action,
 )
-from apps.k8s.behaviour import ImageBehaviour, MemoryProfile, Requirements, SecretKeyRef
+from apps.k8s.behaviour import (
+    CpuProfile,
+    ImageBehaviour,
+    MemoryProfile,
+    Requirements,
+    SecretKeyRef,
+)
 from apps.k8s.exceptions import ApiUnavailableError, InvalidObjectError
 from apps.k8s.kinds import Kind
 from apps.k8s.report import pod_state
@@ -426,3 +432,55 @@ def test_patch_scheduling_moves_pods_that_fit_no_node() -> None:
     sim.apply(PatchScheduling(namespace=NS, name="api", node_selector={}), dry_run=False)
     sim.advance(60)
     assert [p["status"]["phase"] for p in _pods(sim, "api")] == ["Running"]
+
+
+# Node CPU contention -----------------------------------------------------------------------------
+def _p99(sim: SimCluster, svc: str) -> float:
+    (m,) = [m for m in sim.service_metrics(NS) if m.service == svc]
+    return m.latency_p99_ms
+
+
+def test_a_noisy_neighbour_slows_pods_that_burst_above_their_request_not_those_within_it() -> None:
+    images = {
+        "noisy:1": ImageBehaviour(cpu=CpuProfile(base_millicores=1800, per_rps_millicores=0)),
+        "bursty:1": ImageBehaviour(cpu=CpuProfile(base_millicores=20, per_rps_millicores=10)),
+        "steady:1": ImageBehaviour(cpu=CpuProfile(base_millicores=20, per_rps_millicores=5)),
+    }
+    small = {"cpu": "100m", "memory": "64Mi"}
+    apps = [
+        deployment(
+            "bursty", "bursty:1", replicas=1, requests=small, limits={"cpu": "1", "memory": "128Mi"}
+        ),
+        deployment(
+            "steady",
+            "steady:1",
+            replicas=1,
+            requests={"cpu": "500m", "memory": "64Mi"},
+            limits={"cpu": "1", "memory": "128Mi"},
+        ),
+        service("bursty"),
+        service("steady"),
+    ]
+
+    def run(with_noisy: bool) -> SimCluster:
+        sim = SimCluster(seed=0, nodes=[NodeGroup(count=1, cpu="2")], images=images)
+        for m in apps:
+            sim.create_manifest(m)
+        if with_noisy:
+            sim.create_manifest(
+                deployment(
+                    "noisy",
+                    "noisy:1",
+                    replicas=1,
+                    requests=small,
+                    limits={"cpu": "2", "memory": "128Mi"},
+                )
+            )
+        sim.set_traffic(NS, "bursty", 50.0)  # 520m wanted, 100m requested
+        sim.set_traffic(NS, "steady", 40.0)  # 220m wanted, 500m requested
+        sim.advance(60)
+        return sim
+
+    quiet, busy = run(False), run(True)
+    assert _p99(busy, "bursty") > 1.5 * _p99(quiet, "bursty")
+    assert _p99(busy, "steady") == pytest.approx(_p99(quiet, "steady"))

@@ -77,6 +77,7 @@ class ContainerRuntime:
     next_start_at: float = 0.0
     cpu_m: float = 0.0
     throttle: float = 1.0
+    cpu_cap: float = 0.0  # CPU it can get now: its limit, or less on an oversubscribed node
     complete_at: float | None = None  # a run-to-completion container exits 0 then
     terminated: dict[str, Any] | None = None  # state.terminated once it exited 0 (init containers)
     waiting_since: float | None = None  # a wait-for container polls its requirements since

@@ -87,13 +87,53 @@ def traffic_step(state: SimState) -> None:
                 continue
             demand = beh.cpu.base_millicores + beh.cpu.per_rps_millicores * rt.load_rps
             limit = _cpu_limit_m(c)
+            c.cpu_cap = limit
             c.cpu_m = min(demand, limit)
             c.throttle = max(1.0, demand / limit)
+    _share_node_cpu(state)
     stats: dict[Key, ServiceMetrics] = {}
     for svc in reversed(order):
         stats[svc] = _service_stats(svc, rps.get(svc, 0.0), backends.get(svc, []), stats)
     state.service_stats = stats
     state.call_rates = calls
+
+
+def _cpu_request_m(c: ContainerRuntime) -> float:
+    return cpu_millicores(((c.spec.get("resources") or {}).get("requests") or {}).get("cpu"))
+
+
+def _share_node_cpu(state: SimState) -> None:
+    """Co-located containers share their node's CPU as the kernel's CFS shares do.
+
+    When the node is oversubscribed, each container is still guaranteed what it uses up
+    to its request; the rest of the node is split among those that want more, in
+    proportion to their requests. A container bursting above its request on a busy node
+    gets less than its limit (a noisy neighbour slows it), one within its request does not.
+    """
+    for node in state.nodes.values():
+        node_obj = state.get(Kind.NODE, "", node.name)
+        capacity = ((node_obj or {}).get("status") or {}).get("capacity") or {}
+        cap = cpu_millicores(capacity.get("cpu")) if capacity.get("cpu") else 0.0
+        running = [
+            c
+            for key in sorted(node.pods)
+            if (rt := state.pods.get(key)) is not None
+            for c in rt.containers
+            if c.behaviour is not None and c.phase is ContainerPhase.RUNNING
+        ]
+        if not cap or sum(c.cpu_m for c in running) <= cap:
+            continue
+        guaranteed = {id(c): min(c.cpu_m, _cpu_request_m(c)) for c in running}
+        spare = max(cap - sum(guaranteed.values()), 0.0)
+        wanting = [c for c in running if c.cpu_m > guaranteed[id(c)]]
+        weight = sum(max(_cpu_request_m(c), 2.0) for c in wanting)  # the kernel's minimum share
+        for c in wanting:
+            share = spare * max(_cpu_request_m(c), 2.0) / weight if weight else 0.0
+            got = min(c.cpu_m, guaranteed[id(c)] + share)
+            demand = c.cpu_m * c.throttle  # what it wanted before its own limit
+            c.cpu_cap = max(got, 1.0)
+            c.cpu_m = got
+            c.throttle = max(1.0, demand / c.cpu_cap)
 
 
 def _service_stats(
@@ -112,7 +152,7 @@ def _service_stats(
             continue
         beh = c.behaviour
         demand = beh.cpu.base_millicores + beh.cpu.per_rps_millicores * rt.load_rps
-        rho = demand / _cpu_limit_m(c)
+        rho = demand / (c.cpu_cap or _cpu_limit_m(c))
         stretch = 1.0 / (1.0 - min(rho, MAX_QUEUE_UTILIZATION))  # M/M/1-like queueing on CPU
         saturated = max(0.0, 1.0 - 1.0 / rho) if rho > 1.0 else 0.0  # requests that time out
         p50 = beh.latency.base_ms * stretch * max(1.0, rho)
