@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "codegen": ("tests.perf.bench_codegen", "run_codegen_bench"),
     "selfheal": ("tests.perf.bench_selfheal", "run_selfheal_bench"),
     "surface": ("tests.perf.bench_surface", "run_surface_bench"),
+    "folding": ("tests.perf.bench_folding", "run_folding_bench"),
+    "pagerank": ("tests.perf.bench_pagerank", "run_pagerank_bench"),
     "game": ("tests.perf.bench_game", "run_game_bench"),
 }
 
