@@ -39,6 +39,21 @@ class QuicSettings(BaseModel):
     idle_timeout_s: float = Field(
         60.0, ge=1, le=3600, description="QUIC idle timeout of a connection, seconds."
     )
+    keepalive_s: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="A link that heard nothing from its peer this long sends a QUIC PING, seconds.",
+    )
+    liveness_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description=(
+            "A link that heard nothing from its peer this long (pings unanswered) drops the "
+            "connection and re-dials, seconds: how fast a killed peer is noticed."
+        ),
+    )
     reconnect_initial_s: float = Field(
         0.05, gt=0, le=10, description="First reconnect backoff after a failure, seconds."
     )

@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import secrets
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -84,6 +85,7 @@ class CloseCode(IntEnum):
 
 
 _REFUSAL_CODES = frozenset({CloseCode.AUTH_FAILED, CloseCode.IDENTITY_MISMATCH})
+RESTART_MARGIN_S = 0.05  # a connection made this close to a peer's restart is kept
 
 
 class Hello(Message, frozen=True, tag="swarmkit.runtime.hello"):
@@ -96,6 +98,8 @@ class Hello(Message, frozen=True, tag="swarmkit.runtime.hello"):
     node_id: int
     dst: int
     version: int = RUNTIME_PROTOCOL_VERSION
+    incarnation: int = 0  # random per runtime start: a new one says the peer restarted
+    uptime_ms: int = 0  # how long the sender's runtime has been up when it opened the stream
 
 
 HELLO_CODEC: Codec[Hello] = Codec([Hello], max_frame_bytes=256)
@@ -124,6 +128,9 @@ class QuicStats:
         encode_errors: outgoing messages that could not be encoded (too large).
         node_errors: exceptions raised by the node while handling a message or timer.
         events_dropped: events dropped from a slow :meth:`QuicNodeRuntime.iter_events`.
+        peers_silent: outbound connections dropped because the peer stopped answering
+            (``liveness_timeout_s``) or restarted.
+        peer_restarts: hellos from a peer with a new incarnation (the process restarted).
     """
 
     messages_sent: int = 0
@@ -142,6 +149,8 @@ class QuicStats:
     encode_errors: int = 0
     node_errors: int = 0
     events_dropped: int = 0
+    peers_silent: int = 0
+    peer_restarts: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""
@@ -213,6 +222,9 @@ class _Connection(QuicConnectionProtocol):
         self.closing = False
         self.stream_id: int | None = None
         self.link: _PeerLink | None = None
+        self.last_heard = self._loop.time()
+        self.established_at = self._loop.time()
+        self._ping_uid = 0
         self._disposed = False
         self._streams: dict[int, _InboundStream] = {}
         self._held: list[tuple[int, bytes, bool]] = []
@@ -224,6 +236,7 @@ class _Connection(QuicConnectionProtocol):
     # -- aioquic hooks ------------------------------------------------------------
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
         """Process a datagram, then move queued frames in if acknowledgements made room."""
+        self.last_heard = self._loop.time()
         super().datagram_received(data, addr)
         if self.link is not None:
             self.link.pump()
@@ -274,6 +287,13 @@ class _Connection(QuicConnectionProtocol):
         stream = self._quic._streams.get(self.stream_id)
         return 0 if stream is None else len(stream.sender._buffer)
 
+    def send_keepalive(self) -> None:
+        """Send a QUIC PING (the peer acknowledges it: proof of life)."""
+        if not self._disposed:
+            self._quic.send_ping(self._ping_uid)
+            self._ping_uid += 1
+            self.transmit()
+
     def open_stream(self, hello_frame: bytes) -> None:
         """Open the outbound stream and send the hello on it."""
         self.stream_id = self._quic.get_next_available_stream_id()
@@ -316,6 +336,7 @@ class _Connection(QuicConnectionProtocol):
 
     # -- events -------------------------------------------------------------------
     def _on_handshake(self) -> None:
+        self.established_at = self._loop.time()
         if self.outbound:
             # aioquic verified the chain to our CA and the SAN against node-<expected>.
             cert = self._quic.tls._peer_certificate
@@ -414,6 +435,7 @@ class _Connection(QuicConnectionProtocol):
                 f"hello of node {hello.node_id} is addressed to node {hello.dst}, "
                 f"this is node {self._rt.node_id}"
             )
+        self._rt._peer_hello(hello.node_id, hello.incarnation, hello.uptime_ms)
 
     @staticmethod
     def _check_end(stream: _InboundStream, end_stream: bool) -> None:
@@ -465,6 +487,7 @@ class _PeerLink:
         self.conn: _Connection | None = None
         self.task: asyncio.Task[None] | None = None
         self.ever_connected = False
+        self._stale = False
         self._wake = asyncio.Event()
 
     def start(self) -> None:
@@ -510,6 +533,42 @@ class _PeerLink:
             stats.messages_sent += len(batch)
             stats.bytes_sent += size
 
+    async def _watch(self, conn: _Connection) -> bool:
+        """Wait for the connection to end; ping a quiet peer, give up on a silent one.
+
+        Returns True if the peer went silent for ``liveness_timeout_s`` (a killed process
+        answers nothing, and QUIC alone would wait for its idle timeout) or restarted.
+        """
+        s = self._rt.settings
+        loop = asyncio.get_running_loop()
+        # one waiter for the whole connection: asyncio.wait (unlike wait_for on 3.11) never
+        # swallows a cancellation of this task that races with the connection closing
+        closed = loop.create_task(conn.closed.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({closed}, timeout=s.keepalive_s)
+                if self._stale:
+                    self._stale = False
+                    return True
+                if done:
+                    return False
+                quiet = loop.time() - conn.last_heard
+                if quiet >= s.liveness_timeout_s:
+                    conn.close(CloseCode.NO_ERROR, "peer silent")
+                    return True
+                if quiet >= s.keepalive_s and not conn.closing:
+                    conn.send_keepalive()
+        finally:
+            closed.cancel()
+
+    def peer_restarted(self, restarted_at: float) -> None:
+        """The peer came back as a new process at ``restarted_at`` (loop time, about):
+        drop our connection if it was made to the old process."""
+        if self.conn is not None and self.conn.established_at < restarted_at - RESTART_MARGIN_S:
+            self._stale = True
+            self.conn.close(CloseCode.NO_ERROR, "peer restarted")
+            self.conn.closed.set()  # no need to wait out the draining period
+
     def _want_connection(self) -> bool:
         return self.address is not None and (bool(self.queue) or self.ever_connected)
 
@@ -549,6 +608,8 @@ class _PeerLink:
                 rt._notify()
             else:
                 backoff = await self._serve(conn, backoff)
+            if not rt.running:
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, settings.reconnect_max_s)
 
@@ -565,13 +626,23 @@ class _PeerLink:
         logger.debug("node %s: connected to node %s", rt.node_id, self.peer)
         self.pump()
         rt._notify()
+        silent = False
         try:
-            await conn.closed.wait()
+            silent = await self._watch(conn)
         finally:
             self.conn = None
             conn.dispose()
         end = conn.termination
-        assert end is not None
+        if silent or end is None:
+            rt.stats.peers_silent += 1
+            logger.warning(
+                "node %s: node %s silent for %.1f s (or restarted): dropping the connection",
+                rt.node_id,
+                self.peer,
+                rt.settings.liveness_timeout_s,
+            )
+            rt._notify()
+            return rt.settings.reconnect_initial_s
         if end.frame_type is None and end.error_code in _REFUSAL_CODES:
             rt.stats.refused_by_peer += 1
             logger.error(
@@ -661,6 +732,9 @@ class QuicNodeRuntime(Generic[N]):
         self._bind: Address = self._addresses.pop(node.node_id, (self.settings.host, 0))
         self._bound: Address | None = None
         self._links: dict[NodeId, _PeerLink] = {}
+        self.incarnation = secrets.randbits(62)
+        self._started_at = 0.0
+        self._incarnations: dict[NodeId, int] = {}
         self._conns: set[_Connection] = set()
         self._listeners: list[Callable[[], None]] = []
         self._subscribers: list[asyncio.Queue[Event | None]] = []
@@ -726,6 +800,7 @@ class QuicNodeRuntime(Generic[N]):
             local_addr=self._bind,
         )
         self._server = server
+        self._started_at = loop.time()
         sockname = transport.get_extra_info("sockname")
         self._bound = (str(sockname[0]), int(sockname[1]))
         self._running = True
@@ -991,7 +1066,31 @@ class QuicNodeRuntime(Generic[N]):
         return link
 
     def _hello_frame(self, peer: NodeId) -> bytes:
-        return HELLO_CODEC.encode_frame(Hello(node_id=self.node_id, dst=peer))
+        uptime_ms = int(1000 * (asyncio.get_running_loop().time() - self._started_at))
+        return HELLO_CODEC.encode_frame(
+            Hello(
+                node_id=self.node_id,
+                dst=peer,
+                incarnation=self.incarnation,
+                uptime_ms=max(uptime_ms, 0),
+            )
+        )
+
+    def _peer_hello(self, peer: NodeId, incarnation: int, uptime_ms: int = 0) -> None:
+        """A peer's hello: a new incarnation means it restarted, so our link to it is stale.
+
+        The old connection may still look open (QUIC has not timed it out), and frames
+        queued on it would go nowhere: close it so the link re-dials at once.
+        """
+        known = self._incarnations.get(peer)
+        self._incarnations[peer] = incarnation
+        if known is None or known == incarnation:
+            return
+        self.stats.peer_restarts += 1
+        link = self._links.get(peer)
+        if link is not None:
+            loop = asyncio.get_running_loop()
+            link.peer_restarted(loop.time() - uptime_ms / 1000.0)
 
     def _base_config(self, *, is_client: bool) -> QuicConfiguration:
         return QuicConfiguration(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
+import msgspec
+
 from patterns.byzantine.auth import ClusterConfig, NodeKeys
 from patterns.byzantine.checkers import (
     AgreementChecker,
@@ -38,6 +40,7 @@ from patterns.net.faults import (
     ByzantineBehavior,
     ByzantineKind,
     ByzantineNode,
+    ClockSkew,
     FaultPlan,
     Latency,
     PartitionMode,
@@ -198,15 +201,16 @@ def random_schedule(f: int, seed: int) -> Schedule:
         faults_until_s=FAULTS_END_S,
         **net,
     )
+    clients = rng.randint(1, 5 if f == 1 else 3)
+    ops = rng.randint(2, 8 if f == 1 else 4)
+    settings = random_settings(rng)
+    # every family also runs with skewed clocks: timers fire early or late per replica
+    skew = ClockSkew(
+        max_offset_s=rng.choice((0.0, 0.5, 5.0)), max_drift_ppm=rng.choice((0.0, 200.0, 2000.0))
+    )
+    plan = msgspec.structs.replace(plan, clock_skew=skew)
     return Schedule(
-        f,
-        seed,
-        family,
-        plan,
-        classes,
-        clients=rng.randint(1, 3 if f == 1 else 2),
-        ops_per_client=rng.randint(2, 4 if f == 1 else 3),
-        settings=random_settings(rng),
+        f, seed, family, plan, classes, clients=clients, ops_per_client=ops, settings=settings
     )
 
 

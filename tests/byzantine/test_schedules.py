@@ -1,8 +1,9 @@
 """Seeded fault schedules under the simulator: f = 1 and f = 2, zero violations allowed.
 
 Each seed builds one schedule (network faults, crashes, Byzantine wrappers,
-faulty replica classes, or a mix; see :mod:`tests.byzantine.scenarios`) and
-runs it with the agreement, linearizability and liveness checkers. `make test`
+faulty replica classes, or a mix; see :mod:`tests.byzantine.scenarios`), with up
+to 5 clients of up to 8 operations and skewed, drifting clocks in every family,
+and runs it with the agreement, linearizability and liveness checkers. `make test`
 runs 700 + 300 schedules; ``SWARMKIT_TEST_SEED_SCALE=20`` (`make soak`) runs 20,000.
 """
 

@@ -6,11 +6,14 @@ import random
 from dataclasses import dataclass, field
 from functools import partial
 
+import msgspec
+
 from patterns.gossip.checkers import ConvergenceChecker, ConvergenceWatch, NothingLostChecker
 from patterns.gossip.messages import gossip_codec
 from patterns.gossip.node import GossipNode
 from patterns.gossip.settings import GossipSettings
 from patterns.net.faults import (
+    ClockSkew,
     FaultPlan,
     Latency,
     PartitionMode,
@@ -149,11 +152,12 @@ def random_scenario(seed: int, *, max_nodes: int = 30) -> Scenario:
         faults_until_s=faults_until,
     )
     view = rng.choice([0, 0, 0, 3, 5])  # a quarter of the schedules use a partial view
+    edits = rng.randint(1, 6)
     return Scenario(
         nodes=n,
-        plan=plan,
+        plan=skewed(plan, rng),
         writers=writers,
-        edits_per_writer=rng.randint(1, 6),
+        edits_per_writer=edits,
         edit_window_s=faults_until,
         settings=GossipSettings(view_size=view) if view else SETTINGS,
     )
@@ -178,7 +182,8 @@ def partition_scenario(seed: int) -> Scenario:
         faults_until_s=start + duration,
     )
     writers = sorted({g[rng.randrange(len(g))] for g in groups} | set(rng.sample(ids, 2)))
-    return Scenario(n, plan, writers, rng.randint(2, 5), start + duration)
+    edits = rng.randint(2, 5)
+    return Scenario(n, skewed(plan, rng), writers, edits, start + duration)
 
 
 def crash_scenario(seed: int) -> Scenario:
@@ -198,7 +203,16 @@ def crash_scenario(seed: int) -> Scenario:
         faults_until_s=1.0,
     )
     writers = sorted(rng.sample(range(n), rng.randint(1, n)))
-    return Scenario(n, plan, writers, rng.randint(1, 5), 1.0)
+    edits = rng.randint(1, 5)
+    return Scenario(n, skewed(plan, rng), writers, edits, 1.0)
+
+
+def skewed(plan: FaultPlan, rng: random.Random) -> FaultPlan:
+    """``plan`` with per-node clock offsets and drift drawn from ``rng`` (every family uses it)."""
+    skew = ClockSkew(
+        max_offset_s=rng.choice([0.0, 0.5, 5.0]), max_drift_ppm=rng.choice([0.0, 200.0, 2000.0])
+    )
+    return msgspec.structs.replace(plan, clock_skew=skew)
 
 
 def _set(node: GossipNode, now: float, key: str, value: object) -> None:

@@ -15,6 +15,10 @@ what this setup can reach. Targets, for comparison: the seed's (p50 < 10 ms,
   request timeout ``view_change_base_timeout_ms`` and client retry shown beside it.
 * ``dst_seeds_run`` / ``dst_violations``: seeded simulator schedules (the ones of
   tests/byzantine) run with every checker; a violation or an incomplete run counts.
+* ``restart_rejoin_s`` / ``primary_kill_recovery_s``: replicas as separate OS processes
+  (``python -m patterns.byzantine serve``), SIGKILLed: a restarted replica's spawn to the
+  first commit that needs it, and a killed primary to the next commit (medians of
+  ``kill_rounds``; targets 3 s and 2 s).
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ import time
 from pathlib import Path
 
 from patterns.byzantine import ByzantineSettings, LocalCluster, Put, encode_op
+from patterns.byzantine.clusterfile import init_cluster
 from patterns.core.settings import QuicSettings
 from patterns.net.sim import SimulationError
+from tests.integration.pbft_procs import Replicas, free_udp_ports, put
 
 UNBATCHED_OPS = 300
 WARMUP_OPS = 30
@@ -173,10 +179,53 @@ async def _quic_figures() -> dict[str, float]:
     return out
 
 
+KILL_ROUNDS = 3  # SIGKILL rounds; the figures are medians
+
+
+def _process_kills() -> dict[str, float]:
+    """Replicas as OS processes, SIGKILLed: rejoin after a restart, recovery from a dead primary.
+
+    ``restart_rejoin_s``: from restarting a SIGKILLed replica (process spawn) to the first
+    commit that needs it (another replica is killed at once, so 2f+1 includes it).
+    ``primary_kill_recovery_s``: from SIGKILL of the primary to the next commit (view change).
+    """
+    rejoin: list[float] = []
+    recovery: list[float] = []
+    for round_ in range(KILL_ROUNDS):
+        with tempfile.TemporaryDirectory(prefix="bench-pbft-kill-") as d:
+            cf = init_cluster(Path(d) / "pbft", 1, 1, ports=free_udp_ports(5))
+            procs = Replicas(cf.path.parent, [0, 1, 2, 3])
+            try:
+                put(procs, "warm", "0")
+                procs.kill(3)
+                put(procs, "without-3", "1")
+                t0 = time.monotonic()
+                procs.start(3)
+                procs.kill(1)
+                put(procs, "needs-3", "2")
+                rejoin.append(time.monotonic() - t0)
+                procs.start(1)
+                put(procs, "all-back", "3")
+                t0 = time.monotonic()
+                procs.kill(0)
+                put(procs, "new-primary", f"{round_}")
+                recovery.append(time.monotonic() - t0)
+            finally:
+                procs.stop()
+    return {
+        "restart_rejoin_s": round(statistics.median(rejoin), 3),
+        "restart_rejoin_max_s": round(max(rejoin), 3),
+        "primary_kill_recovery_s": round(statistics.median(recovery), 3),
+        "primary_kill_recovery_max_s": round(max(recovery), 3),
+        "kill_rounds": KILL_ROUNDS,
+    }
+
+
 def run_pbft_bench() -> dict[str, float]:
     """Every figure of the PBFT benchmark (see the module docstring)."""
     out: dict[str, float] = dict(TARGETS)
     out.update(asyncio.run(_quic_figures()))
+    out.update(_process_kills())
     out.update(_dst())
     return out
 
