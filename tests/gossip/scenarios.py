@@ -63,7 +63,8 @@ class Outcome:
     sim: Simulator
     lost: NothingLostChecker
     converged_at: float
-    edits_made: int
+    edits_made: int  # scheduled
+    edits_skipped: int = 0  # scheduled while the writer was down: not made
 
 
 def _edit(node: GossipNode, now: float, writer: int, k: int, kind: int) -> None:
@@ -88,9 +89,11 @@ def _edit(node: GossipNode, now: float, writer: int, k: int, kind: int) -> None:
             node.insert_text(0, f"<{tag}>", now)
 
 
-def _maybe_edit(sim: Simulator, writer: int, k: int, kind: int) -> None:
+def _maybe_edit(sim: Simulator, writer: int, k: int, kind: int, skipped: list[int]) -> None:
     if writer in sim.alive:
         sim.call(writer, partial(_edit, writer=writer, k=k, kind=kind))
+    else:
+        skipped.append(writer)
 
 
 def run_scenario(sc: Scenario, seed: int) -> Outcome:
@@ -109,10 +112,11 @@ def run_scenario(sc: Scenario, seed: int) -> Outcome:
         wire_check=True,
     )
     made = 0
+    skipped: list[int] = []
     for w in sc.writers:
         for k in range(sc.edits_per_writer):
             at = rng.uniform(0.0, sc.edit_window_s)
-            sim.at(at, partial(_maybe_edit, writer=w, k=k, kind=rng.randrange(5)))
+            sim.at(at, partial(_maybe_edit, writer=w, k=k, kind=rng.randrange(5), skipped=skipped))
             made += 1
     quiet = sc.quiet_s
 
@@ -121,7 +125,7 @@ def run_scenario(sc: Scenario, seed: int) -> Outcome:
 
     result = sim.run(until=done, max_time=quiet + sc.max_time_s)
     assert result.reached, f"no convergence: {result.describe()}"
-    return Outcome(sim, lost, result.time, made)
+    return Outcome(sim, lost, result.time, made, len(skipped))
 
 
 def random_scenario(seed: int, *, max_nodes: int = 30) -> Scenario:

@@ -37,7 +37,8 @@ def test_mixed_fault_schedules_converge_with_nothing_lost(sim_seed: int) -> None
     out = run_scenario(sc, sim_seed)
     if not sc.plan.crashes:
         _all_nodes_hold_every_edit(len(out.lost.edits), len(out.lost.owed(out.sim)))
-    assert out.lost.edits, "the schedule made no edit"
+    # every scheduled edit was made, except those whose writer was down at the time
+    assert len(out.lost.edits) == out.edits_made - out.edits_skipped
 
 
 @pytest.mark.seeds(80)

@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "surface": ("tests.perf.bench_surface", "run_surface_bench"),
     "folding": ("tests.perf.bench_folding", "run_folding_bench"),
     "pagerank": ("tests.perf.bench_pagerank", "run_pagerank_bench"),
+    "causal": ("tests.perf.bench_causal", "run_causal_bench"),
     "game": ("tests.perf.bench_game", "run_game_bench"),
 }
 

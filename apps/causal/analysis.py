@@ -1,0 +1,171 @@
+"""One analysis end to end (methods -> consensus -> interventions), and its scoring on truth.
+
+The flow runs the same steps as Prefect tasks (methods in parallel); the benchmark and
+the CLI call :func:`analyze` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from apps.causal.consensus import Calibration, Consensus, consensus
+from apps.causal.exceptions import InputDataError
+from apps.causal.intervene import Effect, do_effects, root_causes
+from apps.causal.methods import run_method
+from apps.causal.records import METHODS, FloatArray, MethodResult, cross_mask
+from apps.causal.simulate import Market
+from apps.causal.stats import f1_score
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Everything one analysis found."""
+
+    names: list[str]
+    results: list[MethodResult]
+    consensus: Consensus
+    target: int
+    crash_start: int
+    source: int  # the series whose do-intervention is tabled (the first hit)
+    effects: list[Effect]
+    causes: list[tuple[int, float]]
+    wall_s: dict[str, float] = field(default_factory=dict)
+
+
+def run_methods(
+    data: FloatArray, max_lag: int, alpha: float, seed: int = 0, methods: Sequence[str] = METHODS
+) -> list[MethodResult]:
+    """Every method in turn (the flow runs them as parallel tasks instead)."""
+    return [run_method(m, data, max_lag, alpha, seed) for m in methods]
+
+
+def market_runner(max_lag: int, alpha: float) -> Callable[[Market], list[MethodResult]]:
+    """A runner for calibration: every method on a simulated market's data."""
+
+    def run(market: Market) -> list[MethodResult]:
+        return run_methods(market.data, max_lag, alpha, market.spec.seed)
+
+    return run
+
+
+def crash_window(data: FloatArray, horizon: int) -> int:
+    """The start of the worst ``horizon``-step window of the equal-weight average return."""
+    avg = data.mean(axis=1)
+    if len(avg) <= horizon:
+        return 0
+    sums = np.convolve(avg, np.ones(horizon), mode="valid")
+    return int(np.argmin(sums))
+
+
+def first_hit(data: FloatArray, start: int) -> int:
+    """The series with the most negative standardized return at ``start``."""
+    return int(np.argmin(data[start]))
+
+
+def resolve_target(names: Sequence[str], target: str | int | None) -> int:
+    """The index of ``target`` (a name or an index); None means the last series."""
+    if target is None:
+        return len(names) - 1
+    if isinstance(target, int):
+        if not 0 <= target < len(names):
+            raise InputDataError(f"target index {target} out of range 0..{len(names) - 1}")
+        return target
+    if target not in names:
+        raise InputDataError(
+            f"target {target!r} is not a column; columns are {list(names)}", target
+        )
+    return list(names).index(target)
+
+
+def interventions(
+    data: FloatArray,
+    names: Sequence[str],
+    results: list[MethodResult],
+    cons: Consensus,
+    target: int,
+    crash_start: int | None,
+    source: int | None,
+    horizon: int,
+    bootstrap: int,
+    seed: int,
+) -> Analysis:
+    """The intervention step on a consensus graph (do-effects of the first hit, root causes)."""
+    t0 = time.perf_counter()
+    start = crash_window(data, horizon) if crash_start is None else crash_start
+    src = first_hit(data, start) if source is None else source
+    effects = do_effects(data, cons.edges, src, start, horizon, bootstrap, seed=seed)
+    causes = root_causes(data, cons.edges, target, start, horizon)
+    return Analysis(
+        names=list(names),
+        results=results,
+        consensus=cons,
+        target=target,
+        crash_start=start,
+        source=src,
+        effects=effects,
+        causes=causes,
+        wall_s={"interventions": time.perf_counter() - t0},
+    )
+
+
+def analyze(
+    data: FloatArray,
+    names: Sequence[str],
+    calibration: Calibration,
+    target: int,
+    max_lag: int = 3,
+    alpha: float = 0.05,
+    crash_start: int | None = None,
+    source: int | None = None,
+    horizon: int = 10,
+    bootstrap: int = 100,
+    seed: int = 0,
+) -> Analysis:
+    """Methods, consensus and interventions on standardized ``data`` (T, n)."""
+    t0 = time.perf_counter()
+    results = run_methods(data, max_lag, alpha, seed)
+    t1 = time.perf_counter()
+    cons = consensus(results, calibration, names)
+    t2 = time.perf_counter()
+    out = interventions(
+        data, names, results, cons, target, crash_start, source, horizon, bootstrap, seed
+    )
+    out.wall_s.update({"methods": t1 - t0, "consensus": t2 - t1, "total": time.perf_counter() - t0})
+    for r in results:
+        out.wall_s[r.method] = r.wall_s
+    return out
+
+
+@dataclass(slots=True)
+class Score:
+    """An analysis of a simulated market scored against its truth."""
+
+    f1: dict[str, float]  # per method and "consensus"
+    intervention_mae_rel: float
+    root_cause_top1: bool
+
+
+def true_target(market: Market) -> int:
+    """The asset the first hit moves most (largest |true effect|, the origin excluded)."""
+    eff = np.abs(market.true_effects).copy()
+    eff[market.origin] = -1.0
+    return int(np.argmax(eff))
+
+
+def score(market: Market, analysis: Analysis) -> Score:
+    """F1 per method and consensus, relative do-effect error, root-cause top-1."""
+    lags = analysis.consensus.edges.shape[0]
+    mask = cross_mask(lags, market.n)
+    truth = market.graph[:lags] if market.graph.shape[0] >= lags else market.graph
+    f1 = {r.method: f1_score(r.edges, truth, mask)[2] for r in analysis.results}
+    f1["consensus"] = f1_score(analysis.consensus.edges, truth, mask)[2]
+    est = np.array([e.estimate for e in analysis.effects])
+    others = np.arange(market.n) != market.origin
+    denom = float(np.abs(market.true_effects[others]).sum())
+    mae_rel = float(np.abs(est - market.true_effects)[others].sum() / denom) if denom > 0 else 0.0
+    top = analysis.causes[0][0] if analysis.causes else -1
+    return Score(f1, mae_rel, top == market.origin)

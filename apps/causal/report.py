@@ -1,0 +1,149 @@
+"""Tables (markdown) and the graph picture of an analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from apps.causal.analysis import Analysis
+from apps.causal.records import cross_mask
+
+MAX_ROWS = 200  # table rows shown in an artifact
+
+
+def method_table(analysis: Analysis) -> str:
+    """Per-method edges: one row per link any method accepts."""
+    names = analysis.names
+    lines = ["| method | link | lag | strength | p-value |", "|---|---|---|---|---|"]
+    for r in analysis.results:
+        if r.abstained:
+            lines.append(f"| {r.method} | (abstained: {r.note}) | | | |")
+            continue
+        for tau, j, i in zip(*np.nonzero(r.edges), strict=True):
+            p = "" if r.pvalue is None else f"{r.pvalue[tau, j, i]:.2e}"
+            lines.append(
+                f"| {r.method} | {names[j]} -> {names[i]} | {tau + 1} | {r.strength[tau, j, i]:.3g} | {p} |"
+            )
+    return "\n".join(lines[: MAX_ROWS + 2]) + "\n"
+
+
+def consensus_table(analysis: Analysis) -> str:
+    """Every link with at least one vote for it: consensus, votes, confidence."""
+    c = analysis.consensus
+    names, methods = analysis.names, c.votes.methods
+    lines = [
+        "| link | lag | consensus | votes for | "
+        + " | ".join(methods)
+        + " | posterior | confidence |",
+        "|---|---|---|---|" + "---|" * len(methods) + "---|---|",
+    ]
+    mask = cross_mask(*c.edges.shape[:2])
+    rows = [
+        (int(t), int(j), int(i))
+        for t, j, i in zip(*np.nonzero(mask & (c.votes_for > 0)), strict=True)
+    ]
+    rows.sort(key=lambda x: -c.posterior[x])
+    conf = c.confidence()
+    for tau, j, i in rows[:MAX_ROWS]:
+        cells = []
+        for k in range(len(methods)):
+            if not c.votes.answered[k, tau, j, i]:
+                cells.append("-")
+            else:
+                word = "edge" if c.votes.says_edge[k, tau, j, i] else "no"
+                cells.append(f"{word} ({c.votes.confidence[k, tau, j, i]:.2f})")
+        lines.append(
+            f"| {names[j]} -> {names[i]} | {tau + 1} | {'**edge**' if c.edges[tau, j, i] else 'no'} "
+            f"| {int(c.votes_for[tau, j, i])}/{int(c.votes.answered[:, tau, j, i].sum())} | "
+            + " | ".join(cells)
+            + f" | {c.posterior[tau, j, i]:.3f} | {conf[tau, j, i]:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def intervention_table(analysis: Analysis, true_effects: Sequence[float] | None = None) -> str:
+    """do(first hit = 0) effects with intervals (and truth when known), then the root causes."""
+    names = analysis.names
+    src = names[analysis.source]
+    lines = [
+        f"do({src}[t0] = 0), t0 = step {analysis.crash_start}: effect on each series' cumulative move",
+        "",
+        "| series | estimate | 90% interval | true |",
+        "|---|---|---|---|",
+    ]
+    for e in analysis.effects:
+        true = "" if true_effects is None else f"{true_effects[e.target]:.3f}"
+        lines.append(
+            f"| {names[e.target]} | {e.estimate:.3f} | [{e.low:.3f}, {e.high:.3f}] | {true} |"
+        )
+    lines += [
+        "",
+        f"Root causes of the move of {names[analysis.target]} (historical decomposition):",
+        "",
+    ]
+    lines += ["| rank | series | contribution |", "|---|---|---|"]
+    for rank, (k, v) in enumerate(analysis.causes[:10], 1):
+        lines.append(f"| {rank} | {names[k]} | {v:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _width(confidence: float) -> float:
+    """Line width of a link: 0.6 at confidence 1/2, 4 at log-odds 10 (posterior 0.99995) and above."""
+    c = min(max(confidence, 0.5), 1 - 1e-12)
+    return 0.6 + 3.4 * min(1.0, float(np.log(c / (1 - c))) / 10.0)
+
+
+def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
+    """A PNG of the consensus graph: nodes, lagged links labelled by lag, width by confidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    c = analysis.consensus
+    g = nx.MultiDiGraph()
+    g.add_nodes_from(analysis.names)
+    conf = c.confidence()
+    for tau, j, i in zip(*np.nonzero(c.edges), strict=True):
+        g.add_edge(
+            analysis.names[j], analysis.names[i], lag=int(tau) + 1, conf=float(conf[tau, j, i])
+        )
+    fig, ax = plt.subplots(figsize=(8, 7))
+    pos = nx.circular_layout(g)
+    colors = [
+        "tab:red"
+        if n == analysis.names[analysis.source]
+        else "tab:orange"
+        if n == analysis.names[analysis.target]
+        else "tab:blue"
+        for n in g.nodes
+    ]
+    nx.draw_networkx_nodes(g, pos, node_color=colors, node_size=600, ax=ax)
+    nx.draw_networkx_labels(g, pos, font_size=8, font_color="white", ax=ax)
+    labels = {}
+    for u, v, k, d in g.edges(keys=True, data=True):
+        rad = 0.1 + 0.1 * k
+        nx.draw_networkx_edges(
+            g,
+            pos,
+            edgelist=[(u, v)],
+            width=_width(d["conf"]),
+            edge_color=[plt.get_cmap("Greys")(0.35 + 0.6 * (_width(d["conf"]) - 0.6) / 3.4)],
+            arrowsize=12,
+            connectionstyle=f"arc3,rad={rad}",
+            ax=ax,
+            node_size=600,
+        )
+        labels[(u, v)] = ",".join(sorted({str(dd["lag"]) for dd in g.get_edge_data(u, v).values()}))
+    nx.draw_networkx_edge_labels(g, pos, edge_labels=labels, font_size=7, ax=ax)
+    ax.set_title(
+        title or "consensus graph (red: first hit, orange: target); label = lag, width = confidence"
+    )
+    ax.axis("off")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,134 @@
+"""Causal benchmark (`make bench NAME=causal`): consensus vs each method on known graphs.
+
+30 simulated markets (fixed seeds 1..30) over six shapes from 5 to 30 series and 500 to
+5,000 steps, densities 1.0-3.0 expected parents per series. Each shape is calibrated
+on 2 markets of its own shape with seeds from 900000 on (never an evaluation seed);
+the calibration is cached under a temporary directory. TE uses 400 samples and 16
+pooled permutations per target; do-effect intervals use 50 bootstrap refits.
+``wall_s_20x2000`` times one analysis (all four methods one after another, consensus,
+interventions with 100 bootstrap refits) after its calibration (1 market, not timed). Writes ``bench-results/causal.json`` (through
+tests/perf/run.py) and the per-method table ``bench-results/causal.md``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apps.causal.analysis import analyze, market_runner, score, true_target
+from apps.causal.calibrate import calibrate
+from apps.causal.records import METHODS
+from apps.causal.simulate import MarketSpec, simulate_market
+from tests.perf.run import OUT_DIR, tracked
+
+SHAPES: tuple[tuple[int, int, int], ...] = (  # (series, steps, markets)
+    (5, 500, 5),
+    (5, 5000, 5),
+    (10, 1000, 6),
+    (15, 2000, 4),
+    (20, 500, 5),
+    (30, 500, 5),
+)
+DENSITIES = (1.0, 1.5, 2.0, 2.5, 3.0)
+CALIBRATION_MARKETS = 2
+MAX_LAG, ALPHA, BOOTSTRAP = 3, 0.05, 50
+
+
+def _table(rows: list[dict[str, float]]) -> str:
+    cols = ["consensus", *METHODS]
+    lines = [
+        "| series | steps | density | seed | "
+        + " | ".join(f"F1 {c}" for c in cols)
+        + " | do-effect rel. err | root cause top-1 | wall s |",
+        "|---|---|---|---|" + "---|" * len(cols) + "---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {int(r['n'])} | {int(r['t'])} | {r['density']} | {int(r['seed'])} | "
+            + " | ".join(f"{r[c]:.3f}" for c in cols)
+            + f" | {r['mae_rel']:.3f} | {int(r['top1'])} | {r['wall']:.1f} |"
+        )
+    means = {c: statistics.mean(r[c] for r in rows) for c in cols}
+    lines.append(
+        "| **mean** | | | | " + " | ".join(f"**{means[c]:.3f}**" for c in cols) + " | | | |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def run_causal_bench() -> dict[str, float]:
+    rows: list[dict[str, float]] = []
+    vs_raw, vs_std = [], []
+    total = sum(m for _, _, m in SHAPES)
+    with tempfile.TemporaryDirectory() as tmp, tracked("causal markets", total) as advance:
+        cache = Path(tmp)
+        seed = 0
+        for n, steps, count in SHAPES:
+            cal = calibrate(
+                n, steps, MAX_LAG, ALPHA, market_runner(MAX_LAG, ALPHA), CALIBRATION_MARKETS, cache
+            )
+            for k in range(count):
+                seed += 1
+                density = DENSITIES[k % len(DENSITIES)]
+                market = simulate_market(
+                    MarketSpec(n_series=n, n_steps=steps, density=density, seed=seed)
+                )
+                t0 = time.perf_counter()
+                a = analyze(
+                    market.data,
+                    market.names,
+                    cal,
+                    true_target(market),
+                    MAX_LAG,
+                    ALPHA,
+                    crash_start=market.crash_start,
+                    source=market.origin,
+                    bootstrap=BOOTSTRAP,
+                    seed=seed,
+                )
+                s = score(market, a)
+                rows.append(
+                    {
+                        "n": n,
+                        "t": steps,
+                        "density": density,
+                        "seed": seed,
+                        **s.f1,
+                        "mae_rel": s.intervention_mae_rel,
+                        "top1": float(s.root_cause_top1),
+                        "wall": time.perf_counter() - t0,
+                    }
+                )
+                vs_raw.append(market.varsortability_raw)
+                vs_std.append(market.varsortability)
+                advance()
+        # one 20-series, 2,000-step analysis with every method (calibration done before timing)
+        cal = calibrate(
+            20, 2000, MAX_LAG, ALPHA, market_runner(MAX_LAG, ALPHA), CALIBRATION_MARKETS, cache
+        )
+        market = simulate_market(MarketSpec(n_series=20, n_steps=2000, density=2.0, seed=999))
+        t0 = time.perf_counter()
+        analyze(market.data, market.names, cal, true_target(market), MAX_LAG, ALPHA, bootstrap=100)
+        wall_20x2000 = time.perf_counter() - t0
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "causal.md").write_text(_table(rows))
+    f1 = {c: float(np.mean([r[c] for r in rows])) for c in ["consensus", *METHODS]}
+    best = max(f1[m] for m in METHODS)
+    return {
+        "markets": float(len(rows)),
+        "f1_consensus": f1["consensus"],
+        "f1_pcmci": f1["pcmci"],
+        "f1_granger": f1["granger"],
+        "f1_te": f1["te"],
+        "f1_varlingam": f1["varlingam"],
+        "consensus_minus_best_single": f1["consensus"] - best,
+        "consensus_minus_pcmci": f1["consensus"] - f1["pcmci"],
+        "intervention_mae_rel": float(np.mean([r["mae_rel"] for r in rows])),
+        "root_cause_top1": float(np.mean([r["top1"] for r in rows])),
+        "varsortability_mean": float(np.mean(vs_std)),
+        "varsortability_raw_mean": float(np.mean(vs_raw)),
+        "wall_s_20x2000": wall_20x2000,
+    }
