@@ -59,6 +59,23 @@ class LatencyProfile(_Model, frozen=True, kw_only=True):
     p99_factor: Annotated[float, msgspec.Meta(ge=1)] = 3.0
 
 
+class StorageProfile(_Model, frozen=True, kw_only=True):
+    """Ephemeral storage a container writes on the node (logs, writable layer, emptyDir), MiB.
+
+    ``base + growth * minutes_up``; it goes when the container restarts or the pod goes.
+    """
+
+    base_mib: NonNeg = 0.0
+    growth_mib_per_min: NonNeg = 0.0
+
+
+class PidProfile(_Model, frozen=True, kw_only=True):
+    """Processes and threads of a container: ``base + leak * minutes_up`` (a fork leak)."""
+
+    base: NonNeg = 10.0
+    leak_per_min: NonNeg = 0.0
+
+
 class CallSpec(_Model, frozen=True, kw_only=True):
     """A downstream call: ``fraction`` of requests call ``service`` once (``name`` or ``name.ns``)."""
 
@@ -92,6 +109,8 @@ class ImageBehaviour(_Model, frozen=True, kw_only=True):
     memory: MemoryProfile = msgspec.field(default_factory=MemoryProfile)
     cpu: CpuProfile = msgspec.field(default_factory=CpuProfile)
     latency: LatencyProfile = msgspec.field(default_factory=LatencyProfile)
+    storage: StorageProfile = msgspec.field(default_factory=StorageProfile)
+    pids: PidProfile = msgspec.field(default_factory=PidProfile)
     error_rate: Fraction = 0.001
     calls: list[CallSpec] = []
     readiness_depends_on: list[ReadinessDependency] = []

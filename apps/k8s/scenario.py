@@ -43,6 +43,8 @@ class NodeGroup(_Spec, frozen=True, kw_only=True):
     cpu: str = "4"
     memory: str = "16Gi"
     pods: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 110
+    ephemeral_storage: str = "100Gi"  # the node filesystem (logs, writable layers, emptyDir)
+    pid_max: Annotated[int, msgspec.Meta(ge=1024, le=4_194_304)] = 32768
     labels: dict[str, str] = {}
     taints: list[dict[str, Any]] = []
 

@@ -21,8 +21,10 @@ from apps.k8s.behaviour import (
     CpuProfile,
     ImageBehaviour,
     MemoryProfile,
+    PidProfile,
     Requirements,
     SecretKeyRef,
+    StorageProfile,
 )
 from apps.k8s.exceptions import ApiUnavailableError, InvalidObjectError
 from apps.k8s.kinds import Kind
@@ -484,3 +486,39 @@ def test_a_noisy_neighbour_slows_pods_that_burst_above_their_request_not_those_w
     quiet, busy = run(False), run(True)
     assert _p99(busy, "bursty") > 1.5 * _p99(quiet, "bursty")
     assert _p99(busy, "steady") == pytest.approx(_p99(quiet, "steady"))
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "group", "condition", "resource"),
+    [
+        (
+            ImageBehaviour(storage=StorageProfile(growth_mib_per_min=2048)),
+            NodeGroup(count=1, ephemeral_storage="10Gi"),
+            "DiskPressure",
+            "ephemeral-storage",
+        ),
+        (
+            ImageBehaviour(pids=PidProfile(base=50, leak_per_min=1500)),
+            NodeGroup(count=1, pid_max=4096),
+            "PIDPressure",
+            "pids",
+        ),
+    ],
+    ids=["disk", "pids"],
+)
+def test_disk_and_pid_pressure_taint_the_node_and_evict_the_pod_that_uses_them(
+    behaviour: ImageBehaviour, group: NodeGroup, condition: str, resource: str
+) -> None:
+    sim = SimCluster(seed=0, nodes=[group], images={"spew:1": behaviour, "calm:1": SERVER})
+    sim.create_manifest(deployment("spew", "spew:1", replicas=1))
+    sim.create_manifest(deployment("calm", "calm:1", replicas=1))
+    sim.advance(400)
+    node = sim.get(Kind.NODE, "node-1")
+    cond = next(c for c in node["status"]["conditions"] if c["type"] == condition)
+    taints = {t["key"] for t in node["spec"].get("taints") or []}
+    evicted = [p for p in sim.list(Kind.POD, NS) if p["status"].get("reason") == "Evicted"]
+    assert evicted and all(p["metadata"]["name"].startswith("spew-") for p in evicted)
+    assert f"The node was low on resource: {resource}." in evicted[0]["status"]["message"]
+    assert cond["status"] == "True"
+    assert f"node.kubernetes.io/{condition[:-8].lower()}-pressure" in taints
+    assert _pods(sim, "calm")[0]["status"]["phase"] == "Running"

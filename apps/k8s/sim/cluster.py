@@ -111,7 +111,16 @@ class SimCluster(Cluster):
                 else [f"{group.prefix}-{i}" for i in range(1, group.count + 1)]
             )
             for name in names:
-                self.add_node(name, group.cpu, group.memory, group.pods, group.labels, group.taints)
+                self.add_node(
+                    name,
+                    group.cpu,
+                    group.memory,
+                    group.pods,
+                    group.labels,
+                    group.taints,
+                    ephemeral_storage=group.ephemeral_storage,
+                    pid_max=group.pid_max,
+                )
         for i, sc in enumerate(storage_classes):
             self._add_storage_class(sc, default=i == 0)
 
@@ -154,6 +163,9 @@ class SimCluster(Cluster):
         pods: int = 110,
         labels: Mapping[str, str] | None = None,
         taints: Sequence[Mapping[str, Any]] = (),
+        *,
+        ephemeral_storage: str = "100Gi",
+        pid_max: int = 32768,
     ) -> KubeObject:
         """Add a Ready node with the given capacity."""
         st = self.state
@@ -193,11 +205,17 @@ class SimCluster(Cluster):
             },
             "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
             "status": {
-                "capacity": {"cpu": str(cpu), "memory": str(memory), "pods": str(pods)},
+                "capacity": {
+                    "cpu": str(cpu),
+                    "memory": str(memory),
+                    "pods": str(pods),
+                    "ephemeral-storage": str(ephemeral_storage),
+                },
                 "allocatable": {
                     "cpu": f"{int(alloc_cpu)}m",
                     "memory": f"{int(alloc_mem / 1024)}Ki",
                     "pods": str(pods),
+                    "ephemeral-storage": str(ephemeral_storage),
                 },
                 "conditions": [
                     {
@@ -225,7 +243,9 @@ class SimCluster(Cluster):
         if taints:
             node["spec"]["taints"] = [dict(t) for t in taints]
         st.store.add(Kind.NODE, node)
-        st.nodes[name] = NodeRuntime(name=name, index=index, last_heartbeat=st.now)
+        st.nodes[name] = NodeRuntime(
+            name=name, index=index, last_heartbeat=st.now, pid_max=float(pid_max)
+        )
         return deep_copy(node)
 
     def _add_storage_class(self, name: str, default: bool) -> None:

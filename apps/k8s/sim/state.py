@@ -124,7 +124,9 @@ class NodeRuntime:
     used_cpu_m: float = 0.0
     used_mem: float = 0.0
     pods: set[Key] = field(default_factory=set)
-    memory_pressure_at: float | None = None  # last housekeeping pass that saw pressure
+    pid_max: float = 32768.0
+    # per eviction signal ("memory", "ephemeral-storage", "pids"): last pass that saw pressure
+    pressure_at: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
