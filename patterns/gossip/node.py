@@ -25,12 +25,20 @@ from patterns.gossip.exceptions import MalformedUpdateError
 from patterns.gossip.membership import SwimMembership
 from patterns.gossip.messages import Rumor, Status, SyncReply, SyncRequest, SyncUpdate
 from patterns.gossip.settings import GossipSettings, checked
-from patterns.gossip.statevec import checksum, decode_state_vector, has_structs_missing_from
+from patterns.gossip.statevec import (
+    checksum,
+    decode_state_vector,
+    encode_state_vector,
+    has_structs_missing_from,
+)
 from patterns.net.node import Node
 
 logger = logging.getLogger(__name__)
 
 ROUND_TIMER = "anti-entropy"
+STUCK_DIFFS = 3  # diffs from one peer in a row that change nothing before asking for it all
+EMPTY_STATE_VECTOR = encode_state_vector({})  # "I have nothing": the peer answers with everything
+FULL_STATE_DS_CRC = -1  # never a real CRC-32: the peer also sends its whole delete set
 SWIM_TIMER = "swim"
 
 
@@ -52,6 +60,7 @@ class ReplicationStats:
     rejected_updates: int = 0
     oversized_updates: int = 0
     client_id_rotations: int = 0
+    full_state_requests: int = 0
 
 
 class ReplicaNode(Node):
@@ -306,6 +315,7 @@ class GossipNode(ReplicaNode):
         self.membership = SwimMembership(
             node_id, self.peers, self.rng, self.settings, self.send, self._member_changed
         )
+        self._stuck: dict[NodeId, int] = {}  # consecutive diffs from a peer that changed nothing
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -410,7 +420,8 @@ class GossipNode(ReplicaNode):
 
     def _on_sync_reply(self, src: NodeId, msg: SyncReply) -> None:
         if msg.update:
-            self.apply_remote(src, msg.update, msg.crc, "sync-reply")
+            changed = self.apply_remote(src, msg.update, msg.crc, "sync-reply")
+            self._note_progress(src, changed)
         if not msg.state:
             return  # the peer lacks nothing
         try:
@@ -429,6 +440,24 @@ class GossipNode(ReplicaNode):
         self.stats.sync_updates_sent += 1
         self.stats.update_bytes_sent += len(update)
         self.send(src, SyncUpdate(update, checksum(update)))
+
+    def _note_progress(self, src: NodeId, changed: bool | None) -> None:
+        """A peer whose diffs keep changing nothing gets asked for its whole state.
+
+        A diff is computed against our state vector; Yjs keeps a struct pending when one of
+        its dependencies is missing here, and a diff from a state vector alone can leave it
+        pending for good (seen under crash-restarts and clock drift: one node stayed an
+        update behind for a minute). The full state carries every dependency.
+        """
+        if changed is not False:
+            self._stuck.pop(src, None)
+            return
+        self._stuck[src] = self._stuck.get(src, 0) + 1
+        if self._stuck[src] < STUCK_DIFFS:
+            return
+        del self._stuck[src]
+        self.stats.full_state_requests += 1
+        self.send(src, SyncRequest(EMPTY_STATE_VECTOR, FULL_STATE_DS_CRC))
 
     # -- membership -------------------------------------------------------------------------
     def _arm_swim(self) -> None:
