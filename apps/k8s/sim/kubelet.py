@@ -308,23 +308,32 @@ def _oom_time(c: ContainerRuntime, load_rps: float, now: float) -> float:
     return c.started_at + headroom_mib / leak * 60.0 + 1e-6
 
 
+def _before_start(
+    state: SimState, pod: KubeObject, c: ContainerRuntime, node: NodeRuntime
+) -> float | None:
+    """Pull, wait out the back-off, build the environment: when to look again, None to start."""
+    if not c.pulled:
+        due = _pull(state, pod, c, node)
+        if due is not None:
+            return due
+    if state.now < c.next_start_at:
+        return c.next_start_at
+    err = _config_error(state, pod, c)
+    if err is not None:
+        c.waiting_reason, c.waiting_message = "CreateContainerConfigError", err
+        state.event(pod, "Failed", f"Error: {err}", warning=True, host=node.name)
+        c.next_start_at = state.now + CONFIG_RETRY_S
+        return c.next_start_at
+    return None
+
+
 def _step_container(
     state: SimState, pod: KubeObject, rt: PodRuntime, c: ContainerRuntime, node: NodeRuntime
 ) -> float:
-    now = state.now
     if c.phase is ContainerPhase.WAITING:
-        if not c.pulled:
-            due = _pull(state, pod, c, node)
-            if due is not None:
-                return due
-        if now < c.next_start_at:
-            return c.next_start_at
-        err = _config_error(state, pod, c)
-        if err is not None:
-            c.waiting_reason, c.waiting_message = "CreateContainerConfigError", err
-            state.event(pod, "Failed", f"Error: {err}", warning=True, host=node.name)
-            c.next_start_at = now + CONFIG_RETRY_S
-            return c.next_start_at
+        due = _before_start(state, pod, c, node)
+        if due is not None:
+            return due
         _start(state, pod, rt, c, node)
     if c.phase is ContainerPhase.RUNNING:
         return _run_checks(state, pod, rt, c, node)
@@ -340,18 +349,9 @@ def _step_init(state: SimState, pod: KubeObject, rt: PodRuntime, node: NodeRunti
     while rt.init_done < len(rt.init_containers):
         c = rt.init_containers[rt.init_done]
         if c.phase is ContainerPhase.WAITING:
-            if not c.pulled:
-                due = _pull(state, pod, c, node)
-                if due is not None:
-                    return due
-            if now < c.next_start_at:
-                return c.next_start_at
-            err = _config_error(state, pod, c)
-            if err is not None:
-                c.waiting_reason, c.waiting_message = "CreateContainerConfigError", err
-                state.event(pod, "Failed", f"Error: {err}", warning=True, host=node.name)
-                c.next_start_at = now + CONFIG_RETRY_S
-                return c.next_start_at
+            due = _before_start(state, pod, c, node)
+            if due is not None:
+                return due
             _start_init(state, pod, c, node)
         beh = c.behaviour
         assert beh is not None  # a started container's image was pulled
