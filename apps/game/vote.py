@@ -33,7 +33,6 @@ from apps.game.exceptions import GameBackendError, LevelFormatError
 from apps.game.level import DOOR_TILES, HARD_MAX_SIDE, KEY_TILES, Level, Tile, count_tiles
 from apps.game.memory import GameMemory
 from apps.game.records import Ballot, Proposal, Verdict
-from apps.game.runtime import AsyncRuntime
 from apps.game.settings import GameSettings
 from apps.game.solver import Solution, solve
 from patterns.consensus_router import (
@@ -46,6 +45,7 @@ from patterns.consensus_router import (
     VoterPool,
     parse_model_list,
 )
+from patterns.core.loopthread import AsyncRuntime
 
 __all__ = ["BYZANTINE_F", "VOTERS", "Ballot", "Dishonesty", "Proposal", "QualityVote", "Verdict"]
 
@@ -98,7 +98,7 @@ class QualityVote:
         if unknown:
             raise ValueError(f"dishonest voters {sorted(unknown)} are not among {VOTERS}")
         self._own_runtime = runtime is None
-        self.runtime = runtime or AsyncRuntime()
+        self.runtime = runtime or AsyncRuntime("game-loop")
         checks: dict[str, Callable[[Level, Solution, float], _Check]] = {
             "solver": self._check_solver,
             "difficulty": self._check_difficulty,

@@ -22,11 +22,10 @@ simply run again on a fresh agent and the vector is bit-for-bit the same.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -39,6 +38,7 @@ from apps.pagerank.partition import CsrBlock, PartitionedGraph, load_npy
 from patterns.aggregation.aggregates import AggregateSpec, Summary
 from patterns.aggregation.tree import KaryTree
 from patterns.core.exceptions import ConfigError
+from patterns.core.loopthread import AsyncRuntime
 from patterns.ephemeral import AgentContext, AgentPool, AgentSpec, EphemeralSettings, ItemOutcome
 
 Vector = npt.NDArray[np.float64]
@@ -277,24 +277,6 @@ class BlockExecutor(Protocol):
         ...
 
 
-class _LoopThread:
-    """A private event loop on a daemon thread, so sync callers can drive the agent pool."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="pagerank", daemon=True)
-        self.thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        with contextlib.suppress(RuntimeError):
-            self.loop.close()
-
-
 async def _block_agent(
     ctx: AgentContext, payload: tuple[InProcessExecutor, int, int, float]
 ) -> Any:
@@ -330,7 +312,7 @@ class InProcessExecutor:
     _agent_blocks: dict[int, CsrBlock] = field(default_factory=dict)
     _attempts: dict[tuple[int, int], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _loop: _LoopThread | None = None
+    _loop: AsyncRuntime | None = None
     _pool: AgentPool | None = None
     _specs: dict[int, AgentSpec] = field(default_factory=dict)
     _accounts: list[dict[str, float]] = field(default_factory=list)
@@ -354,7 +336,7 @@ class InProcessExecutor:
             b: AgentSpec(f"pagerank-block-{b}", _block_agent, result_type=BlockResult)
             for b in range(graph.n_blocks)
         }
-        self._loop = _LoopThread()
+        self._loop = AsyncRuntime("pagerank")
         if self.warm:
             self._pool = self._loop.call(self._open_pool())
 

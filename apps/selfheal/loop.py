@@ -44,12 +44,12 @@ from apps.selfheal.records import (
     VoteRecord,
 )
 from apps.selfheal.rootcause import rank_root_causes
-from apps.selfheal.runtime import AsyncRuntime
 from apps.selfheal.settings import HealMode, SelfHealSettings, get_selfheal_settings
 from apps.selfheal.topology import CallMemory, Topology
 from apps.selfheal.validate import Recheck, Validator
 from apps.selfheal.vote import VoteContext, Voting
 from patterns.core.exceptions import PermanentError, RetryableError, SwarmError
+from patterns.core.loopthread import AsyncRuntime
 from patterns.net.faults import FaultPlan
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class Healer:
         self.tracker = ChangeTracker()
         self.calls = CallMemory()
         self.detector = Detector(self.settings.baseline_window, self.settings.z_threshold)
-        self.runtime = AsyncRuntime()
+        self.runtime = AsyncRuntime("selfheal-loop")
         self.monitors = Monitors(self.runtime, self.settings.monitors_tree_fanout)
         self.monitors.fault = self.faults.monitor_crash
         self.voting = Voting(self.runtime, self.settings)

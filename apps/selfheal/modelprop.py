@@ -17,7 +17,6 @@ from pydantic import BaseModel
 from apps.k8s.actions import ACTION_TYPES, Action, parse_action
 from apps.k8s.exceptions import InvalidActionError
 from apps.selfheal.records import Hypothesis, Incident
-from apps.selfheal.runtime import AsyncRuntime
 from patterns.consensus_router import (
     ConsensusRouter,
     Mode,
@@ -27,6 +26,7 @@ from patterns.consensus_router import (
     VoterPool,
     parse_model_list,
 )
+from patterns.core.loopthread import AsyncRuntime
 
 MODEL_TIMEOUT_S = 60.0
 

@@ -21,9 +21,9 @@ from apps.k8s.objects import is_node_ready, is_pod_ready, name_of, namespace_of,
 from apps.k8s.quantity import cpu_millicores, memory_bytes
 from apps.k8s.symptoms import BAD_WAITING_REASONS, RESTART_WINDOW_S, find_problems, init_completed
 from apps.selfheal.records import HealthSummary
-from apps.selfheal.runtime import AsyncRuntime
 from patterns.aggregation.aggregates import AggregateSpec, Summary
 from patterns.aggregation.tree import KaryTree
+from patterns.core.loopthread import AsyncRuntime
 from patterns.ephemeral import AgentContext, AgentPool, AgentSpec, EphemeralSettings, ItemOutcome
 
 COUNT = AggregateSpec(histogram=None, ddsketch_alpha=None, hll_p=None, topk=None)

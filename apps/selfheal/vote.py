@@ -20,7 +20,6 @@ from typing import Any
 from apps.k8s.actions import action_to_dict
 from apps.selfheal.policy import POLICY_CHECKS, PolicyContext
 from apps.selfheal.records import Ballot, Hypothesis, Proposal, VoteRecord
-from apps.selfheal.runtime import AsyncRuntime
 from apps.selfheal.settings import SelfHealSettings
 from patterns.consensus_router import (
     CallableReply,
@@ -33,6 +32,7 @@ from patterns.consensus_router import (
     VoterPool,
     parse_model_list,
 )
+from patterns.core.loopthread import AsyncRuntime
 
 log = logging.getLogger(__name__)
 VERDICT = LabelSchema(("approve", "reject"))

@@ -35,9 +35,9 @@ from apps.selfheal.policy import (
     check_disruption_budget,
 )
 from apps.selfheal.rootcause import Diagnoser, _significant
-from apps.selfheal.runtime import AsyncRuntime
 from apps.selfheal.settings import SelfHealSettings
 from apps.selfheal.topology import Topology, personalized_pagerank
+from patterns.core.loopthread import AsyncRuntime
 from tests.selfheal.helpers import catalog
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
