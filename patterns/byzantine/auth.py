@@ -1,13 +1,19 @@
 """Cluster membership and keys: Ed25519 signing keys, per-pair MAC keys, authenticators.
 
-MAC keys (the choice the paper leaves open: TOCS 2002, MAC authenticators): every node
-(replica or client) holds a static X25519 key pair; the MAC key of nodes ``i``
-and ``j`` is HKDF-SHA256 of their X25519 shared secret, bound to both ids.
-Only ``i`` and ``j`` can compute it, so a faulty replica cannot forge MACs
-between two other nodes (which a key derived from one cluster-wide secret
-would allow). Keys are "agreed at setup" without a round trip: a node needs
-only its own private key and the peers' public keys, published in the
-:class:`ClusterConfig`. MACs are HMAC-SHA256 truncated to :data:`MAC_BYTES`.
+MAC keys (the choice the paper leaves open: TOCS 2002, MAC authenticators) come from
+one of two places:
+
+* Over QUIC (:class:`~patterns.net.quic.QuicNodeRuntime`), session keys: each link's
+  key is chosen at connect time by the dialer and sent inside the mutually
+  authenticated TLS connection (:mod:`patterns.net.linkkeys`), and replaced on every
+  reconnect. The static keys below are then never used.
+* Without a transport that agrees keys (the deterministic simulator, in-process
+  clusters), static keys: every node holds an X25519 key pair; the MAC key of nodes
+  ``i`` and ``j`` is HKDF-SHA256 of their X25519 shared secret, bound to both ids.
+
+Either way only ``i`` and ``j`` can compute their key, so a faulty replica cannot forge
+MACs between two other nodes (which a key derived from one cluster-wide secret would
+allow). MACs are HMAC-SHA256 truncated to :data:`MAC_BYTES`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from patterns.core.exceptions import ConfigError
 from patterns.core.ids import NodeId
 from patterns.core.keys import SigningKey, VerifyKey
+from patterns.net.linkkeys import LinkKeys, pair_key
 
 MAC_BYTES = 16  # HMAC-SHA256 truncated to 128 bits
 MAC_KEY_BYTES = 32
@@ -267,6 +274,9 @@ def generate_cluster(
 class MacKeyring:
     """The MAC keys one node shares with every other node of a cluster.
 
+    Static keys (from the cluster config) until :meth:`use_links` switches it to the
+    session keys of the links a transport agreed (then static keys are never used).
+
     Args:
         keys: this node's private keys.
         config: the cluster (for the peers' public keys).
@@ -277,9 +287,19 @@ class MacKeyring:
         self._private = keys.mac_private
         self._config = config
         self._keys: dict[NodeId, bytes] = {}
+        self.links: LinkKeys | None = None
+
+    def use_links(self, links: LinkKeys) -> None:
+        """MAC with the per-link session keys in ``links`` from now on."""
+        self.links = links
 
     def key(self, peer: NodeId) -> bytes | None:
-        """The key shared with ``peer`` (None if ``peer`` is not in the cluster)."""
+        """The key this node MACs with for ``peer`` (None if ``peer`` is not in the cluster)."""
+        links = self.links
+        if links is not None:
+            if peer not in self._config.mac_keys:
+                return None
+            return pair_key(links.send_key(self._config.host_of(peer)), self.node_id, peer)
         k = self._keys.get(peer)
         if k is None:
             public = self._config.mac_keys.get(peer)
@@ -307,10 +327,21 @@ class MacKeyring:
 
     def check(self, peer: NodeId, data: bytes, mac: bytes) -> bool:
         """True if ``mac`` is ``peer``'s MAC of ``data`` for this node."""
-        k = self.key(peer)
-        if k is None or len(mac) != MAC_BYTES:
+        if len(mac) != MAC_BYTES:
             return False
-        return hmac.compare_digest(hmac.digest(k, data, "sha256")[:MAC_BYTES], mac)
+        links = self.links
+        if links is None:
+            k = self.key(peer)
+            return k is not None and hmac.compare_digest(
+                hmac.digest(k, data, "sha256")[:MAC_BYTES], mac
+            )
+        if peer not in self._config.mac_keys:
+            return False
+        for link_key in links.receive_keys(self._config.host_of(peer)):
+            k = pair_key(link_key, peer, self.node_id)
+            if hmac.compare_digest(hmac.digest(k, data, "sha256")[:MAC_BYTES], mac):
+                return True
+        return False
 
     def check_authenticator(self, peer: NodeId, data: bytes, auth: tuple[bytes, ...]) -> bool:
         """True if this node's entry of authenticator ``auth`` is ``peer``'s MAC of ``data``."""

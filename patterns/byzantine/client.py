@@ -18,6 +18,8 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import msgspec
+
 from patterns.byzantine.auth import ClusterConfig, MacKeyring, NodeKeys, SignatureCache
 from patterns.byzantine.certificate import check_commit_certificate
 from patterns.byzantine.events import ReplyAccepted, RequestSent
@@ -34,6 +36,7 @@ from patterns.byzantine.settings import ByzantineSettings, checked
 from patterns.core.codec import Message
 from patterns.core.exceptions import ConfigError
 from patterns.core.ids import NodeId
+from patterns.net.linkkeys import LinkKeys
 from patterns.net.node import Node
 
 TIMER_RETRY = "retry"
@@ -194,6 +197,12 @@ class Client(Node):
         else:
             self.cancel_timer(TIMER_RETRY)
 
+    def use_link_keys(self, links: LinkKeys) -> bool:
+        """MAC with the session keys of the transport's links (QUIC), not the static ones."""
+        for session in self.sessions.values():
+            session.ring.use_links(links)
+        return True
+
     def on_timer(self, name: str, now: float) -> None:
         """Re-send to every replica the requests without f+1 matching replies in time."""
         if name != TIMER_RETRY:
@@ -205,6 +214,11 @@ class Client(Node):
                 self._deadline(cid, None)
                 continue
             self.retransmissions += 1
+            ring = self.sessions[cid].ring
+            if ring.links is not None:  # link keys may have been replaced since: MAC again
+                cur.request = msgspec.structs.replace(
+                    cur.request, auth=ring.authenticator(cur.digest)
+                )
             self.broadcast(cur.request)
             self._deadline(cid, now + self.settings.client_retry_s)
         if self._deadlines and not self.timer_armed(TIMER_RETRY):

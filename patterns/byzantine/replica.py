@@ -92,6 +92,7 @@ from patterns.byzantine.viewchange import NewViewPlan, decide
 from patterns.core.codec import Message
 from patterns.core.exceptions import ConfigError
 from patterns.core.ids import NodeId
+from patterns.net.linkkeys import LinkKeys
 from patterns.net.node import Node
 
 TIMER_STATUS = "status"
@@ -240,6 +241,11 @@ class Replica(Node):
         self._last_status_sent = -1.0e18
 
     # -- node contract -----------------------------------------------------------
+    def use_link_keys(self, links: LinkKeys) -> bool:
+        """MAC with the session keys of the transport's links (QUIC), not the static ones."""
+        self.ring.use_links(links)
+        return True
+
     def start(self, now: float) -> None:
         """Arm the status timer; announce this replica's (initial) state to the others."""
         self._send_status(now)

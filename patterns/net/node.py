@@ -22,10 +22,13 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patterns.core.codec import Message
 from patterns.core.ids import NodeId
+
+if TYPE_CHECKING:
+    from patterns.net.linkkeys import LinkKeys
 
 Outgoing = tuple[NodeId, Message]
 """A message a node wants sent: ``(destination, message)``."""
@@ -128,6 +131,11 @@ class Node(ABC):
     def timer_armed(self, name: str) -> bool:
         """True if the timer ``name`` is armed."""
         return name in self._timers
+
+    def use_link_keys(self, links: LinkKeys) -> bool:
+        """Called by a transport that agrees a key per link (QUIC): True if the node
+        authenticates its messages with them from now on (the default: it does not)."""
+        return False
 
     def describe(self) -> dict[str, Any]:
         """A small JSON-able summary of the node's state, for logs and artifacts."""

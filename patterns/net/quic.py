@@ -40,6 +40,7 @@ from patterns.core.exceptions import (
 from patterns.core.ids import NodeId, node_name
 from patterns.core.keys import ClusterCA, NodeCredentials, certificate_node_id
 from patterns.core.settings import QuicSettings
+from patterns.net.linkkeys import LinkKeys
 from patterns.net.node import Event, Node
 
 __all__ = [
@@ -100,6 +101,7 @@ class Hello(Message, frozen=True, tag="swarmkit.runtime.hello"):
     version: int = RUNTIME_PROTOCOL_VERSION
     incarnation: int = 0  # random per runtime start: a new one says the peer restarted
     uptime_ms: int = 0  # how long the sender's runtime has been up when it opened the stream
+    link_key: bytes = b""  # the dialer's MAC key for this link (inside TLS; see linkkeys)
 
 
 HELLO_CODEC: Codec[Hello] = Codec([Hello], max_frame_bytes=256)
@@ -435,7 +437,7 @@ class _Connection(QuicConnectionProtocol):
                 f"hello of node {hello.node_id} is addressed to node {hello.dst}, "
                 f"this is node {self._rt.node_id}"
             )
-        self._rt._peer_hello(hello.node_id, hello.incarnation, hello.uptime_ms)
+        self._rt._peer_hello(hello.node_id, hello.incarnation, hello.uptime_ms, hello.link_key)
 
     @staticmethod
     def _check_end(stream: _InboundStream, end_stream: bool) -> None:
@@ -487,6 +489,7 @@ class _PeerLink:
         self.conn: _Connection | None = None
         self.task: asyncio.Task[None] | None = None
         self.ever_connected = False
+        self.eager = False  # dial even with nothing queued (the peer needs our link key)
         self._stale = False
         self._wake = asyncio.Event()
 
@@ -570,7 +573,7 @@ class _PeerLink:
             self.conn.closed.set()  # no need to wait out the draining period
 
     def _want_connection(self) -> bool:
-        return self.address is not None and (bool(self.queue) or self.ever_connected)
+        return self.address is not None and (bool(self.queue) or self.ever_connected or self.eager)
 
     async def _run(self) -> None:
         rt = self._rt
@@ -619,6 +622,8 @@ class _PeerLink:
         rt.stats.connects += 1
         if self.ever_connected:
             rt.stats.reconnects += 1
+            if rt.session_keys:  # a new connection, a new key (the old one may have leaked)
+                rt.link_keys.rotate(self.peer)
         self.ever_connected = True
         self.conn = conn
         conn.link = self
@@ -735,6 +740,9 @@ class QuicNodeRuntime(Generic[N]):
         self.incarnation = secrets.randbits(62)
         self._started_at = 0.0
         self._incarnations: dict[NodeId, int] = {}
+        self.link_keys = LinkKeys()
+        self.session_keys = node.use_link_keys(self.link_keys)
+        self._eager = 0  # how many of link_keys.peers() have a link that dials unasked
         self._conns: set[_Connection] = set()
         self._listeners: list[Callable[[], None]] = []
         self._subscribers: list[asyncio.Queue[Event | None]] = []
@@ -978,6 +986,8 @@ class QuicNodeRuntime(Generic[N]):
                     frames[key] = frame
                 if frame is not None:
                     self._link(dst).enqueue(frame)
+        if self.session_keys and len(self.link_keys.peers()) != self._eager:
+            self._dial_keyed_peers()
         events = node.drain_events()
         for event in events:
             if self.record_events:
@@ -1065,6 +1075,22 @@ class QuicNodeRuntime(Generic[N]):
                 link.start()
         return link
 
+    def _dial_keyed_peers(self) -> None:
+        """Connect to every peer the node holds a link key for, queued frames or not.
+
+        A key reaches its peer only in the Hello of a connection, and the node may MAC
+        for peers it does not send to directly (a PBFT client's authenticator covers
+        every replica; the primary forwards the request): those peers must get the key.
+        """
+        peers = self.link_keys.peers()
+        self._eager = len(peers)
+        for peer in peers:
+            if peer != self.node_id:
+                link = self._link(peer)
+                if not link.eager:
+                    link.eager = True
+                    link.wake()
+
     def _hello_frame(self, peer: NodeId) -> bytes:
         uptime_ms = int(1000 * (asyncio.get_running_loop().time() - self._started_at))
         return HELLO_CODEC.encode_frame(
@@ -1073,16 +1099,31 @@ class QuicNodeRuntime(Generic[N]):
                 dst=peer,
                 incarnation=self.incarnation,
                 uptime_ms=max(uptime_ms, 0),
+                link_key=self.link_keys.send_key(peer) if self.session_keys else b"",
             )
         )
 
-    def _peer_hello(self, peer: NodeId, incarnation: int, uptime_ms: int = 0) -> None:
+    def _peer_hello(
+        self, peer: NodeId, incarnation: int, uptime_ms: int = 0, link_key: bytes = b""
+    ) -> None:
         """A peer's hello: a new incarnation means it restarted, so our link to it is stale.
 
         The old connection may still look open (QUIC has not timed it out), and frames
-        queued on it would go nowhere: close it so the link re-dials at once.
+        queued on it would go nowhere: close it so the link re-dials at once. With
+        session keys, the hello also carries the key the peer MACs with on this link.
+
+        Raises:
+            ProtocolError: the node uses session keys and the hello carries none (or a
+                malformed one).
         """
         known = self._incarnations.get(peer)
+        if self.session_keys:
+            if known is not None and known != incarnation:
+                self.link_keys.forget(peer)  # what the old process MACed with is void
+            try:
+                self.link_keys.accept(peer, link_key)
+            except ValueError as err:
+                raise ProtocolError(f"hello of node {peer}: {err}") from err
         self._incarnations[peer] = incarnation
         if known is None or known == incarnation:
             return

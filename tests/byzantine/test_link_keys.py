@@ -1,0 +1,92 @@
+"""MacKeyring on per-link session keys (what the QUIC runtime installs), without a network."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from patterns.byzantine.auth import MacKeyring, generate_cluster
+from patterns.net.linkkeys import LinkKeys, pair_key
+
+
+def _counter_source() -> object:
+    counter = itertools.count()
+    return lambda n: next(counter).to_bytes(n, "big")
+
+
+def _rings() -> tuple[dict[int, MacKeyring], dict[int, LinkKeys]]:
+    config, keys = generate_cluster(1, clients=[4, 5], seed=3, hosts={5: 4})
+    links = {node: LinkKeys(_counter_source()) for node in (0, 1, 2, 3, 4)}  # type: ignore[arg-type]
+    rings = {}
+    for nid, k in keys.items():
+        ring = MacKeyring(k, config)
+        ring.use_links(links[config.host_of(nid)])
+        rings[nid] = ring
+    return rings, links
+
+
+def _connect(links: dict[int, LinkKeys], a: int, b: int) -> None:
+    """What a connection from a to b does: b learns a's send key from the Hello."""
+    links[b].accept(a, links[a].send_key(b))
+
+
+def test_macs_check_only_once_the_key_arrived() -> None:
+    rings, links = _rings()
+    mac = rings[0].mac(1, b"data")
+    assert not rings[1].check(0, b"data", mac)  # no Hello from 0 yet: nothing verifies
+    _connect(links, 0, 1)
+    assert rings[1].check(0, b"data", mac)
+    assert not rings[1].check(0, b"other", mac)
+    assert not rings[2].check(0, b"data", mac)  # a MAC for 1 is not one for 2
+
+
+def test_hosted_clients_have_keys_of_their_own() -> None:
+    rings, links = _rings()
+    _connect(links, 4, 2)
+    mac4, mac5 = rings[4].mac(2, b"req"), rings[5].mac(2, b"req")
+    assert mac4 != mac5  # two logical clients on one link
+    assert rings[2].check(4, b"req", mac4) and rings[2].check(5, b"req", mac5)
+    assert not rings[2].check(5, b"req", mac4)  # client 4 cannot speak for client 5
+    _connect(links, 2, 4)
+    assert rings[5].check(2, b"reply", rings[2].mac(5, b"reply"))
+
+
+def test_rotation_keeps_one_previous_key() -> None:
+    rings, links = _rings()
+    _connect(links, 0, 1)
+    old = rings[0].mac(1, b"m")
+    links[0].rotate(1)
+    _connect(links, 0, 1)
+    new = rings[0].mac(1, b"m")
+    assert new != old
+    assert rings[1].check(0, b"m", new) and rings[1].check(0, b"m", old)  # in flight
+    links[0].rotate(1)
+    _connect(links, 0, 1)
+    assert not rings[1].check(0, b"m", old)  # two reconnects later it is gone
+
+
+def test_a_restarted_peer_s_old_keys_are_forgotten() -> None:
+    rings, links = _rings()
+    _connect(links, 0, 1)
+    mac = rings[0].mac(1, b"m")
+    links[1].forget(0)
+    assert not rings[1].check(0, b"m", mac)
+
+
+def test_static_keys_are_not_used_once_links_are() -> None:
+    config, keys = generate_cluster(1, seed=3)
+    static = MacKeyring(keys[0], config)
+    linked = MacKeyring(keys[1], config)
+    linked.use_links(LinkKeys())
+    assert not linked.check(0, b"m", static.mac(1, b"m"))
+
+
+def test_accept_refuses_a_malformed_key() -> None:
+    with pytest.raises(ValueError, match="node 7"):
+        LinkKeys().accept(7, b"short")
+
+
+def test_pair_keys_are_directional() -> None:
+    k = bytes(32)
+    assert pair_key(k, 0, 1) != pair_key(k, 1, 0)
