@@ -104,7 +104,8 @@ def _run(
         calm = judge_case(healthy_variant(sc), 0, "full", full_loop_runner(temp_memory()))
         false_positive += len(calm.actions)
         tick()
-    mttr_ratios, attempt_ratios = [], []
+    mttr_ratios, attempt_ratios, attempt_floors = [], [], []
+    first_attempts, later_attempts = [], []
     for _name, sc in sorted(catalog.items()):
         if sc.ground_truth.no_action:  # nothing to learn to do faster: the loop must not act
             continue
@@ -118,6 +119,10 @@ def _run(
         if first.mttr_s and later_mttr:
             mttr_ratios.append(statistics.mean(later_mttr) / first.mttr_s)
         attempt_ratios.append(statistics.mean(r.attempts for r in later) / max(first.attempts, 1))
+        # An incident that needs an action needs at least one: the best any learner can do.
+        attempt_floors.append(1 / max(first.attempts, 1))
+        first_attempts.append(first.attempts)
+        later_attempts.extend(r.attempts for r in later)
     unsafe_full = full["unsafe_actions"]
     quiet = [r for r in by_healer["full"] if r.no_action]
     OUT_DIR.mkdir(exist_ok=True)
@@ -143,6 +148,15 @@ def _run(
         "rules_mttr_p50_s": summarize(by_healer["rules"])["mttr_p50_s"],
         "mttr_learning_ratio": round(statistics.mean(mttr_ratios), 4) if mttr_ratios else -1.0,
         "attempts_learning_ratio": round(statistics.mean(attempt_ratios), 4),
+        "attempts_learning_floor": round(statistics.mean(attempt_floors), 4),
+        "attempts_first_mean": round(statistics.mean(first_attempts), 4),
+        "attempts_later_mean": round(statistics.mean(later_attempts), 4),
+        # Share of the attempts beyond the first that learning removed (1.0: all of them).
+        "attempts_extra_removed": round(
+            1 - (statistics.mean(later_attempts) - 1) / (statistics.mean(first_attempts) - 1), 4
+        )
+        if statistics.mean(first_attempts) > 1
+        else -1.0,
         "iteration_wall_p50_ms": round(statistics.median(walls), 3),
         "iteration_wall_p95_ms": round(sorted(walls)[int(0.95 * (len(walls) - 1))], 3),
         "incident_iteration_wall_p50_ms": round(statistics.median(incident_walls), 3),
