@@ -24,6 +24,7 @@ T = TypeVar("T")
 
 CLIENT_ID_BITS = 52  # Yjs client ids must stay exact in a JavaScript number (53 bits)
 EMPTY_UPDATE = b"\x00\x00"  # no structs, empty delete set (lib0 v1)
+SHADOW_LAG_MAX = 256  # local transactions the shadow may lag by before it is dropped
 
 
 class RootKind(enum.StrEnum):
@@ -56,13 +57,27 @@ def _is_panic(err: BaseException) -> bool:
     return type(err).__name__ == "PanicException"
 
 
+def _apply(doc: Doc[Any], update: bytes) -> None:
+    try:
+        doc.apply_update(update)
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise MalformedUpdateError(f"undecodable update of {len(update)} bytes: {err}") from err
+    except BaseException as err:
+        if _is_panic(err):
+            raise MalformedUpdateError(
+                f"update of {len(update)} bytes made pycrdt panic: {err}"
+            ) from err
+        raise
+
+
 class ReplicatedDoc:
     """A pycrdt document with named roots, replicated by state vectors and updates.
 
     Local edits run in one transaction and yield exactly that transaction's
-    update. Remote updates are checked (CRC, then pycrdt's own decoder) before
-    they touch the document, so corrupt or truncated bytes are rejected with the
-    document unchanged.
+    update. Remote updates are checked before they touch the document: CRC, then
+    pycrdt's own decoder, then the schema, on a shadow copy of the document (an update
+    that would create a root the document does not declare is refused). Corrupt,
+    truncated or out-of-schema bytes are rejected with the document unchanged.
 
     Args:
         client_id: the Yjs client id of this replica's edits; it must be unique
@@ -82,6 +97,8 @@ class ReplicatedDoc:
         self._ds_crc: int | None = None
         self._fingerprint: bytes | None = None
         self._fresh = False
+        self._shadow: Doc[Any] | None = None  # what the document would become: checked first
+        self._behind: list[bytes] = []  # transactions of the document the shadow lacks
         self.doc: Doc[Any] = self._new_doc(client_id)
 
     def _new_doc(self, client_id: int) -> Doc[Any]:
@@ -90,6 +107,8 @@ class ReplicatedDoc:
             doc[name] = _ROOT_TYPES[kind]()
         doc.observe(self._on_transaction)
         self._fresh = False
+        self._shadow = None
+        self._behind = []
         return doc
 
     def _on_transaction(self, event: TransactionEvent) -> None:
@@ -98,6 +117,12 @@ class ReplicatedDoc:
         self._fresh = False
         if self._capture is not None:
             self._capture.append(event.update)
+        if self._shadow is not None:
+            if len(self._behind) >= SHADOW_LAG_MAX:
+                self._shadow = None  # cheaper to copy the document again when next needed
+                self._behind = []
+            else:
+                self._behind.append(event.update)
 
     # -- identity -----------------------------------------------------------------
     @property
@@ -161,19 +186,16 @@ class ReplicatedDoc:
             raise MalformedUpdateError(f"update of {len(update)} bytes is truncated")
         if update == EMPTY_UPDATE:
             return False
+        self._check_schema(update)
         self._refresh()
         state, ds = self._state, self._ds
         self._changed = False
         try:
-            self.doc.apply_update(update)
-        except (ValueError, RuntimeError, TypeError) as err:
-            raise MalformedUpdateError(f"undecodable update of {len(update)} bytes: {err}") from err
-        except BaseException as err:
-            if _is_panic(err):
-                raise MalformedUpdateError(
-                    f"update of {len(update)} bytes made pycrdt panic: {err}"
-                ) from err
+            _apply(self.doc, update)
+        except MalformedUpdateError:
+            self._shadow = None
             raise
+        self._behind = []  # the shadow already holds what this apply did
         if not self._changed:
             return False
         # pycrdt reports every transaction with a delete set as a change, even when
@@ -182,6 +204,31 @@ class ReplicatedDoc:
         if self._state == state and self._ds == ds:
             return False
         return fingerprint(state, ds) != fingerprint(self._state, self._ds)
+
+    def _check_schema(self, update: bytes) -> None:
+        """Apply ``update`` to the shadow first; refuse it if it would add a root.
+
+        Raises:
+            MalformedUpdateError: pycrdt cannot decode it, or it creates a root the
+                document does not declare; the shadow is then dropped (copied again
+                from the document when next needed) and the document is unchanged.
+        """
+        shadow = self._shadow
+        if shadow is None:
+            shadow = Doc()
+            shadow.apply_update(self.doc.get_update())
+        else:
+            for missed in self._behind:
+                shadow.apply_update(missed)
+        self._shadow, self._behind = None, []
+        _apply(shadow, update)
+        extra = set(shadow.keys()) - self.roots.keys()
+        if extra:
+            raise MalformedUpdateError(
+                f"update of {len(update)} bytes creates root(s) {sorted(extra)} that the "
+                f"document does not declare (roots: {sorted(self.roots)})"
+            )
+        self._shadow = shadow
 
     def update_for(self, state: bytes) -> bytes:
         """The update a replica at ``state`` lacks (its structs, plus our whole delete set).

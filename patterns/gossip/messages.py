@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hmac
 
 import msgspec
 
@@ -32,6 +33,7 @@ class Rumor(Message, frozen=True):
     update: bytes
     crc: int
     hops: int
+    mac: bytes = b""  # of the link from the sender (see ``link_mac``); empty without link keys
 
 
 class SyncRequest(Message, frozen=True):
@@ -39,6 +41,7 @@ class SyncRequest(Message, frozen=True):
 
     state: bytes
     ds_crc: int
+    mac: bytes = b""
 
 
 class SyncReply(Message, frozen=True):
@@ -49,6 +52,7 @@ class SyncReply(Message, frozen=True):
     crc: int
     state: bytes
     ds_crc: int
+    mac: bytes = b""
 
 
 class SyncUpdate(Message, frozen=True):
@@ -56,6 +60,7 @@ class SyncUpdate(Message, frozen=True):
 
     update: bytes
     crc: int
+    mac: bytes = b""
 
 
 # -- membership (SWIM, Das, Gupta, Motivala 2002) ----------------------------------------
@@ -65,6 +70,7 @@ class Ping(Message, frozen=True):
     seq: int
     incarnation: int
     gossip: list[MemberUpdate]
+    mac: bytes = b""
 
 
 class PingReq(Message, frozen=True):
@@ -74,6 +80,7 @@ class PingReq(Message, frozen=True):
     target: int
     incarnation: int
     gossip: list[MemberUpdate]
+    mac: bytes = b""
 
 
 class Ack(Message, frozen=True):
@@ -88,9 +95,24 @@ class Ack(Message, frozen=True):
     target_incarnation: int
     incarnation: int
     gossip: list[MemberUpdate]
+    mac: bytes = b""
 
 
 REPLICATION_MESSAGES: tuple[type[Message], ...] = (Rumor, SyncRequest, SyncReply, SyncUpdate)
+LINK_MAC_BYTES = 16  # HMAC-SHA256 truncated, as PBFT's
+
+
+LinkMaced = Rumor | SyncRequest | SyncReply | SyncUpdate | Ping | PingReq | Ack
+"""Every gossip message carries the MAC of its link when the node has link keys."""
+
+
+def link_mac(key: bytes, msg: LinkMaced) -> bytes:
+    """The MAC of a gossip message (every field but ``mac``) under a link's key."""
+    fields = msgspec.structs.astuple(msg)[:-1]
+    body = msgspec.msgpack.encode((type(msg).__name__, *fields))
+    return hmac.digest(key, body, "sha256")[:LINK_MAC_BYTES]
+
+
 MEMBERSHIP_MESSAGES: tuple[type[Message], ...] = (Ping, PingReq, Ack)
 GOSSIP_MESSAGES: tuple[type[Message], ...] = REPLICATION_MESSAGES + MEMBERSHIP_MESSAGES
 

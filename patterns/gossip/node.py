@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 from pycrdt import Doc
 
 from patterns.core.codec import Message
@@ -23,7 +25,17 @@ from patterns.gossip.events import (
 )
 from patterns.gossip.exceptions import MalformedUpdateError
 from patterns.gossip.membership import SwimMembership
-from patterns.gossip.messages import Rumor, Status, SyncReply, SyncRequest, SyncUpdate
+from patterns.gossip.messages import (
+    Ack,
+    Ping,
+    PingReq,
+    Rumor,
+    Status,
+    SyncReply,
+    SyncRequest,
+    SyncUpdate,
+    link_mac,
+)
 from patterns.gossip.settings import GossipSettings, checked
 from patterns.gossip.statevec import (
     checksum,
@@ -31,6 +43,7 @@ from patterns.gossip.statevec import (
     encode_state_vector,
     has_structs_missing_from,
 )
+from patterns.net.linkkeys import LinkKeys, pair_key
 from patterns.net.node import Node
 
 logger = logging.getLogger(__name__)
@@ -40,6 +53,7 @@ STUCK_DIFFS = 3  # diffs from one peer in a row that change nothing before askin
 EMPTY_STATE_VECTOR = encode_state_vector({})  # "I have nothing": the peer answers with everything
 FULL_STATE_DS_CRC = -1  # never a real CRC-32: the peer also sends its whole delete set
 SWIM_TIMER = "swim"
+_MACED = (Rumor, SyncRequest, SyncReply, SyncUpdate, Ping, PingReq, Ack)
 
 
 @dataclass(slots=True)
@@ -95,6 +109,46 @@ class ReplicaNode(Node):
         self.replica = ReplicatedDoc(cid, roots)
         self.stats = ReplicationStats()
         self._own_clock = 0  # structs this replica made under its current client id
+        self.links: LinkKeys | None = None
+
+    # -- link authentication ---------------------------------------------------------------
+    def use_link_keys(self, links: LinkKeys) -> bool:
+        """Authenticate messages per link (QUIC: keys agreed inside mutual TLS).
+
+        From now on every update, state vector, rumor and SWIM probe sent carries the
+        MAC of its link, and one received without a valid MAC from its sender is
+        rejected before its bytes are looked at.
+        """
+        self.links = links
+        return True
+
+    def send(self, dst: NodeId, msg: Message) -> None:
+        """Queue ``msg`` for ``dst``, with the link's MAC when the node has link keys."""
+        links = self.links
+        if links is not None and isinstance(msg, _MACED):
+            key = pair_key(links.send_key(dst), self.node_id, dst)
+            msg = msgspec.structs.replace(msg, mac=link_mac(key, msg))
+        super().send(dst, msg)
+
+    def broadcast(self, msg: Message, peers: Iterable[NodeId] | None = None) -> None:
+        """Queue ``msg`` for every peer (or the given ones), each with its own link MAC."""
+        for dst in self.peers if peers is None else peers:
+            if dst != self.node_id:
+                self.send(dst, msg)
+
+    def receive(self, src: NodeId, msg: Message, now: float) -> None:
+        """Check a message's link MAC (with link keys), then handle it."""
+        links = self.links
+        if links is not None and isinstance(msg, _MACED):
+            mac = msg.mac
+            if not any(
+                hmac.compare_digest(link_mac(pair_key(k, src, self.node_id), msg), mac)
+                for k in links.receive_keys(src)
+            ):
+                size = len(getattr(msg, "update", b"")) or len(getattr(msg, "state", b""))
+                self._reject(src, type(msg).__name__, size, "bad link MAC")
+                return
+        self.on_message(src, msg, now)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self, now: float) -> None:

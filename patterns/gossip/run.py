@@ -151,6 +151,7 @@ def replicate(
         checkers=[watch, meter, lost, ConvergenceChecker()],
         record=False,
         wire_check=True,
+        link_keys=True,
     )
     made = [0]
     for edit in plan_edits:

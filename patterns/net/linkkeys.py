@@ -13,9 +13,10 @@ link and direction, never written to disk, replaced on every reconnect.
   message built before the first dial can already be authenticated; the dial then
   carries that key).
 * ``rotate(peer)``: a new send key; the runtime calls it on each reconnect.
-* ``accept(peer, key)``: the key ``peer`` sent in its Hello; the previous one stays
-  valid alongside it (frames MACed just before a reconnect, retransmitted on the new
-  connection), older ones are forgotten.
+* ``accept(peer, key)``: the key ``peer`` sent in its Hello; the two before it stay
+  valid alongside it (frames MACed before a reconnect wait in the send queue and go
+  out on the new connection; under load a link may reconnect more than once before
+  its queue drains), older ones are forgotten.
 
 A node that restarts starts with no keys: what its peers MACed for its previous
 incarnation cannot be checked by the new one, which is the point of rotating.
@@ -32,7 +33,7 @@ from functools import lru_cache
 from patterns.core.ids import NodeId
 
 LINK_KEY_BYTES = 32
-RECEIVE_KEYS_KEPT = 2  # the current key and the one before it
+RECEIVE_KEYS_KEPT = 3  # the current key and the two before it (reconnects under load)
 _DERIVE_CACHE_ENTRIES = 8192
 
 

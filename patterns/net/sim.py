@@ -40,6 +40,7 @@ from patterns.net.faults import (
     PartitionMode,
     ScheduledPartition,
 )
+from patterns.net.linkkeys import LinkKeys
 from patterns.net.node import Event, Node, Outgoing
 
 T = TypeVar("T")
@@ -119,6 +120,10 @@ class Simulator:
         record: keep every delivery in :attr:`trace` (turn off for benchmarks).
         wire_check: pass every delivered message through ``codec`` (encode
             then decode), as a real network would.
+        link_keys: agree a key per link, as the QUIC runtime does at connect
+            (:mod:`patterns.net.linkkeys`), for nodes that use them: here every pair
+            of live nodes is handshaken at once, at start and again when one restarts
+            (keys drawn from the seed, so a run replays exactly).
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class Simulator:
         checkers: Sequence[Checker] = (),
         record: bool = True,
         wire_check: bool = False,
+        link_keys: bool = False,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
         self.plan = (plan or FaultPlan()).validate()
@@ -183,8 +189,13 @@ class Simulator:
         self._random_net = bool(self.plan.loss or self.plan.duplicate or self.plan.reorder)
         self._sample = _latency_sampler(self.plan.latency, self._rng)
         self.nodes: dict[NodeId, Node] = {}
+        self.link_keys = link_keys
+        self._links: dict[NodeId, LinkKeys] = {}
         for nid in ids:
             self.nodes[nid] = factory(nid, self.node_rng(nid))
+            self._attach_link_keys(nid)
+        for nid in ids:
+            self._handshake(nid, restarted=False)
         for nid in ids:
             self._step(nid, lambda node, now: node.start(now))
         self._schedule_faults()
@@ -245,9 +256,34 @@ class Simulator:
             return
         self.alive.add(node_id)
         self.nodes[node_id] = self.factory(node_id, self.node_rng(node_id))
+        self._attach_link_keys(node_id)
+        self._handshake(node_id, restarted=True)
         self.stats.restarts += 1
         self.fault_log.append((self.now, f"restart {node_id}"))
         self._step(node_id, lambda node, now: node.start(now))
+
+    def _attach_link_keys(self, nid: NodeId) -> None:
+        self._links.pop(nid, None)
+        if not self.link_keys:
+            return
+        rng = random.Random(_derive(self.seed, f"link-keys-{nid}-{self._incarnation[nid]}"))
+        links = LinkKeys(rng.randbytes)
+        if self.nodes[nid].use_link_keys(links):
+            self._links[nid] = links
+
+    def _handshake(self, nid: NodeId, *, restarted: bool) -> None:
+        """What connecting does over QUIC: each side learns the key the other dials with."""
+        mine = self._links.get(nid)
+        if mine is None:
+            return
+        for other, theirs in self._links.items():
+            if other == nid:
+                continue
+            if restarted:
+                theirs.forget(nid)  # the old incarnation's keys are void
+                theirs.rotate(nid)  # and a new connection brings a new key
+            theirs.accept(nid, mine.send_key(other))
+            mine.accept(other, theirs.send_key(nid))
 
     def partition(
         self, groups: Sequence[Iterable[NodeId]], *, one_way: bool = False, label: str = ""

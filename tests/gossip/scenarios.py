@@ -110,6 +110,7 @@ def run_scenario(sc: Scenario, seed: int) -> Outcome:
         checkers=[watch, lost, ConvergenceChecker()],
         record=False,
         wire_check=True,
+        link_keys=True,
     )
     made = 0
     skipped: list[int] = []
