@@ -11,22 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from patterns.byzantine import ByzantineSettings, LocalCluster, Put, encode_op
+from patterns.byzantine import LocalCluster, Put, encode_op
 from patterns.byzantine.auth import MacKeyring
 from patterns.byzantine.client import Client
 from patterns.byzantine.replica import Replica
 from patterns.core.exceptions import ProtocolError
 from patterns.core.settings import QuicSettings
+from tests.integration.test_byzantine_quic import FAST
 
 pytestmark = pytest.mark.quic
-
-FAST = ByzantineSettings(
-    view_change_timeout_s=0.3,
-    status_interval_s=0.1,
-    client_retry_s=0.2,
-    checkpoint_interval=4,
-    watermark_window=16,
-)
 
 
 def _scramble_static_keys(c: LocalCluster) -> None:
