@@ -10,6 +10,7 @@ with the fast edit engine; its trajectory and recalled memories become artifacts
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ from tasks.codegen import (
 
 DEMO_PROBLEMS = list(range(0, 40, 2))  # 20 problems: half train, half held out
 DEMO_NAMESPACE = "codegen-demo"
+
+
+def demo_workdir(uri: str) -> Path:
+    """The default directory of the demo's files for memory ``uri`` (see :func:`codegen_demo`)."""
+    if "://" in uri and not uri.startswith("file://"):
+        return Path(tempfile.mkdtemp(prefix="codegen-demo-"))
+    return Path(uri.removeprefix("file://")).expanduser().parent / "codegen-demo"
 
 
 def _step_rows(episode: Episode) -> list[dict[str, Any]]:
@@ -54,11 +62,24 @@ def codegen_demo(
     seed: int = 0,
     train_tasks: int = 10,
     budget: int = 3,
-    workdir: str = ".data/codegen-demo",
+    workdir: str | None = None,
 ) -> dict[str, Any]:
-    """Repair held-out HumanEval bugs before and after learning from training episodes."""
+    """Repair held-out HumanEval bugs before and after learning from training episodes.
+
+    Args:
+        uri: the LanceDB URI of the bank (created when missing).
+        table: its table.
+        seed: the repair suite's seed.
+        train_tasks: training episodes stored in the bank.
+        budget: attempts per held-out episode.
+        workdir: where the repaired file is written; by default ``codegen-demo`` next to
+            a local ``uri`` (``.data/codegen-demo`` for the default URI), or a fresh
+            temporary directory for an object-store URI. Never the working directory
+            unless asked.
+    """
     logger = get_run_logger()
-    settings = MemorySettings(uri=uri, table=table)
+    settings = MemorySettings(uri=uri, table=table, create_if_missing=True)
+    files = Path(workdir) if workdir is not None else demo_workdir(uri)
     suite = build_repair_suite(seed=seed, bugs_per_problem=1, problems=DEMO_PROBLEMS)
     logger.info("suite: %d training and %d held-out bugs", len(suite.train), len(suite.heldout))
     cold = [
@@ -85,7 +106,7 @@ def codegen_demo(
     fixed_path = None
     win = episode.trajectory.winning_step
     if win is not None:
-        path = Path(workdir) / f"{target.problem.entry_point}.py"
+        path = files / f"{target.problem.entry_point}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(target.buggy_source)
         apply_edit(str(path), win.edit, win.format)

@@ -53,7 +53,7 @@ def memory_demo(
 ) -> dict[str, list[SearchHit]]:
     """Remember the demo incident notes, then recall the closest ones for each query."""
     logger = get_run_logger()
-    settings = MemorySettings(uri=uri, table=table)
+    settings = MemorySettings(uri=uri, table=table, create_if_missing=True)
     ids = remember(
         list(DEMO_NOTES),
         namespace=DEMO_NAMESPACE,

@@ -33,11 +33,20 @@ def get_bank(
     settings: MemorySettings | None = None,
     namespace: str = DEFAULT_NAMESPACE,
     bank_settings: BankSettings | None = None,
+    *,
+    create: bool = False,
 ) -> ReasoningBank:
-    """A process-wide reasoning bank per (memory settings, namespace, bank settings)."""
+    """A process-wide reasoning bank per (memory settings, namespace, bank settings).
+
+    ``create`` lets a writer create the memory table when it does not exist yet;
+    a reader of a missing table gets a ``TableNotFoundError`` naming it.
+    """
     memory = memory_settings(settings)
+    table_key = memory.model_copy(update={"create_if_missing": False}).model_dump_json()
+    if create and not memory.create_if_missing:
+        memory = memory.model_copy(update={"create_if_missing": True})
     bank_settings = bank_settings or get_settings().bank
-    key = f"{memory.model_dump_json()}|{namespace}|{bank_settings!r}"
+    key = f"{table_key}|{namespace}|{bank_settings!r}"
     with _BANKS_LOCK:
         bank = _BANKS.get(key)
         if bank is None:
@@ -103,7 +112,7 @@ def record_trajectory(
     bank_settings = get_settings().bank
     if success_only is not None and success_only != bank_settings.success_only:
         bank_settings = bank_settings.model_copy(update={"success_only": success_only})
-    return get_bank(settings, namespace, bank_settings).record(trajectory)
+    return get_bank(settings, namespace, bank_settings, create=True).record(trajectory)
 
 
 @task(
@@ -142,6 +151,6 @@ def repair_episode(
     namespace: str = DEFAULT_NAMESPACE,
 ) -> Episode:
     """One repair episode: recall, rank and try up to ``budget`` edits, then learn."""
-    bank = get_bank(settings, namespace) if use_bank else None
+    bank = get_bank(settings, namespace, create=learn) if use_bank else None
     agent = RepairAgent(bank, settings=AgentSettings(budget=budget, learn=learn))
     return agent.solve(task)

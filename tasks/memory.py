@@ -37,9 +37,20 @@ def remember(
     ids: list[str] | None = None,
     ttl_s: float | None = None,
     settings: MemorySettings | None = None,
+    create: bool = True,
 ) -> list[str]:
-    """Upsert ``texts`` into the vector memory; returns their record ids."""
-    return get_store(memory_settings(settings)).remember(
+    """Upsert ``texts`` into the vector memory; returns their record ids.
+
+    Idempotent: without ``ids`` each text's id derives from its namespace, kind
+    and text, so a rerun replaces the records instead of duplicating them.
+    Remembering is a write, so it creates the table when it does not exist yet
+    unless ``create`` is False; :func:`recall` never creates one (a missing table
+    is a ``TableNotFoundError`` naming it).
+    """
+    memory = memory_settings(settings)
+    if create and not memory.create_if_missing:
+        memory = memory.model_copy(update={"create_if_missing": True})
+    return get_store(memory).remember(
         texts, namespace=namespace, kind=kind, metadata=metadata, ids=ids, ttl_s=ttl_s
     )
 
@@ -61,7 +72,12 @@ def recall(
     mode: SearchMode = SearchMode.VECTOR,
     settings: MemorySettings | None = None,
 ) -> list[SearchHit]:
-    """The ``k`` remembered records most similar to ``query``, best first."""
+    """The ``k`` remembered records most similar to ``query``, best first.
+
+    Raises:
+        TableNotFoundError: the table does not exist (recall never creates one).
+        InvalidRecordError: an empty or whitespace-only query, or another bad argument.
+    """
     return get_store(memory_settings(settings)).search(
         query, k=k, namespace=namespace, kind=kind, mode=mode
     )

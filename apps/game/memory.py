@@ -39,7 +39,9 @@ class GameMemory:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            self.store = MemoryStore(MemorySettings(uri=str(self.directory), table=table))
+            self.store = MemoryStore(
+                MemorySettings(uri=str(self.directory), table=table, create_if_missing=True)
+            )
         except SwarmError as err:
             raise GameBackendError(f"cannot open game memory at {self.directory}: {err}") from err
         self._lock = threading.Lock()

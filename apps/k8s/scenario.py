@@ -12,7 +12,9 @@ import yaml
 from apps.k8s.actions import Action
 from apps.k8s.behaviour import ImageBehaviour
 from apps.k8s.exceptions import ScenarioError
-from apps.k8s.kinds import Kind
+from apps.k8s.kinds import KINDS, Kind
+from apps.k8s.patching import PatchType, apply_patch
+from apps.k8s.scenario_checks import check_manifest_schema, check_quantity
 from apps.k8s.settings import SCENARIOS_DIR
 
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
@@ -244,6 +246,12 @@ def _check_manifest(obj: Mapping[str, Any], where: str) -> tuple[Kind, str, str]
         raise ScenarioError(
             f"{where}.kind: unsupported kind {kind!r} (supported: {sorted(MANIFEST_KINDS)})"
         )
+    expected = KINDS[MANIFEST_KINDS[kind]].api_version
+    if obj["apiVersion"] != expected:
+        raise ScenarioError(
+            f"{where}.apiVersion: {obj['apiVersion']!r} is not served for {kind} (use {expected!r})"
+        )
+    check_manifest_schema(obj, where)
     md = obj["metadata"]
     if not isinstance(md, Mapping) or not md.get("name"):
         raise ScenarioError(f"{where}.metadata.name: required field is missing")
@@ -271,11 +279,148 @@ def _check_manifest(obj: Mapping[str, Any], where: str) -> tuple[Kind, str, str]
     return MANIFEST_KINDS[kind], str(md.get("namespace") or "default"), str(md["name"])
 
 
+# The kind of object each action's ``namespace``/``name`` (or ``node``) names.
+_ACTION_TARGETS: dict[str, Kind] = {
+    "rollout_undo": Kind.DEPLOYMENT,
+    "restart": Kind.DEPLOYMENT,
+    "scale": Kind.DEPLOYMENT,
+    "patch_resources": Kind.DEPLOYMENT,
+    "patch_env": Kind.DEPLOYMENT,
+    "patch_probe": Kind.DEPLOYMENT,
+    "patch_scheduling": Kind.DEPLOYMENT,
+    "patch_configmap": Kind.CONFIG_MAP,
+    "patch_secret": Kind.SECRET,
+    "patch_pdb": Kind.POD_DISRUPTION_BUDGET,
+    "suspend_job": Kind.JOB,
+    "scale_job": Kind.JOB,
+    "patch_hpa": Kind.HORIZONTAL_POD_AUTOSCALER,
+    "patch_service_selector": Kind.SERVICE,
+    "patch_resource_quota": Kind.RESOURCE_QUOTA,
+    "recreate_pvc": Kind.PERSISTENT_VOLUME_CLAIM,
+}
+_PATCH_TYPES = {
+    "strategic": PatchType.STRATEGIC,
+    "merge": PatchType.MERGE,
+    "json": PatchType.JSON,
+}
+
+
+def _check_nodes(sc: Scenario, source: str) -> None:
+    for i, group in enumerate(sc.nodes):
+        for field in ("cpu", "memory", "ephemeral_storage"):
+            where = f"{source}: nodes[{i}].{field}"
+            if check_quantity(getattr(group, field), where) <= 0:
+                raise ScenarioError(f"{where}: {getattr(group, field)!r} must be positive")
+
+
+def _check_path(path: str, where: str) -> None:
+    """A symptom's dotted path: non-empty, no empty element (``a..b``, ``.a``, ``a.``)."""
+    if not path.strip():
+        raise ScenarioError(f"{where}: the path is empty (a dotted path such as status.phase)")
+    if any(not part.strip() for part in path.split(".")):
+        raise ScenarioError(
+            f"{where}: {path!r} has an empty element (a dotted path such as "
+            "status.containerStatuses.0.ready)"
+        )
+
+
+def _images(obj: Mapping[str, Any]) -> set[str]:
+    """Images of a workload's containers and init containers (Deployment or Job)."""
+    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        str(c.get("image"))
+        for key in ("containers", "initContainers")
+        for c in spec.get(key) or []
+        if isinstance(c, Mapping) and c.get("image")
+    }
+
+
+def _containers(obj: Mapping[str, Any]) -> set[str]:
+    spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return {
+        str(c.get("name")) for key in ("containers", "initContainers") for c in spec.get(key) or []
+    }
+
+
+def _check_actions(
+    sc: Scenario,
+    source: str,
+    objects: Mapping[tuple[Kind, str, str], Mapping[str, Any]],
+    nodes: set[str],
+) -> None:
+    gt = sc.ground_truth
+    for group, actions in (("acceptable", gt.acceptable), ("wrong", gt.wrong)):
+        for i, action in enumerate(actions):
+            where = f"{source}: ground_truth.{group}[{i}]"
+            raw = msgspec.to_builtins(action)
+            for field in ("requests", "limits", "hard"):
+                for res, value in (raw.get(field) or {}).items():
+                    check_quantity(value, f"{where}.{field}.{res}")
+            node = raw.get("node")
+            if node is not None and node not in nodes:
+                raise ScenarioError(f"{where}.node: unknown node {node!r}")
+            kind = _ACTION_TARGETS.get(raw["type"])
+            if kind is None or raw.get("name") is None:
+                continue
+            target = objects.get((kind, raw["namespace"], raw["name"]))
+            if target is None:
+                raise ScenarioError(
+                    f"{where}.name: no {kind.value} {raw['namespace']}/{raw['name']} in the "
+                    "manifests"
+                )
+            container = raw.get("container")
+            if container is not None and container not in _containers(target):
+                raise ScenarioError(
+                    f"{where}.container: {raw['name']} has no container {container!r} "
+                    f"(it has {sorted(_containers(target))})"
+                )
+
+
+def _check_patch_fault(
+    fault: PatchFault, where: str, objects: dict[tuple[Kind, str, str], Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The patch has its type's shape, applies to its object, and leaves a valid manifest."""
+    shape_ok = isinstance(fault.patch, list if fault.patch_type == "json" else dict)
+    if not shape_ok:
+        want = "a list of operations" if fault.patch_type == "json" else "a mapping"
+        raise ScenarioError(f"{where}.patch: a {fault.patch_type} patch must be {want}")
+    if fault.subresource is not None:
+        if fault.subresource != "scale" or fault.kind is not Kind.DEPLOYMENT:
+            raise ScenarioError(
+                f"{where}.subresource: {fault.subresource!r} is not served for "
+                f"{fault.kind.value} (only a Deployment's 'scale')"
+            )
+        replicas = (fault.patch.get("spec") or {}).get("replicas")
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ScenarioError(
+                f"{where}.patch.spec.replicas: expected a non-negative integer, got {replicas!r}"
+            )
+        return None
+    key = (fault.kind, fault.namespace or "default", fault.name)
+    target = objects.get(key)
+    if target is None:
+        return None  # a node, or an object the caller has already reported
+    try:
+        patched = apply_patch(dict(target), fault.patch, _PATCH_TYPES[fault.patch_type])
+    except Exception as err:  # the API server would answer 422
+        raise ScenarioError(f"{where}.patch: does not apply to {fault.name}: {err}") from err
+    _check_manifest(patched, f"{where}.patch (applied to {fault.kind.value} {fault.name})")
+    objects[key] = patched
+    return patched
+
+
 def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
-    """Check what the schema cannot: references between manifests, faults and the ground truth."""
+    """Check what the schema cannot: manifests against the API schema, quantities, and
+    references between manifests, faults and the ground truth; errors name the field path."""
     known: set[tuple[Kind, str, str]] = set()
+    objects: dict[tuple[Kind, str, str], Mapping[str, Any]] = {}
+    seen_objects: list[Mapping[str, Any]] = []  # every version: manifests, applied, patched
     for i, obj in enumerate(sc.manifests):
-        known.add(_check_manifest(obj, f"{source}: manifests[{i}]"))
+        key = _check_manifest(obj, f"{source}: manifests[{i}]")
+        known.add(key)
+        objects[key] = obj
+        seen_objects.append(obj)
+    _check_nodes(sc, source)
     nodes = set(sc.node_names())
     last_fault = 0.0
     for i, fault in enumerate(sc.faults):
@@ -283,7 +428,10 @@ def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
         last_fault = max(last_fault, fault.at_s)
         if isinstance(fault, ApplyFault):
             for j, obj in enumerate(fault.manifests):
-                known.add(_check_manifest(obj, f"{where}.manifests[{j}]"))
+                key = _check_manifest(obj, f"{where}.manifests[{j}]")
+                known.add(key)
+                objects[key] = obj
+                seen_objects.append(obj)
         elif isinstance(fault, PatchFault | DeleteFault):
             ns = fault.namespace or ("default" if fault.kind is not Kind.NODE else "")
             if fault.kind is Kind.NODE:
@@ -293,6 +441,10 @@ def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
                 raise ScenarioError(
                     f"{where}.name: no {fault.kind.value} {ns}/{fault.name} in the manifests"
                 )
+            if isinstance(fault, PatchFault):
+                patched = _check_patch_fault(fault, where, objects)
+                if patched is not None:
+                    seen_objects.append(patched)
         elif isinstance(fault, ScaleFault):
             if (Kind.DEPLOYMENT, fault.namespace, fault.name) not in known:
                 raise ScenarioError(f"{where}.name: no Deployment {fault.namespace}/{fault.name}")
@@ -306,6 +458,7 @@ def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
                 raise ScenarioError(
                     f"{where}.service: no Service {fault.namespace}/{fault.service}"
                 )
+    used_images = {img for obj in seen_objects for img in _images(obj)}
     for i, t in enumerate(sc.traffic):
         if (Kind.SERVICE, t.namespace, t.service) not in known:
             raise ScenarioError(
@@ -313,14 +466,57 @@ def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:
             )
     services = {(ns, name) for kind, ns, name in known if kind is Kind.SERVICE}
     for image, beh in sc.images.items():
+        if image not in used_images:
+            raise ScenarioError(
+                f"{source}: images[{image!r}]: no container of the manifests or faults runs "
+                f"this image (a typo in the tag? used: {sorted(used_images)})"
+            )
         for j, call in enumerate(beh.calls):
             name = call.service.split(".")[0]
             if not any(svc == name for _, svc in services):
                 raise ScenarioError(
                     f"{source}: images[{image!r}].calls[{j}].service: no Service {call.service!r}"
                 )
+        for j, dep in enumerate(beh.readiness_depends_on):
+            name = dep.service.split(".")[0]
+            if not any(svc == name for _, svc in services):
+                raise ScenarioError(
+                    f"{source}: images[{image!r}].readiness_depends_on[{j}].service: "
+                    f"no Service {dep.service!r}"
+                )
+    for i, obj in enumerate(sc.manifests):
+        if obj.get("kind") == "HorizontalPodAutoscaler":
+            ref = (obj.get("spec") or {}).get("scaleTargetRef") or {}
+            ns = str(obj["metadata"].get("namespace") or "default")
+            if (
+                ref.get("kind") != "Deployment"
+                or (Kind.DEPLOYMENT, ns, ref.get("name")) not in known
+            ):
+                raise ScenarioError(
+                    f"{source}: manifests[{i}].spec.scaleTargetRef: no Deployment "
+                    f"{ns}/{ref.get('name')} to scale (kind {ref.get('kind')!r})"
+                )
     _check_acyclic(sc, source)
     gt = sc.ground_truth
+    for i, symptom in enumerate(gt.symptoms):
+        where = f"{source}: ground_truth.symptoms[{i}]"
+        if isinstance(symptom, ObjectSymptom):
+            _check_path(symptom.path, f"{where}.path")
+            if symptom.absent and (
+                symptom.equals is not None
+                or symptom.one_of is not None
+                or symptom.at_least is not None
+                or symptom.at_most is not None
+            ):
+                raise ScenarioError(f"{where}.absent: cannot be combined with a comparison")
+        elif isinstance(symptom, MetricSymptom):
+            if symptom.above is None and symptom.below is None:
+                raise ScenarioError(f"{where}: a metric symptom needs above and/or below")
+            if (Kind.SERVICE, symptom.namespace, symptom.service) not in known:
+                raise ScenarioError(
+                    f"{where}.service: no Service {symptom.namespace}/{symptom.service}"
+                )
+    _check_actions(sc, source, objects, nodes)
     if gt.no_action and gt.acceptable:
         raise ScenarioError(
             f"{source}: ground_truth.acceptable: must be empty when no_action is true"

@@ -81,7 +81,9 @@ class Experience:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.journal = self.directory / "trajectories.jsonl"
         self.store = MemoryStore(
-            MemorySettings(uri=str(self.directory / "lancedb"), table="selfheal")
+            MemorySettings(
+                uri=str(self.directory / "lancedb"), table="selfheal", create_if_missing=True
+            )
         )
         self.bank = ReasoningBank(
             self.store,

@@ -15,6 +15,7 @@ applies but fails its tests is not an exception: it is a step of a trajectory.
         └── EditError                   an edit cannot be applied (names the hunk)
             ├── EditParseError          the edit text is not valid in its format
             ├── AnchorNotFoundError     context / search text is not in the file
+            │   └── OffsetTooLargeError a diff hunk's context is too far from its stated line
             ├── AmbiguousAnchorError    context matches several places (low confidence)
             └── SyntaxCheckError        the result no longer parses
 """
@@ -56,6 +57,36 @@ class EditParseError(EditError):
 
 class AnchorNotFoundError(EditError):
     """The context lines or search text of a hunk do not occur in the file."""
+
+
+class OffsetTooLargeError(AnchorNotFoundError):
+    """A unified-diff hunk's context is only found too far from the line its header states.
+
+    Attributes:
+        stated: the 1-based line the hunk header states (``@@ -stated``).
+        found: the 1-based line where its context is.
+        limit: the largest distance allowed, lines.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        hunk: int | None = None,
+        path: str | None = None,
+        stated: int = 0,
+        found: int = 0,
+        limit: int = 0,
+    ) -> None:
+        super().__init__(detail, hunk=hunk, path=path)
+        self.stated = stated
+        self.found = found
+        self.limit = limit
+
+    @property
+    def offset(self) -> int:
+        """``found - stated``, lines."""
+        return self.found - self.stated
 
 
 class AmbiguousAnchorError(EditError):

@@ -40,6 +40,7 @@ class PoolAccount:
     rejected: int
     memories_flushed: int
     memories_lost: int
+    memories_unpersisted: int = 0  # remember()ed under a spec without a namespace (warned)
 
     @property
     def reaps(self) -> int:

@@ -20,6 +20,9 @@ retryable/permanent split::
         └── BadResultError                       a handler returned a value of the wrong type
 
 A handler's own exception is kept as ``__cause__`` of the :class:`HandlerError`.
+
+Warnings: :class:`MemoryNotPersistedWarning` (a ``UserWarning``): a handler
+called ``remember()`` but its spec has no memory namespace, so nothing is persisted.
 """
 
 from __future__ import annotations
@@ -69,3 +72,7 @@ class HandlerError(EphemeralError, PermanentError):
 
 class BadResultError(EphemeralError, PermanentError):
     """A handler returned a value that is not of its spec's result type."""
+
+
+class MemoryNotPersistedWarning(UserWarning):
+    """A handler called ``remember()`` but its spec has no namespace: nothing is persisted."""

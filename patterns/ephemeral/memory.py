@@ -52,18 +52,27 @@ class StoreMemory:
         ]
 
     def persist_sync(self, namespace: str, memories: Sequence[Memory]) -> None:
-        """:meth:`persist` in the calling thread."""
-        from patterns.memory.schema import MemoryItem
+        """:meth:`persist` in the calling thread.
 
-        self.store.add(
-            MemoryItem(text=m.text, namespace=namespace, kind=m.kind, metadata=m.metadata)
+        Idempotent, as :meth:`MemoryStore.remember` is: a memory's id derives from its
+        namespace, kind and text, so the same memory learned again (a rerun, another
+        agent) replaces the stored one instead of adding a duplicate.
+        """
+        from patterns.memory.schema import MemoryItem
+        from patterns.memory.store import content_id
+
+        items = {  # one record per id: a memory repeated in the batch is stored once
+            (rid := content_id(namespace, m.kind, m.text)): MemoryItem(
+                text=m.text, namespace=namespace, kind=m.kind, metadata=m.metadata, id=rid
+            )
             for m in memories
-        )
+        }
+        self.store.upsert(items.values())
 
     async def recall(self, namespace: str, query: str, k: int) -> list[Memory]:
         """The ``k`` memories of ``namespace`` most similar to ``query``, best first."""
         return await asyncio.to_thread(self.recall_sync, namespace, query, k)
 
     async def persist(self, namespace: str, memories: Sequence[Memory]) -> None:
-        """Append ``memories`` to ``namespace`` in one LanceDB commit."""
+        """Upsert ``memories`` into ``namespace`` in one LanceDB commit (:meth:`persist_sync`)."""
         await asyncio.to_thread(self.persist_sync, namespace, list(memories))

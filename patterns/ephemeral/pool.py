@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import warnings
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from patterns.ephemeral.exceptions import (
     HandlerError,
     HandlerTimeoutError,
     InvalidSpecError,
+    MemoryNotPersistedWarning,
     PoolClosedError,
     QueueFullError,
     RehydrationError,
@@ -111,6 +113,8 @@ class AgentPool:
         self._rejected = 0
         self._flushed = 0
         self._lost = 0
+        self._unpersisted = 0  # memories remembered by specs without a namespace
+        self._warned_roles: set[str] = set()
         self._zero = asyncio.Event()  # set while no agent is alive
         self._zero.set()
 
@@ -160,6 +164,13 @@ class AgentPool:
     def _lane(self, spec: AgentSpec) -> _Lane:
         lane = self._lanes.get(spec.role)
         if lane is None:
+            if spec.namespace is not None and self.memory is None:
+                raise InvalidSpecError(
+                    f"spec of role {spec.role!r} names memory namespace {spec.namespace!r} but "
+                    "this pool has no memory backend, so its agents could neither rehydrate nor "
+                    "persist what they remember(): pass AgentPool(memory=StoreMemory(store)) "
+                    "or drop the spec's namespace"
+                )
             s = self.settings
             lane = _Lane(
                 spec,
@@ -379,6 +390,8 @@ class AgentPool:
                         agent.memories += tuple(ctx.learned)
                         if spec.namespace is not None and self.memory is not None:
                             agent.pending.extend(ctx.learned)
+                        else:
+                            self._warn_unpersisted(spec, len(ctx.learned))
                     self._finish(
                         work, ItemOutcome(ItemStatus.OK, value, None, attempt, tuple(agent_ids))
                     )
@@ -414,6 +427,22 @@ class AgentPool:
             if inspect.isawaitable(result):
                 result = await result
         return result
+
+    def _warn_unpersisted(self, spec: AgentSpec, count: int) -> None:
+        """Warn (once per role) that remember() calls of a spec without a namespace are kept
+        only by their agent, in process, and end with it."""
+        self._unpersisted += count
+        if spec.role in self._warned_roles:
+            return
+        self._warned_roles.add(spec.role)
+        warnings.warn(
+            f"agents of role {spec.role!r} called remember() but their spec has no memory "
+            f"namespace: {count} memory(ies) stay in the agent's process memory and are lost "
+            "when it ends; give the spec a namespace and the pool a memory backend "
+            "(AgentPool(memory=StoreMemory(store))) to persist them",
+            MemoryNotPersistedWarning,
+            stacklevel=2,
+        )
 
     # ------------------------------------------------------------------ agents
 
@@ -574,4 +603,5 @@ class AgentPool:
             rejected=self._rejected,
             memories_flushed=self._flushed,
             memories_lost=self._lost,
+            memories_unpersisted=self._unpersisted,
         )

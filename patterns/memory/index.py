@@ -3,13 +3,18 @@
 Vector index: IVF_HNSW_FLAT (an HNSW graph per IVF partition over the raw
 float32 vectors) with cosine distance.
 
-* Why HNSW over the raw vectors: measured on 100k text-like 384-d vectors on
-  2 cores (LanceDB 0.40), one HNSW graph (m=16, ef_construction=150) answers a
-  top-10 query in about 3 ms p50 (the graph walk itself ~1.2 ms) at
+* Why HNSW over the raw vectors: on 100k text-like 384-d vectors on 2 cores
+  (LanceDB 0.40), one HNSW graph (m=16, ef_construction=150) reaches
   recall@10 0.95-0.97 with ef=160-200, with exact distances, so no refine step
-  is needed. At equal ef, IVF_HNSW_SQ was slower and less accurate (8-bit
-  codes; a refine pass to recover); IVF_FLAT (256 partitions) and IVF_PQ
-  needed 4-6 ms for recall 0.80-0.86. The raw vectors cost 1.5 KiB per record
+  is needed. What is measured: LanceDB's query plan puts the graph walk itself
+  at ~1.2-1.5 ms, but a whole top-10 :meth:`MemoryStore.search` from Python
+  (thread hop to the LanceDB loop, the walk, reading the hits' record columns)
+  measured 5.6-8.2 ms p50 in ``make bench NAME=memory`` runs (``search_p50_ms``
+  in ``bench-results/memory.json``; p99 10.6 ms on an idle machine, 26 ms with
+  the 2 cores shared by other jobs), close to numpy brute force over the same
+  100k vectors on an idle machine (8.8 ms). At equal ef, IVF_HNSW_SQ was
+  slower and less accurate (8-bit codes; a refine pass to recover); IVF_FLAT
+  (256 partitions) and IVF_PQ needed 4-6 ms for recall 0.80-0.86. The raw vectors cost 1.5 KiB per record
   (150 MiB at 100k) in the index, which this scale affords. Search uses
   ``ef=200`` (``search_ef``): it costs ~0.4 ms more than 160 and keeps
   recall@10 above 0.95 across query samples.

@@ -43,7 +43,10 @@ class MemorySettings(BaseModel):
         DEFAULT_DIM, ge=8, le=4096, description="Vector length of the hashing embedder."
     )
     create_if_missing: bool = Field(
-        True, description="Create the table on open when it does not exist yet."
+        False,
+        description="Create the table (and the local database directory) on open when it does "
+        "not exist yet. Off by default: opening a missing table is a TableNotFoundError, so a "
+        "mistyped URI or table name never silently yields an empty memory.",
     )
     read_consistency_s: float | None = Field(
         0.0,

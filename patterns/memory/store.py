@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
@@ -124,6 +125,12 @@ def default_embedder(settings: MemorySettings) -> Embedder:
     if settings.embedder == "sentence-transformer":
         return SentenceTransformerEmbedder()
     return HashingEmbedder(dim=settings.dim)
+
+
+def content_id(namespace: str, kind: str, text: str) -> str:
+    """The id :meth:`MemoryStore.remember` gives a text: 128 bits of SHA-256 of all three."""
+    digest = hashlib.sha256("\0".join((namespace, kind, text)).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
 
 
 def _micros(dt: datetime) -> int:
@@ -271,8 +278,17 @@ class MemoryStore:
 
     async def _open(self) -> None:
         s = self.settings
-        if _is_local(s.uri) and s.create_if_missing:
-            _local_path(s.uri).mkdir(parents=True, exist_ok=True)
+        if _is_local(s.uri):
+            root = _local_path(s.uri)
+            if s.create_if_missing:
+                root.mkdir(parents=True, exist_ok=True)
+            elif not root.is_dir():  # connecting would create the directory: refuse first
+                raise TableNotFoundError(
+                    f"memory table {s.table!r} does not exist at {s.uri!r} (no database "
+                    f"directory {root}); to create it, open the store with "
+                    "MemorySettings(create_if_missing=True) or set "
+                    "SWARMKIT_MEMORY__CREATE_IF_MISSING=true"
+                )
         interval = None if s.read_consistency_s is None else timedelta(seconds=s.read_consistency_s)
         self._db = await lancedb.connect_async(s.uri, read_consistency_interval=interval)
         try:
@@ -287,9 +303,11 @@ class MemoryStore:
                     f"LanceDB table (missing or empty _versions/)"
                 ) from err
             if not s.create_if_missing:
+                where = f" (no table directory {path})" if path is not None else ""
                 raise TableNotFoundError(
-                    f"memory table {s.table!r} does not exist at {s.uri!r} "
-                    "(create_if_missing is off)"
+                    f"memory table {s.table!r} does not exist at {s.uri!r}{where}; to create "
+                    "it, open the store with MemorySettings(create_if_missing=True) or set "
+                    "SWARMKIT_MEMORY__CREATE_IF_MISSING=true"
                 ) from err
             self._table = await self._db.create_table(s.table, schema=self._schema, exist_ok=True)
             await self._create_side_indices()
@@ -387,36 +405,59 @@ class MemoryStore:
     ) -> list[str]:
         """Upsert texts as records of one namespace and kind (the task-level entry point).
 
+        Remembering is idempotent: without ``ids`` a record's id is derived from
+        its namespace, kind and text (:func:`content_id`), so remembering the same
+        text again replaces the record (fresh metadata, times and TTL) instead of
+        adding a duplicate; a text given twice in one call is stored once.
+
         Args:
             texts: the texts to remember.
             namespace: their namespace.
             kind: their kind.
             metadata: one mapping per text, or ``None``.
-            ids: one id per text (re-remembering an id replaces it), or random ids.
+            ids: one id per text (re-remembering an id replaces it), or content-derived ids.
             ttl_s: seconds until the records expire, or never.
 
         Returns:
-            The records' ids.
+            The records' ids, one per text, in input order.
         """
         for name, seq in (("metadata", metadata), ("ids", ids)):
             if seq is not None and len(seq) != len(texts):
                 raise InvalidRecordError(f"{name} has {len(seq)} entries for {len(texts)} texts")
         if ttl_s is not None and not (math.isfinite(ttl_s) and ttl_s > 0):
             raise InvalidRecordError(f"ttl_s={ttl_s!r} must be a positive number of seconds")
+        for pos, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidRecordError(
+                    f"text {pos} must be a non-empty string, not {text!r} (nothing to remember)"
+                )
+        check_name(namespace, "namespace")
+        check_name(kind, "kind")
         now = self._now()
         expires = now + timedelta(seconds=ttl_s) if ttl_s is not None else None
-        return self.upsert(
+        record_ids = (
+            list(ids) if ids is not None else [content_id(namespace, kind, t) for t in texts]
+        )
+        # A text repeated in one call has one content id: store it once (its last metadata).
+        # Explicit ids stay as given, so a repeated one is an error, as in upsert().
+        last = (
+            {rid: i for i, rid in enumerate(record_ids)}
+            if ids is None
+            else dict(zip(record_ids, range(len(record_ids)), strict=True))
+        )
+        self.upsert(
             MemoryItem(
-                text=text,
+                text=texts[i],
                 namespace=namespace,
                 kind=kind,
-                id=ids[i] if ids is not None else None,
+                id=rid,
                 metadata=metadata[i] if metadata is not None else {},
                 created_at=now,
                 expires_at=expires,
             )
-            for i, text in enumerate(texts)
+            for rid, i in last.items()
         )
+        return record_ids
 
     def _validate(self, items: Iterable[MemoryItem], now: datetime) -> tuple[list[_Row], list[str]]:
         """Check every item before anything is written; assign ids and times.
@@ -784,8 +825,10 @@ class MemoryStore:
 
     def _query_vector(self, query: str | Sequence[float] | NDArray[Any]) -> NDArray[np.float32]:
         if isinstance(query, str):
-            if not query:
-                raise InvalidRecordError("the query text is empty")
+            if not query.strip():
+                raise InvalidRecordError(
+                    f"the query text is empty or only whitespace ({query[:20]!r}): nothing to embed"
+                )
             return self.embedder.embed_one(query)
         vec = np.asarray(query, dtype=np.float32)
         if vec.ndim != 1 or vec.shape[0] != self.dim:
@@ -1028,10 +1071,15 @@ def get_store(settings: MemorySettings | None = None) -> MemoryStore:
     """A process-wide shared store per distinct settings (opened on first use).
 
     Prefect tasks call this so that repeated task runs in one worker reuse
-    the open table and the loaded embedder.
+    the open table and the loaded embedder. Settings that differ only in
+    ``create_if_missing`` share one store.
+
+    Raises:
+        TableNotFoundError: the table does not exist and ``create_if_missing`` is off.
     """
     settings = settings or MemorySettings()
-    key = settings.model_dump_json()
+    # One store per table: whether it may be created only matters while it is not open yet.
+    key = settings.model_copy(update={"create_if_missing": False}).model_dump_json()
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:

@@ -43,7 +43,11 @@ class Clock:
 
 
 def open_store(uri: str, clock: Clock) -> MemoryStore:
-    return MemoryStore(MemorySettings(uri=uri, dim=DIM), HashingEmbedder(dim=DIM), clock=clock)
+    return MemoryStore(
+        MemorySettings(create_if_missing=True, uri=uri, dim=DIM),
+        HashingEmbedder(dim=DIM),
+        clock=clock,
+    )
 
 
 @pytest.fixture

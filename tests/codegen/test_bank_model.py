@@ -43,7 +43,7 @@ FAIL = RunOutcome(False, 3, 1, "AssertionError", "assert sum_to(3) == 6")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MemoryStore]:
-    settings = MemorySettings(uri=str(tmp_path / "lancedb"), dim=DIM)
+    settings = MemorySettings(create_if_missing=True, uri=str(tmp_path / "lancedb"), dim=DIM)
     with MemoryStore(settings, HashingEmbedder(dim=DIM)) as s:
         yield s
 

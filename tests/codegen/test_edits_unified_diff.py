@@ -7,11 +7,14 @@ import difflib
 import pytest
 
 from patterns.codegen.edits import (
+    DEFAULT_MAX_OFFSET_LINES,
     AmbiguousAnchorError,
     AnchorNotFoundError,
     EditEngine,
     EditParseError,
+    OffsetTooLargeError,
 )
+from patterns.core.exceptions import ConfigError
 
 ENGINE = EditEngine()
 LINES = [f"line {i}\n" for i in range(1, 31)]
@@ -37,6 +40,54 @@ def test_hunk_found_at_nearest_offset() -> None:
     expected = SOURCE.replace("line 15\n", "line fifteen\n")
     shifted = "extra 1\nextra 2\n" + SOURCE
     assert ENGINE.merge(shifted, diff(SOURCE, expected)).text == "extra 1\nextra 2\n" + expected
+
+
+def test_offsets_of_misplaced_hunks_are_reported() -> None:
+    # Hunk line numbers are wrong (the file grew 2 lines at the top): placed, and said so.
+    expected = SOURCE.replace("line 5\n", "line five\n").replace("line 25\n", "line 25b\n")
+    edit = diff(SOURCE, expected)
+    shifted = "extra 1\nextra 2\n" + SOURCE
+    result = ENGINE.merge(shifted, edit)
+    assert result.text == "extra 1\nextra 2\n" + expected
+    assert result.offsets == (2, 2) and result.max_offset == 2
+    exact = ENGINE.merge(SOURCE, edit)
+    assert exact.offsets == (0, 0) and exact.max_offset == 0
+    # Line numbers too small: the context is found before the stated line.
+    early = "@@ -20,3 +20,3 @@\n line 9\n-line 10\n+line ten\n line 11\n"
+    assert ENGINE.merge(SOURCE, early).offsets == (-11,)
+
+
+def test_a_hunk_beyond_the_offset_limit_is_refused_and_the_limit_is_settable() -> None:
+    big = "".join(f"row {i}\n" for i in range(1, 401))
+    # The header says line 10, the context is at line 300: 290 lines away.
+    edit = "@@ -10,3 +10,3 @@\n row 299\n-row 300\n+row three hundred\n row 301\n"
+    with pytest.raises(OffsetTooLargeError) as info:
+        ENGINE.merge(big, edit, path="big.txt")
+    err = info.value
+    assert isinstance(err, AnchorNotFoundError)  # callers catching "not found" still do
+    assert (err.hunk, err.stated, err.found, err.offset) == (0, 10, 299, 289)
+    assert err.limit == DEFAULT_MAX_OFFSET_LINES and err.path == "big.txt"
+    assert "289 lines after the line its header states (10)" in str(err)
+    assert "big.txt: hunk 1" in str(err)
+    loose = EditEngine(max_offset_lines=None).merge(big, edit)  # placement at any distance
+    assert loose.offsets == (289,) and "row three hundred\n" in loose.text
+    assert EditEngine(max_offset_lines=289).merge(big, edit).offsets == (289,)
+    with pytest.raises(OffsetTooLargeError, match="max_offset_lines=288"):
+        EditEngine(max_offset_lines=288).merge(big, edit)
+    strict = EditEngine(max_offset_lines=0)
+    assert strict.merge(big, edit.replace("-10,3 +10,3", "-299,3 +299,3")).offsets == (0,)
+    with pytest.raises(ConfigError, match="max_offset_lines"):
+        EditEngine(max_offset_lines=-1)
+
+
+def test_a_refused_hunk_leaves_the_file_untouched(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "f.txt"
+    path.write_text("".join(f"row {i}\n" for i in range(1, 401)))
+    before = path.read_bytes()
+    edit = "@@ -1,3 +1,3 @@\n row 1\n-row 2\n+two\n row 3\n@@ -10,3 +10,3 @@\n row 349\n-row 350\n+x\n row 351\n"
+    with pytest.raises(OffsetTooLargeError) as info:
+        ENGINE.apply_to_file(path, edit)
+    assert info.value.hunk == 1 and path.read_bytes() == before
 
 
 def test_equally_near_context_is_ambiguous() -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo_codegen import codegen_demo
+from flows.demo_codegen import codegen_demo, demo_workdir
 from patterns.codegen.exceptions import AnchorNotFoundError, SyntaxCheckError
 from patterns.codegen.records import EditFormat, Step, Trajectory
 from patterns.codegen.records import TestOutcome as RunOutcome
 from patterns.memory import MemorySettings
+from patterns.memory.exceptions import TableNotFoundError
 from tasks.codegen import apply_edit, recall_strategies, record_trajectory
 
 SOURCE = "def area(w, h):\n    return w + h\n"
@@ -60,6 +61,10 @@ def _trajectory(task_id: str, success: bool) -> Trajectory:
 
 def test_record_then_recall_through_tasks(tmp_path: Path) -> None:
     settings = MemorySettings(uri=str(tmp_path / "db"), table="bank")
+    with pytest.raises(
+        TableNotFoundError, match="'bank' does not exist"
+    ):  # reading creates nothing
+        recall_strategies.fn("anything", settings=settings)
     report = record_trajectory.fn(_trajectory("area#b0", True), settings=settings)
     assert report.added_ids
     record_trajectory.fn(_trajectory("area#b1", False), settings=settings)
@@ -73,10 +78,25 @@ def test_record_then_recall_through_tasks(tmp_path: Path) -> None:
     assert recalled[0].item.tags[0] == "op:swap-arithmetic"
 
 
-def test_demo_flow_repairs_and_applies_the_winning_edit(tmp_path: Path) -> None:
-    out = codegen_demo(
-        uri=str(tmp_path / "db"), train_tasks=3, workdir=str(tmp_path / "work"), budget=10
-    )
+def test_demo_workdir_follows_the_memory_uri(tmp_path: Path) -> None:
+    assert demo_workdir(str(tmp_path / "db")) == tmp_path / "codegen-demo"
+    assert demo_workdir(f"file://{tmp_path}/db") == tmp_path / "codegen-demo"
+    assert demo_workdir(".data/lancedb") == Path(".data/codegen-demo")  # the default, unchanged
+    remote = demo_workdir("s3://bucket/prefix")
+    assert remote.is_dir() and not remote.is_relative_to(Path.cwd())
+    remote.rmdir()
+
+
+def test_demo_flow_repairs_and_applies_the_winning_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # the demo must write next to its uri, not in the working directory
+    out = codegen_demo(uri=str(tmp_path / "db"), train_tasks=3, budget=10)
+    assert list(cwd.iterdir()) == []
+    if out["fixed_path"] is not None:
+        assert Path(out["fixed_path"]).parent == tmp_path / "codegen-demo"
     assert out["target"].startswith("HumanEval/")
     assert out["memories"] > 0
     if out["warm"]["solved"]:

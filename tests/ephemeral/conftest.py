@@ -35,7 +35,7 @@ async def pool(clock: ManualClock, settings: EphemeralSettings) -> AsyncIterator
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MemoryStore]:
-    settings = MemorySettings(uri=str(tmp_path / "lancedb"), dim=SMALL_DIM)
+    settings = MemorySettings(create_if_missing=True, uri=str(tmp_path / "lancedb"), dim=SMALL_DIM)
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM)) as s:
         yield s
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import pytest
@@ -12,8 +13,10 @@ from patterns.ephemeral import (
     AgentPool,
     AgentSpec,
     EphemeralSettings,
+    InvalidSpecError,
     ItemStatus,
     Memory,
+    MemoryNotPersistedWarning,
     RehydrationError,
     StoreMemory,
 )
@@ -133,3 +136,40 @@ async def test_concurrent_agents_persist_to_one_namespace(
     await memory_pool.aclose()
     assert texts(store) == {f"learned: item {i}" for i in range(8)}
     assert store.count(namespace=NS) == 8
+
+
+async def test_a_spec_with_a_namespace_needs_a_pool_with_memory(pool: AgentPool) -> None:
+    # The README's first example: a namespace on a pool without a store dropped every memory.
+    spec = AgentSpec("summarizer", learn, namespace="agents")
+    with pytest.raises(InvalidSpecError, match=r"'agents' but this pool has no memory backend"):
+        await pool.run(spec, "disk pressure on node-3")
+    assert pool.account().spawns == 0  # refused before any agent ran
+
+
+async def test_remember_without_a_namespace_warns_once_per_role_and_is_counted(
+    pool: AgentPool,
+) -> None:
+    spec = AgentSpec("scribe", learn)  # no namespace: nothing can be persisted
+    with pytest.warns(MemoryNotPersistedWarning, match=r"role 'scribe' called remember\(\)"):
+        await pool.run(spec, "one")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second warning for the same role would raise here
+        await pool.run(spec, "two")
+    silent = AgentSpec("silent", lambda ctx, payload: payload)  # never remembers: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert await pool.run(silent, "x") == "x"
+    acct = pool.account()
+    assert (acct.memories_unpersisted, acct.memories_flushed, acct.memories_lost) == (2, 0, 0)
+
+
+async def test_persisting_the_same_memories_again_adds_no_duplicates(store: MemoryStore) -> None:
+    # A rerun of the same work (the README example run twice) must not pile up copies.
+    memory = StoreMemory(store)
+    batch = [Memory("saw disk pressure", "fact", {"n": 1}), Memory("saw disk pressure", "fact")]
+    await memory.persist(NS, batch)
+    await memory.persist(NS, [Memory("saw disk pressure", "fact"), Memory("saw oom", "fact")])
+    assert texts(store) == {"saw disk pressure", "saw oom"}
+    assert store.count(namespace=NS) == 2
+    await memory.persist(NS, [Memory("saw disk pressure", "note")])  # another kind: kept apart
+    assert store.count(namespace=NS) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from patterns.ephemeral import (
     HandlerTimeoutError,
     Isolation,
     ItemStatus,
+    MemoryNotPersistedWarning,
     bursty_trace,
     replay_bursty,
 )
@@ -25,7 +27,9 @@ from tests.ephemeral.handlers import explode, hang, sum_of_squares
 async def test_process_isolated_agents_have_the_same_interface(clock: ManualClock) -> None:
     pool = AgentPool(EphemeralSettings(process_workers=2), clock=clock, auto_reap=False)
     cpu = AgentSpec("cpu", sum_of_squares, isolation=Isolation.PROCESS, result_type=int)
-    outcomes = await pool.map(cpu, [10, 1000, 20_000])
+    # The handler remembers what it computed, but the spec has no namespace: said, not dropped.
+    with pytest.warns(MemoryNotPersistedWarning, match="role 'cpu'"):
+        outcomes = await pool.map(cpu, [10, 1000, 20_000])
     assert [o.value for o in outcomes] == [sum(i * i for i in range(n)) for n in (10, 1000, 20_000)]
     crash = await pool.submit_nowait(AgentSpec("bad", explode, isolation=Isolation.PROCESS), 1)
     assert isinstance(crash.error, HandlerError) and crash.attempts == 2
@@ -37,6 +41,7 @@ async def test_process_isolated_agents_have_the_same_interface(clock: ManualCloc
     assert await pool.run(cpu, 4) == 14  # fresh workers after the hung ones were killed
     acct = await pool.aclose()
     assert acct.crashes == 4 and acct.completed == 4
+    assert acct.memories_unpersisted == 4  # learned in the worker processes, counted here
 
 
 def test_bursty_trace_is_seeded_and_bursty() -> None:

@@ -5,6 +5,11 @@ semantics the real backend relies on: strategic-merge, merge and JSON patches,
 server-side dry run, resourceVersions, paging, the ``scale`` and ``eviction``
 subresources, finite watch streams (as if ``timeoutSeconds`` expired) and 410 Gone.
 kmock's request log and DSL stay available for assertions and error injection.
+
+Patches are applied by code independent of the project's (``apps.k8s.patching``, which
+the simulator uses): ``json-merge-patch`` (RFC 7386), ``jsonpatch`` (RFC 6902) and the
+typed strategic merge of :mod:`tests.k8s.strategic_merge`; an unknown patch
+Content-Type is 415, as on a real API server.
 """
 
 from __future__ import annotations
@@ -26,10 +31,17 @@ from apps.k8s.objects import (
     matches_requirements,
     parse_selector,
 )
-from apps.k8s.patching import PatchType, apply_patch
+from tests.k8s.strategic_merge import PatchError, json_merge, json_patch, strategic_merge_patch
 
 T = TypeVar("T")
 Key = tuple[str, str, str, str, str]  # group, version, plural, namespace, name
+
+
+PATCHERS: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {
+    "application/strategic-merge-patch+json": strategic_merge_patch,
+    "application/merge-patch+json": json_merge,
+    "application/json-patch+json": json_patch,
+}
 
 
 def _status(code: int, reason: str, message: str) -> kmock.KubernetesError:
@@ -150,8 +162,15 @@ class ApiEmulator(kmock.KubernetesEmulator):
 
     async def _serve_update(self, request: kmock.Request) -> Any:
         key, obj = self._get(request)
-        ptype = PatchType(request.headers.get("Content-Type", PatchType.STRATEGIC.value))
+        ptype = request.headers.get("Content-Type", "").split(";")[0].strip()
         dry = request.params.get("dryRun") == "All"
+        if ptype not in PATCHERS:
+            raise _status(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown "
+                f"format - accepted media types include: {', '.join(PATCHERS)}",
+            )
         if request.subresource == "scale":
             replicas = int(request.data["spec"]["replicas"])
             new = deep_copy(obj)
@@ -165,8 +184,8 @@ class ApiEmulator(kmock.KubernetesEmulator):
                 "spec": {"replicas": replicas},
             }
         try:
-            new = apply_patch(obj, request.data, ptype)
-        except Exception as err:  # the API server answers 422 for a patch it cannot apply
+            new = PATCHERS[ptype](obj, request.data)
+        except PatchError as err:  # the API server answers 422 for a patch it cannot apply
             raise _status(422, "Invalid", str(err)) from err
         if not dry:
             self._store(key, new, "MODIFIED")

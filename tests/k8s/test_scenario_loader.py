@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from apps.k8s.exceptions import ScenarioError
-from apps.k8s.scenario import load_scenario, parse_scenario
+from apps.k8s.scenario import load_catalog, load_scenario, parse_scenario, scenario_names
 from apps.k8s.settings import SCENARIOS_DIR
 
 BASE: dict[str, Any] = yaml.safe_load((SCENARIOS_DIR / "db-outage-cascade.yaml").read_text())
@@ -91,6 +91,183 @@ CASES = [
         "cycle: frontend -> orders -> db -> frontend",
     ),
 ]
+
+
+def _container(d: dict[str, Any], deployment: int = 3) -> dict[str, Any]:
+    """The first container of manifests[deployment] (3 is the db Deployment)."""
+    return d["manifests"][deployment]["spec"]["template"]["spec"]["containers"][0]
+
+
+DB = r"manifests\[3\].spec.template.spec.containers\[0\]"
+# Fields the loader used to pass and the simulator tripped on later (or never): each must be
+# refused at load time with the field's path in the message.
+LOAD_TIME_CASES = [
+    (
+        "replicas a word",
+        lambda d: d["manifests"][3]["spec"].__setitem__("replicas", "three"),
+        r"manifests\[3\].spec.replicas: expected an integer, got a string \('three'\)",
+    ),
+    (
+        "memory bad suffix",
+        lambda d: _container(d)["resources"]["limits"].__setitem__("memory", "256Mx"),
+        DB + r".resources.limits.memory: invalid quantity '256Mx'",
+    ),
+    (
+        "cpu not a quantity",
+        lambda d: _container(d)["resources"]["requests"].__setitem__("cpu", "half"),
+        DB + r".resources.requests.cpu: invalid quantity 'half'",
+    ),
+    (
+        "negative request",
+        lambda d: _container(d)["resources"]["requests"].__setitem__("cpu", "-1"),
+        DB + r".resources.requests.cpu: quantity '-1' must not be negative",
+    ),
+    (
+        "request above limit",
+        lambda d: _container(d)["resources"]["requests"].__setitem__("memory", "2Gi"),
+        DB + r".resources.requests.memory: '2Gi' must be less than or equal to memory limit",
+    ),
+    (
+        "pvc storage",
+        lambda d: d["manifests"][0]["spec"]["resources"]["requests"].__setitem__("storage", "10GB"),
+        r"manifests\[0\].spec.resources.requests.storage: invalid quantity '10GB'",
+    ),
+    (
+        "misspelt field",
+        lambda d: _container(d).__setitem__("readinesProbe", {"tcpSocket": {"port": 5432}}),
+        DB + r".readinesProbe: unknown field",
+    ),
+    (
+        "port a word",
+        lambda d: _container(d)["ports"][0].__setitem__("containerPort", "5432/tcp"),
+        DB + r".ports\[0\].containerPort: expected an integer",
+    ),
+    (
+        "probe period a string",
+        lambda d: _container(d)["readinessProbe"].__setitem__("periodSeconds", "5s"),
+        DB + r".readinessProbe.periodSeconds: expected an integer",
+    ),
+    (
+        "label not a string",
+        lambda d: d["manifests"][1]["metadata"]["labels"].__setitem__("tier", 1),
+        r"manifests\[1\].metadata.labels.tier: expected a string",
+    ),
+    (
+        "wrong apiVersion",
+        lambda d: d["manifests"][3].__setitem__("apiVersion", "extensions/v1beta1"),
+        r"manifests\[3\].apiVersion: 'extensions/v1beta1' is not served for Deployment",
+    ),
+    (
+        "node memory",
+        lambda d: d["nodes"][0].__setitem__("memory", "16Gb"),
+        r"nodes\[0\].memory: invalid quantity '16Gb'",
+    ),
+    (
+        "node cpu zero",
+        lambda d: d["nodes"][0].__setitem__("cpu", "0"),
+        r"nodes\[0\].cpu: '0' must be positive",
+    ),
+    (
+        "empty symptom path",
+        lambda d: d["ground_truth"]["symptoms"][0].__setitem__("path", ""),
+        r"ground_truth.symptoms\[0\].path: the path is empty",
+    ),
+    (
+        "blank symptom path",
+        lambda d: d["ground_truth"]["symptoms"][0].__setitem__("path", "   "),
+        r"ground_truth.symptoms\[0\].path: the path is empty",
+    ),
+    (
+        "symptom path empty element",
+        lambda d: d["ground_truth"]["symptoms"][0].__setitem__("path", "status..phase"),
+        r"ground_truth.symptoms\[0\].path: 'status..phase' has an empty element",
+    ),
+    (
+        "metric symptom service",
+        lambda d: d["ground_truth"]["symptoms"][2].__setitem__("service", "ghost"),
+        r"ground_truth.symptoms\[2\].service: no Service shop/ghost",
+    ),
+    (
+        "metric symptom bound",
+        lambda d: d["ground_truth"]["symptoms"][2].pop("above"),
+        r"ground_truth.symptoms\[2\]: a metric symptom needs above and/or below",
+    ),
+    (
+        "patch fault quantity",
+        lambda d: d["faults"][0]["patch"]["spec"]["template"]["spec"]["containers"][0]["resources"][
+            "limits"
+        ].__setitem__("memory", "256Mx"),
+        r"faults\[0\].patch \(applied to Deployment db\).*limits.memory: invalid quantity",
+    ),
+    (
+        "patch fault replicas",
+        lambda d: d["faults"][0]["patch"]["spec"].__setitem__("replicas", "three"),
+        r"faults\[0\].patch \(applied to Deployment db\).*spec.replicas: expected an integer",
+    ),
+    (
+        "json patch not a list",
+        lambda d: d["faults"][0].__setitem__("patch_type", "json"),
+        r"faults\[0\].patch: a json patch must be a list of operations",
+    ),
+    (
+        "action quantity",
+        lambda d: d["ground_truth"]["acceptable"][1]["limits"].__setitem__("memory", "1Gx"),
+        r"ground_truth.acceptable\[1\].limits.memory: invalid quantity '1Gx'",
+    ),
+    (
+        "action target",
+        lambda d: d["ground_truth"]["wrong"][0].__setitem__("name", "ghost"),
+        r"ground_truth.wrong\[0\].name: no Deployment shop/ghost",
+    ),
+    (
+        "action container",
+        lambda d: d["ground_truth"]["acceptable"][1].__setitem__("container", "pg"),
+        r"ground_truth.acceptable\[1\].container: db has no container 'pg'",
+    ),
+    (
+        "image behaviour nobody runs",
+        lambda d: d["images"].__setitem__("postgres:16.5", d["images"].pop("postgres:16.4")),
+        r"images\['postgres:16.5'\]: no container of the manifests or faults runs this image",
+    ),
+    (
+        "readiness dependency target",
+        lambda d: d["images"]["shop/orders:3.0.4"].__setitem__(
+            "readiness_depends_on", [{"service": "ghost"}]
+        ),
+        r"images\['shop/orders:3.0.4'\].readiness_depends_on\[0\].service: no Service 'ghost'",
+    ),
+    (
+        "hpa target",
+        lambda d: d["manifests"].append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "api", "namespace": "shop"},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                    "minReplicas": 1,
+                    "maxReplicas": 3,
+                },
+            }
+        ),
+        r"manifests\[7\].spec.scaleTargetRef: no Deployment shop/x",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "edit", "field"), LOAD_TIME_CASES, ids=[c[0] for c in LOAD_TIME_CASES]
+)
+def test_fields_quantities_and_references_are_checked_at_load_time(
+    label: str, edit: Any, field: str
+) -> None:
+    with pytest.raises(ScenarioError, match=field) as info:
+        parse_scenario(broken(edit), "x.yaml")
+    assert str(info.value).startswith("x.yaml: ")  # the file, then the field path
+
+
+def test_every_catalog_scenario_passes_the_load_time_checks() -> None:
+    assert len(load_catalog()) == len(scenario_names()) >= 24
 
 
 @pytest.mark.parametrize(("label", "edit", "field"), CASES, ids=[c[0] for c in CASES])

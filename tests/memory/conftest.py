@@ -45,6 +45,8 @@ def search_path(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def store(db_uri: str, clock: Clock, search_path: int) -> Iterator[MemoryStore]:
-    settings = MemorySettings(uri=db_uri, working_set_rows=search_path, dim=SMALL_DIM)
+    settings = MemorySettings(
+        create_if_missing=True, uri=db_uri, working_set_rows=search_path, dim=SMALL_DIM
+    )
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as s:
         yield s

@@ -174,7 +174,7 @@ def test_sentence_model_embeds_offline_and_ranks_paraphrases_first(tmp_path: Pat
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
 
-    with MemoryStore(MemorySettings(uri=str(tmp_path)), emb) as store:
+    with MemoryStore(MemorySettings(create_if_missing=True, uri=str(tmp_path)), emb) as store:
         store.add(
             MemoryItem(text=t)
             for t in ("a pod was OOM-killed", "disk pressure on a node", "expired certificate")

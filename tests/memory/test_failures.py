@@ -29,6 +29,7 @@ DIM = 64  # vector dimensions of these tests
 
 
 def make_store(uri: str, **kwargs: object) -> MemoryStore:
+    kwargs.setdefault("create_if_missing", True)
     settings = MemorySettings(uri=uri, dim=DIM, **kwargs)  # type: ignore[arg-type]
     return MemoryStore(settings, HashingEmbedder(dim=DIM))
 
@@ -45,6 +46,31 @@ def test_missing_table_without_create_is_a_clear_error(db_uri: str) -> None:
     with pytest.raises(TableNotFoundError, match="'memories' does not exist") as info:
         make_store(db_uri, create_if_missing=False)
     assert isinstance(info.value, ConfigError)
+
+
+def test_opening_a_missing_table_is_an_error_by_default_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    # Nothing at the URI: no directory and no table are created behind the caller's back.
+    uri = tmp_path / "no-such-db"
+    with pytest.raises(TableNotFoundError) as info:
+        MemoryStore(MemorySettings(uri=str(uri), dim=DIM), HashingEmbedder(dim=DIM))
+    message = str(info.value)
+    assert "'memories' does not exist" in message and str(uri) in message
+    assert "create_if_missing=True" in message  # says how to ask for creation
+    assert not uri.exists()
+
+
+def test_a_mistyped_table_name_is_an_error_not_an_empty_table(db_uri: str) -> None:
+    seeded(db_uri)
+    settings = MemorySettings(uri=db_uri, table="memorys", dim=DIM)
+    with pytest.raises(TableNotFoundError, match=r"'memorys' does not exist.*memorys\.lance"):
+        MemoryStore(settings, HashingEmbedder(dim=DIM))
+    assert not (Path(db_uri) / "memorys.lance").exists()
+    asked = settings.model_copy(update={"create_if_missing": True})
+    with MemoryStore(asked, HashingEmbedder(dim=DIM)) as store:  # created when asked
+        assert store.count() == 0
+    assert (Path(db_uri) / "memorys.lance" / "_versions").is_dir()
 
 
 def test_table_directory_deleted_under_an_open_store(db_uri: str) -> None:

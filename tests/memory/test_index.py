@@ -30,6 +30,7 @@ def items(start: int, count: int) -> list[MemoryItem]:
 def test_index_is_built_once_the_table_passes_the_threshold(db_uri: str, clock: Clock) -> None:
     settings = MemorySettings(
         uri=db_uri,
+        create_if_missing=True,
         dim=SMALL_DIM,
         index_threshold_rows=THRESHOLD,
         reindex_unindexed_rows=100,
@@ -64,7 +65,9 @@ def test_index_is_built_once_the_table_passes_the_threshold(db_uri: str, clock: 
 
 
 def test_auto_index_can_be_switched_off_and_built_on_demand(db_uri: str) -> None:
-    settings = MemorySettings(uri=db_uri, dim=SMALL_DIM, index_threshold_rows=10, auto_index=False)
+    settings = MemorySettings(
+        create_if_missing=True, uri=db_uri, dim=SMALL_DIM, index_threshold_rows=10, auto_index=False
+    )
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM)) as store:
         with pytest.raises(InvalidRecordError, match="empty table"):
             store.build_index()
@@ -105,8 +108,8 @@ def test_working_set_and_lancedb_agree(db_uri: str, clock: Clock) -> None:
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((500, SMALL_DIM)).astype(np.float32)
     emb = HashingEmbedder(dim=SMALL_DIM)
-    fast = MemorySettings(uri=db_uri, dim=SMALL_DIM)
-    slow = MemorySettings(uri=db_uri, dim=SMALL_DIM, working_set_rows=0)
+    fast = MemorySettings(create_if_missing=True, uri=db_uri, dim=SMALL_DIM)
+    slow = MemorySettings(create_if_missing=True, uri=db_uri, dim=SMALL_DIM, working_set_rows=0)
     with MemoryStore(fast, emb, clock=clock) as a, MemoryStore(slow, emb, clock=clock) as b:
         a.add(
             MemoryItem(text=f"v{i}", id=f"v{i}", namespace=("x", "y")[i % 2], vector=v)

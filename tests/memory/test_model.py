@@ -27,7 +27,7 @@ class MemoryMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="memory-model-")
-        config = MemorySettings(uri=self.dir, dim=DIM)
+        config = MemorySettings(create_if_missing=True, uri=self.dir, dim=DIM)
         self.store = MemoryStore(config, HashingEmbedder(dim=DIM))
         self.model: dict[str, tuple[str, float]] = {}
 

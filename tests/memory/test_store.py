@@ -207,6 +207,30 @@ def test_bad_search_arguments_are_errors(store: MemoryStore) -> None:
         store.search(np.ones(SMALL_DIM), mode="text")
 
 
+def test_whitespace_only_queries_are_refused_in_every_mode(store: MemoryStore) -> None:
+    store.add([MemoryItem(text="disk pressure on node-3")])
+    for query in ("", " ", "   ", "\t\n", "\u3000"):
+        for mode in ("vector", "text", "hybrid"):
+            with pytest.raises(InvalidRecordError, match="query text"):
+                store.search(query, mode=mode)
+
+
+def test_remember_without_ids_is_idempotent(store: MemoryStore, clock: Clock) -> None:
+    texts = ["etcd leader flapped: slow disks", "ingress cert expired"]
+    first = store.remember(texts, namespace="ops", kind="incident")
+    clock.advance(5)
+    again = store.remember(texts, namespace="ops", kind="incident", metadata=[{"n": 2}] * 2)
+    assert first == again and store.count() == 2
+    assert store.get(first[0]).metadata == {"n": 2}  # type: ignore[union-attr]
+    other = store.remember(texts[:1], namespace="ops", kind="postmortem")  # another kind
+    assert other != first[:1] and store.count() == 3
+    dup = store.remember(["same", "same"], namespace="ops")  # repeated in one call: one record
+    assert dup[0] == dup[1] and store.count() == 4
+    with pytest.raises(InvalidRecordError, match="text 1 must be a non-empty string"):
+        store.remember(["fine", "  "], namespace="ops")
+    assert store.count() == 4
+
+
 def test_full_text_and_hybrid_search(store: MemoryStore) -> None:
     store.add(MemoryItem(text=t, id=k) for k, t in NOTES.items())
     store.add([MemoryItem(text="kubelet restarted after the credentials rotation", id="kubelet")])
@@ -274,7 +298,7 @@ def test_expired_records_are_hidden_then_deleted(store: MemoryStore, clock: Cloc
 
 @pytest.mark.filterwarnings("ignore:optimize.cleanup_older_than=0:UserWarning")
 def test_compaction_merges_fragments_and_keeps_data(db_uri: str, clock: Clock) -> None:
-    settings = MemorySettings(uri=db_uri, dim=SMALL_DIM, keep_versions_s=0)
+    settings = MemorySettings(create_if_missing=True, uri=db_uri, dim=SMALL_DIM, keep_versions_s=0)
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as store:
         for i in range(12):
             store.add([MemoryItem(text=f"note number {i} on compaction", id=f"n{i}")])
@@ -292,7 +316,7 @@ def test_compaction_merges_fragments_and_keeps_data(db_uri: str, clock: Clock) -
 
 
 def test_two_stores_on_one_table_see_each_others_writes(db_uri: str, clock: Clock) -> None:
-    settings = MemorySettings(uri=db_uri, dim=SMALL_DIM)
+    settings = MemorySettings(create_if_missing=True, uri=db_uri, dim=SMALL_DIM)
     emb = HashingEmbedder(dim=SMALL_DIM)
     with MemoryStore(settings, emb, clock=clock) as a, MemoryStore(settings, emb, clock=clock) as b:
         a.add([MemoryItem(text="written by a", id="a1")])

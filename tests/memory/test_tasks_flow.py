@@ -12,12 +12,17 @@ from prefect.client.orchestration import get_client
 from flows.demo_memory import DEMO_NOTES, memory_demo
 from patterns.core.exceptions import RetryableError
 from patterns.memory import MemorySettings, MemoryStore, SearchMode
-from patterns.memory.exceptions import StoreUnavailableError, UnknownNamespaceError
+from patterns.memory.exceptions import (
+    InvalidRecordError,
+    StoreUnavailableError,
+    TableNotFoundError,
+    UnknownNamespaceError,
+)
 from tasks.memory import recall, remember, retry_if_retryable
 
 
 def test_remember_and_recall_task_bodies(tmp_path: Path) -> None:
-    settings = MemorySettings(uri=str(tmp_path), table="task_test")
+    settings = MemorySettings(uri=str(tmp_path), table="task_test")  # remember creates the table
     ids = remember.fn(
         ["the etcd leader flapped because of slow disks", "ingress certificate expired"],
         namespace="ops",
@@ -33,6 +38,40 @@ def test_remember_and_recall_task_bodies(tmp_path: Path) -> None:
     assert [h.record.id for h in text_hits] == [ids[1]]
     with pytest.raises(UnknownNamespaceError):
         recall.fn("anything", namespace="nobody", settings=settings)
+
+
+def test_remember_task_is_idempotent_without_ids(tmp_path: Path) -> None:
+    # The README example reruns remember() without ids: it must not pile up duplicates.
+    settings = MemorySettings(uri=str(tmp_path), table="rerun")
+    notes = ["etcd leader flapped: slow disks", "ingress cert expired"]
+    first = remember.fn(notes, namespace="ops", kind="incident", settings=settings)
+    second = remember.fn(notes, namespace="ops", kind="incident", settings=settings)
+    assert first == second
+    assert [h.record.text for h in recall.fn("etcd", k=5, namespace="ops", settings=settings)][
+        :2
+    ] == [notes[0], notes[1]]
+    with MemoryStore(settings) as store:
+        assert store.count(namespace="ops") == 2
+
+
+def test_recall_task_on_a_missing_table_is_a_clear_error_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    settings = MemorySettings(uri=str(tmp_path / "typo"), table="memories")
+    with pytest.raises(TableNotFoundError, match=r"'memories' does not exist.*create_if_missing"):
+        recall.fn("anything", settings=settings)
+    assert not (tmp_path / "typo").exists()
+    with pytest.raises(TableNotFoundError):
+        remember.fn(["a note"], settings=settings, create=False)
+    assert not (tmp_path / "typo").exists()
+
+
+def test_recall_task_refuses_a_whitespace_query(tmp_path: Path) -> None:
+    settings = MemorySettings(uri=str(tmp_path), table="ws")
+    remember.fn(["a note"], settings=settings)
+    for query in ("   ", "\n\t"):
+        with pytest.raises(InvalidRecordError, match="empty or only whitespace"):
+            recall.fn(query, settings=settings)
 
 
 class _State:

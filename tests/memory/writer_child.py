@@ -55,7 +55,7 @@ def os_listdir(path: Path) -> list[str]:
 
 
 def main(uri: str, batches: int, rows: int) -> None:
-    settings = MemorySettings(uri=uri, dim=DIM, write_batch_rows=CHUNK_ROWS)
+    settings = MemorySettings(create_if_missing=True, uri=uri, dim=DIM, write_batch_rows=CHUNK_ROWS)
     embedder = StallingEmbedder(Path(uri) / f"{settings.table}.lance" / "data")
     store = MemoryStore(settings, embedder)
     for b in range(batches):

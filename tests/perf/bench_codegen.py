@@ -91,7 +91,9 @@ def _curve(
     root: Path,
     runner: MemoRunner,
 ) -> list[dict[str, float]]:
-    store = MemoryStore(MemorySettings(uri=str(root / ("succ" if success_only else "all"))))
+    store = MemoryStore(
+        MemorySettings(create_if_missing=True, uri=str(root / ("succ" if success_only else "all")))
+    )
     bank = ReasoningBank(store, settings=BankSettings(success_only=success_only))
     trainer = RepairAgent(bank, settings=AgentSettings(budget=TRAIN_BUDGET), runner=runner)
     evaluator = RepairAgent(

@@ -110,7 +110,9 @@ async def _create_task_rate() -> float:
 
 def _build_store(root: Path) -> tuple[MemoryStore, float]:
     embedder = HashingEmbedder(dim=DIM)
-    store = MemoryStore(MemorySettings(uri=str(root), auto_index=False), embedder)
+    store = MemoryStore(
+        MemorySettings(create_if_missing=True, uri=str(root), auto_index=False), embedder
+    )
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     for start in range(0, STORE_RECORDS, INSERT_BATCH_ROWS):

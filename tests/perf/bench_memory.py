@@ -74,7 +74,9 @@ def bench_vectors(
     """Insert ``data`` into a fresh store, then time searches without and with the index."""
     root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     try:
-        settings = MemorySettings(uri=str(root), auto_index=False, working_set_rows=0)
+        settings = MemorySettings(
+            create_if_missing=True, uri=str(root), auto_index=False, working_set_rows=0
+        )
         store = MemoryStore(settings, HashingEmbedder(dim=data.shape[1]))
         t0 = time.perf_counter()
         ids: list[str] = []

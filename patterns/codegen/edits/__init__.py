@@ -10,7 +10,13 @@ states the line-ending and kept-lines guarantees.
 
 from __future__ import annotations
 
-from patterns.codegen.edits.engine import Confidence, EditEngine, MergeResult, is_python
+from patterns.codegen.edits.engine import (
+    DEFAULT_MAX_OFFSET_LINES,
+    Confidence,
+    EditEngine,
+    MergeResult,
+    is_python,
+)
 from patterns.codegen.edits.formats import detect_format, resolve_format
 from patterns.codegen.edits.lazy import MARKER_RE, is_marker
 from patterns.codegen.edits.merger import MergedFile, ModelMerger, RouterMerger
@@ -19,11 +25,13 @@ from patterns.codegen.exceptions import (
     AnchorNotFoundError,
     EditError,
     EditParseError,
+    OffsetTooLargeError,
     SyntaxCheckError,
 )
 from patterns.codegen.records import EditFormat
 
 __all__ = [
+    "DEFAULT_MAX_OFFSET_LINES",
     "MARKER_RE",
     "AmbiguousAnchorError",
     "AnchorNotFoundError",
@@ -35,6 +43,7 @@ __all__ = [
     "MergeResult",
     "MergedFile",
     "ModelMerger",
+    "OffsetTooLargeError",
     "RouterMerger",
     "SyntaxCheckError",
     "detect_format",

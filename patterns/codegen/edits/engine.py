@@ -18,17 +18,24 @@ from pathlib import Path
 from patterns.codegen.edits.formats import APPLIERS, count_hunks, resolve_format
 from patterns.codegen.edits.merger import ModelMerger
 from patterns.codegen.edits.text import INSERTED, Document, split_lines
+from patterns.codegen.edits.unified_diff import apply_unified_diff
 from patterns.codegen.exceptions import (
     AmbiguousAnchorError,
     EditError,
+    OffsetTooLargeError,
     SyntaxCheckError,
 )
 from patterns.codegen.records import EditFormat
+from patterns.core.exceptions import ConfigError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 PYTHON_LANGUAGES = frozenset({"python", "python3", "py"})
 BOM = "\ufeff"
 TEMP_SUFFIX = ".edit-tmp"  # suffix of the temporary file of an atomic replace
+# Farthest a unified-diff hunk may be placed from the line its header states, lines. Editors
+# and models shift line numbers by a few lines to a few dozen (an earlier hunk, a header
+# added); a context found hundreds of lines away is more likely another copy of it.
+DEFAULT_MAX_OFFSET_LINES = 100
 
 
 class Confidence(StrEnum):
@@ -51,6 +58,8 @@ class MergeResult:
         confidence: ``exact``, ``tolerant`` or ``model``.
         merge_s: time to parse and apply the edit (or to get the model's rewrite), seconds.
         check_s: time of the checks (kept-lines invariant or ``ast.parse``), seconds.
+        offsets: unified diffs: per hunk, the line it applied at minus the line its header
+            states (all 0 when every line number was right); empty for other formats.
     """
 
     text: str
@@ -60,6 +69,12 @@ class MergeResult:
     confidence: str
     merge_s: float
     check_s: float
+    offsets: tuple[int, ...] = ()
+
+    @property
+    def max_offset(self) -> int:
+        """The largest hunk offset in lines, absolute (0 without line numbers)."""
+        return max((abs(o) for o in self.offsets), default=0)
 
 
 def is_python(path: str | os.PathLike[str] | None, language: str | None) -> bool:
@@ -77,6 +92,15 @@ def _with_path(err: EditError, path: str | None) -> EditError:
         return AmbiguousAnchorError(err.detail, hunk=err.hunk, path=path, candidates=err.candidates)
     if isinstance(err, SyntaxCheckError):
         return SyntaxCheckError(err.detail, hunk=err.hunk, path=path, lineno=err.lineno)
+    if isinstance(err, OffsetTooLargeError):
+        return OffsetTooLargeError(
+            err.detail,
+            hunk=err.hunk,
+            path=path,
+            stated=err.stated,
+            found=err.found,
+            limit=err.limit,
+        )
     return type(err)(err.detail, hunk=err.hunk, path=path)
 
 
@@ -186,13 +210,35 @@ class EditEngine:
     kept line compared with its original (byte-identical, in order).
     """
 
-    def __init__(self, *, fallback: ModelMerger | None = None, check_syntax: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        fallback: ModelMerger | None = None,
+        check_syntax: bool = True,
+        max_offset_lines: int | None = DEFAULT_MAX_OFFSET_LINES,
+    ) -> None:
         """Args:
         fallback: asked to rewrite the file when a merge is low confidence (async only).
         check_syntax: ``ast.parse`` Python results.
+        max_offset_lines: a unified-diff hunk whose context is only found farther than
+            this from its stated line is refused (:class:`OffsetTooLargeError`); ``None``
+            places hunks at any distance. Offsets within it are reported in
+            :attr:`MergeResult.offsets`.
+
+        Raises:
+            ConfigError: a negative ``max_offset_lines``.
         """
+        if max_offset_lines is not None and (
+            isinstance(max_offset_lines, bool)
+            or not isinstance(max_offset_lines, int)
+            or max_offset_lines < 0
+        ):
+            raise ConfigError(
+                f"max_offset_lines={max_offset_lines!r} must be a non-negative integer or None"
+            )
         self.fallback = fallback
         self.check_syntax = check_syntax
+        self.max_offset_lines = max_offset_lines
 
     def merge(
         self,
@@ -215,12 +261,17 @@ class EditEngine:
         Raises:
             EditParseError, AnchorNotFoundError, AmbiguousAnchorError, SyntaxCheckError:
                 the edit cannot be applied safely; each names the failing hunk.
+            OffsetTooLargeError: a diff hunk's context is beyond ``max_offset_lines``
+                from its stated line.
         """
         try:
             started = time.perf_counter()
             fmt = resolve_format(edit, format)
             doc = Document(original)
-            applied = APPLIERS[fmt](doc, edit)
+            if fmt is EditFormat.UNIFIED_DIFF:
+                applied = apply_unified_diff(doc, edit, max_offset=self.max_offset_lines)
+            else:
+                applied = APPLIERS[fmt](doc, edit)
             text = doc.text(applied.final_newline)
             merged = time.perf_counter()
             if is_python(path, language):
@@ -244,6 +295,7 @@ class EditEngine:
             confidence=Confidence.TOLERANT if applied.tolerant else Confidence.EXACT,
             merge_s=merged - started,
             check_s=checked - merged,
+            offsets=applied.offsets,
         )
 
     async def amerge(

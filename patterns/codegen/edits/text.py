@@ -236,11 +236,14 @@ class Applied:
             indentation shift, similarity of a changed edge line).
         final_newline: the edit says whether the result ends with a newline (None: keep
             the original's choice).
+        offsets: per hunk, lines between where it applied and where its header said
+            (unified diffs only; empty for formats without line numbers).
     """
 
     hunks: int
     tolerant: bool = False
     final_newline: bool | None = None
+    offsets: tuple[int, ...] = ()
 
 
 def line_index(keys: Sequence[str]) -> dict[str, list[int]]:

@@ -19,6 +19,14 @@ Placing (like ``patch`` without fuzz)
     :class:`AmbiguousAnchorError`, none an :class:`AnchorNotFoundError`. A hunk
     without old lines (pure insertion) goes exactly where it says.
 
+Offsets (``patch`` prints "Hunk #2 succeeded at 140 (offset 95 lines)")
+    Every hunk's offset (the line it applied at minus the line its header
+    states) is reported in :attr:`Applied.offsets`. A hunk whose context is only
+    found more than ``max_offset`` lines from its stated line is an
+    :class:`OffsetTooLargeError` (wrong line numbers that far off more likely
+    point at the wrong place than at a shifted file); ``None`` places at any
+    distance.
+
 Context lines keep their original bytes; only the removed/added runs are replaced.
 A new-side ``\\ No newline`` on the hunk reaching the end of the file makes the
 result end without a newline; an old-side one alone makes it end with one.
@@ -38,7 +46,12 @@ from patterns.codegen.edits.text import (
     line_index,
     trimmed,
 )
-from patterns.codegen.exceptions import AmbiguousAnchorError, AnchorNotFoundError, EditParseError
+from patterns.codegen.exceptions import (
+    AmbiguousAnchorError,
+    AnchorNotFoundError,
+    EditParseError,
+    OffsetTooLargeError,
+)
 
 HUNK_RE = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 NO_NEWLINE = "\\ No newline at end of file"
@@ -230,14 +243,23 @@ def _replacements(hunk: Hunk, start: int, lines: list[str]) -> list[Replacement]
     return out
 
 
-def apply_unified_diff(doc: Document, edit: str) -> Applied:
+def apply_unified_diff(doc: Document, edit: str, *, max_offset: int | None = None) -> Applied:
     """Apply the hunks of ``edit`` to ``doc`` (see the module docstring).
+
+    Args:
+        doc: the document.
+        edit: the diff.
+        max_offset: refuse a hunk placed more than this many lines from its stated
+            line; ``None`` for no limit.
 
     Raises:
         EditParseError: malformed diff.
         AnchorNotFoundError: a hunk's context is not in the file.
+        OffsetTooLargeError: a hunk's context is only found beyond ``max_offset``.
         AmbiguousAnchorError: a hunk's context is equally near at two places.
     """
+    if max_offset is not None and (isinstance(max_offset, bool) or max_offset < 0):
+        raise ValueError(f"max_offset={max_offset!r} must be a non-negative number of lines")
     hunks = parse_hunks(edit)
     placer = _Placer(doc)
     original = doc.original
@@ -245,11 +267,23 @@ def apply_unified_diff(doc: Document, edit: str) -> Applied:
     floor = offset = 0
     tolerant = False
     final_newline: bool | None = None
+    offsets: list[int] = []
     for hunk in hunks:
         start, loose = placer.place(hunk, floor, offset)
         tolerant = tolerant or loose
         stated = hunk.old_start - 1 if hunk.old else hunk.old_start
         offset = start - stated
+        if max_offset is not None and abs(offset) > max_offset:
+            raise OffsetTooLargeError(
+                f"its context is at line {start + 1}, {abs(offset)} lines "
+                f"{'after' if offset > 0 else 'before'} the line its header states "
+                f"({stated + 1}); refusing beyond max_offset_lines={max_offset}",
+                hunk=hunk.index,
+                stated=stated + 1,
+                found=start + 1,
+                limit=max_offset,
+            )
+        offsets.append(offset)
         replacements.extend(_replacements(hunk, start, original))
         end = start + len(hunk.old)
         floor = end
@@ -259,4 +293,6 @@ def apply_unified_diff(doc: Document, edit: str) -> Applied:
             elif hunk.old_no_newline:
                 final_newline = True
     doc.apply(replacements)
-    return Applied(hunks=len(hunks), tolerant=tolerant, final_newline=final_newline)
+    return Applied(
+        hunks=len(hunks), tolerant=tolerant, final_newline=final_newline, offsets=tuple(offsets)
+    )
