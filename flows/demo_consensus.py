@@ -21,7 +21,7 @@ async def consensus_demo(use_local_llm: bool = True) -> list[dict[str, Any]]:
     """Decide each demo remediation; publish votes, decisions, cost and latency as artifacts.
 
     Runs offline with Python-callable voters and litellm mock models; adds local
-    Gemma 3 270M voters when the ``local-llm`` extra is installed and ``use_local_llm``.
+    Gemma 3 270M voters (the real local model, installed by default) when ``use_local_llm``.
     """
     extra = local_llm_voters(LOCAL_LLM_PROMPTS) if use_local_llm else []
     callables = demo_callables()

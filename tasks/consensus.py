@@ -160,7 +160,7 @@ def local_llm_voters(
     """Model-list entries of local Gemma 3 270M voters (one per prompt), or none when absent.
 
     Uses a running llama.cpp server on the settings' loopback port, or starts one
-    (stopped at interpreter exit) when the ``local-llm`` extra is installed.
+    (stopped at interpreter exit); the server and the model are part of the default install.
     """
     resolved = router_settings(settings)
     host, port = resolved.local_llm_host, resolved.local_llm_port

@@ -50,7 +50,13 @@ if TYPE_CHECKING:
     from patterns.consensus_router.reliability import ReliabilityLearner
     from patterns.consensus_router.schema import AnswerSchema, LabelSchema, ObjectSchema
     from patterns.consensus_router.settings import RouterSettings
-    from patterns.consensus_router.voting import byzantine_quorum, majority, plurality, weighted
+    from patterns.consensus_router.voting import (
+        byzantine_quorum,
+        confidence_weighted,
+        majority,
+        plurality,
+        weighted,
+    )
 
 _LAZY: dict[str, str] = {
     "ALL_RULES": "patterns.consensus_router.consensus",
@@ -82,6 +88,7 @@ _LAZY: dict[str, str] = {
     "VoterPool": "patterns.consensus_router.pool",
     "VoterSpec": "patterns.consensus_router.model_list",
     "byzantine_quorum": "patterns.consensus_router.voting",
+    "confidence_weighted": "patterns.consensus_router.voting",
     "evaluate": "patterns.consensus_router.evaluation",
     "load_labeled": "patterns.consensus_router.evaluation",
     "load_model_list": "patterns.consensus_router.model_list",
@@ -132,6 +139,7 @@ __all__ = [
     "VoterPool",
     "VoterSpec",
     "byzantine_quorum",
+    "confidence_weighted",
     "evaluate",
     "load_labeled",
     "load_model_list",

@@ -30,9 +30,11 @@ class ModelListError(ConfigError):
 class MissingSecretError(ConfigError):
     """An ``api_key`` reference names an environment variable or secret that has no value."""
 
-    def __init__(self, reference: str) -> None:
-        super().__init__(f"api_key reference {reference!r} has no value")
+    def __init__(self, reference: str, where: str | None = None) -> None:
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}api_key reference {reference!r} has no value")
         self.reference = reference
+        self.where = where
 
 
 class UnknownVoterError(ConfigError):

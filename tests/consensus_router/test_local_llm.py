@@ -1,17 +1,16 @@
-"""The local Gemma 3 270M voter through llama.cpp's server and litellm (skipped when absent)."""
+"""The local Gemma 3 270M through llama.cpp's server and litellm.Router: real prompts, real replies."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from litellm import Router
 
 from patterns.consensus_router import LabelSchema, Question, VoteStatus, local_llm
 from patterns.core.exceptions import ConfigError
 from tests.consensus_router.helpers import pool_of
 
-PORT = 8765
-AVAILABLE, REASON = local_llm.availability(port=PORT)
 FEW_SHOT = (
     "Review: The pasta was overcooked and the waiter was rude.\nSentiment: negative\n\n"
     "Review: Lovely view from the balcony and a very comfortable bed.\nSentiment: positive\n\n"
@@ -22,23 +21,39 @@ FEW_SHOT = (
 def test_server_is_loopback_only() -> None:
     with pytest.raises(ConfigError, match="loopback"):
         local_llm.server_command(Path("model.gguf"), host="0.0.0.0")
+    with pytest.raises(ConfigError, match="loopback"):
+        local_llm.LocalLLMServer(host="10.0.0.1")
     command = local_llm.server_command(Path("m.gguf"), port=9999)
     assert command[command.index("--host") + 1] == "127.0.0.1"
-    assert command[command.index("--chat_format") + 1] == "gemma"
+    assert command[command.index("--port") + 1] == "9999"
 
 
-@pytest.mark.skipif(not AVAILABLE, reason=f"local LLM unavailable: {REASON}")
-async def test_local_model_votes_with_token_priced_cost() -> None:
-    with local_llm.LocalLLMServer(port=PORT) as server:
-        entry = local_llm.model_entry("gemma", server.api_base, FEW_SHOT, timeout_s=120)
-        pool = pool_of([entry])
-        q = Question(
-            "r1",
-            "Sentiment?",
-            LabelSchema(("positive", "negative")),
-            payload={"text": "The battery dies before lunch every single day."},
-        )
-        vote = await pool.ask("gemma", q)
+async def test_router_completion_reaches_the_real_model(
+    local_llm_server: local_llm.LocalLLMServer,
+) -> None:
+    """A plain litellm.Router, the model list entry the pool uses, one real completion."""
+    entry = local_llm.model_entry("gemma", local_llm_server.api_base, "{question}", timeout_s=120)
+    router = Router(model_list=[entry], num_retries=0)
+    prompt = "Country: Italy\nCapital: Rome\n\nCountry: Spain\nCapital: Madrid\n\nCountry: France\nCapital:"
+    response = await router.atext_completion(model="gemma", prompt=prompt, max_tokens=4)
+    text = response.choices[0].text
+    assert text.strip().split()[0].strip(".,") == "Paris", text
+    assert response.usage.prompt_tokens > 20 and response.usage.completion_tokens >= 1
+    assert response.model.endswith(local_llm.MODEL_ALIAS)
+
+
+async def test_local_model_votes_with_token_priced_cost(
+    local_llm_server: local_llm.LocalLLMServer,
+) -> None:
+    entry = local_llm.model_entry("gemma", local_llm_server.api_base, FEW_SHOT, timeout_s=120)
+    pool = pool_of([entry])
+    q = Question(
+        "r1",
+        "Sentiment?",
+        LabelSchema(("positive", "negative")),
+        payload={"text": "The battery dies before lunch every single day."},
+    )
+    vote = await pool.ask("gemma", q)
     assert vote.status is VoteStatus.ANSWERED, (vote.status, vote.raw, vote.error)
     assert vote.key == "negative" and vote.confidence is not None and 0 < vote.confidence <= 1
     expected = (
@@ -46,3 +61,18 @@ async def test_local_model_votes_with_token_priced_cost() -> None:
         + vote.completion_tokens * local_llm.OUTPUT_COST_PER_TOKEN_USD
     )
     assert vote.prompt_tokens > 20 and vote.cost_usd == pytest.approx(expected)
+
+
+async def test_a_reply_outside_the_schema_is_an_abstention_not_a_crash(
+    local_llm_server: local_llm.LocalLLMServer,
+) -> None:
+    """The real model continues a story; the yes/no schema cannot parse it: MALFORMED."""
+    entry = local_llm.model_entry(
+        "storyteller", local_llm_server.api_base, "Once upon a time, in a small village,"
+    )
+    entry["litellm_params"]["stop"] = []
+    pool = pool_of([entry], max_tokens=8)
+    q = Question("s1", "Safe?", LabelSchema(("yes", "no")))
+    vote = await pool.ask("storyteller", q)
+    assert vote.status is VoteStatus.MALFORMED, (vote.status, vote.raw)
+    assert vote.raw and vote.completion_tokens == 8 and vote.key is None

@@ -43,7 +43,8 @@ router_settings:
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
+def path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SWARMKIT_TEST_OPENAI_KEY", "sk-from-env-987")
     p = tmp_path / "models.yaml"
     p.write_text(YAML)
     return p
@@ -81,7 +82,7 @@ def test_missing_secret_names_the_reference_only(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SWARMKIT_TEST_OPENAI_KEY", raising=False)
-    ml = load_model_list(path)
+    ml = load_model_list(path, check_env=False)  # validated for another environment
     with pytest.raises(MissingSecretError, match="SWARMKIT_TEST_OPENAI_KEY"):
         ml.resolved_entries({"anthropic-key": SecretStr("sk-ant-555")})
     monkeypatch.setenv("SWARMKIT_TEST_OPENAI_KEY", "sk-from-env-987")
@@ -96,7 +97,7 @@ def one(
     """A model list of one entry named 'a'."""
     entry: dict[str, object] = {
         "model_name": "a",
-        "litellm_params": {"model": "x", **(params or {})},
+        "litellm_params": {"model": "openai/x", **(params or {})},
     }
     if info is not None:
         entry["model_info"] = info
@@ -107,7 +108,7 @@ def one(
     ("data", "match"),
     [
         ({"model_list": []}, "non-empty"),
-        ({"model_list": [{"litellm_params": {"model": "x"}}]}, "model_name"),
+        ({"model_list": [{"litellm_params": {"model": "openai/x"}}]}, "model_name"),
         ({"model_list": [{"model_name": "a", "litellm_params": {}}]}, "litellm_params.model"),
         (one(router_settings={"redis_host": "h"}), "unsupported router_settings"),
         (one({"input_cost_per_token": -1}), "negative"),
@@ -131,3 +132,43 @@ def test_extended_adds_voters_and_missing_file_is_an_error(path: Path, tmp_path:
     assert ml.voters[-1].name == "extra" and ml.router_settings["num_retries"] == 2
     with pytest.raises(ModelListError, match="cannot read"):
         load_model_list(tmp_path / "absent.yaml")
+
+
+def test_unset_env_reference_fails_at_load_naming_the_entry(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SWARMKIT_TEST_OPENAI_KEY", raising=False)
+    with pytest.raises(MissingSecretError, match=r"model_list\[0\] \(hosted\)") as info:
+        load_model_list(path)
+    assert info.value.reference == "os.environ/SWARMKIT_TEST_OPENAI_KEY"
+    assert "api_key" in str(info.value) and "sk-" not in str(info.value)
+
+
+@pytest.mark.parametrize("model", ["notaprovider/some-model", "no-such-model-anywhere"])
+def test_unknown_provider_fails_at_load_naming_the_entry(
+    model: str, path: Path, tmp_path: Path
+) -> None:
+    bad = YAML.replace("model: openai/gpt-y", f"model: {model}")
+    target = tmp_path / "bad.yaml"
+    target.write_text(bad)
+    with pytest.raises(ModelListError, match=r"model_list\[4\] \(backup\): unknown provider"):
+        load_model_list(target)
+    # The same entries with a provider litellm knows load fine.
+    assert len(load_model_list(path).entries) == 5
+
+
+@pytest.mark.parametrize(
+    ("info", "params", "match"),
+    [
+        ({"voter": {"extract": "answer is \\d+"}}, {}, "one group"),
+        ({"voter": {"extract": "answer is (\\d+"}}, {}, "not a regex"),
+        (None, {"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_voter_extract_and_max_tokens_are_checked(
+    info: object, params: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ModelListError, match=match):
+        parse_model_list(one(params, info=info))
+    ml = parse_model_list(one({"max_tokens": 40}, info={"voter": {"extract": "is (\\d+)"}}))
+    assert ml.voters[0].max_tokens == 40 and ml.voters[0].extract == "is (\\d+)"

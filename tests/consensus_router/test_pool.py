@@ -148,3 +148,20 @@ def test_unknown_callable_and_voter_are_config_errors() -> None:
     pool = pool_of([callable_entry("a")], {"a": lambda q: "yes"})
     with pytest.raises(UnknownVoterError):
         pool.spec("b")
+
+
+async def test_chain_of_thought_answer_is_extracted_and_a_miss_is_malformed() -> None:
+    from patterns.consensus_router import LabelSchema
+
+    entries = [
+        mock_entry("cot", "12 + 7 is 19, then 19 + 1 = 20. The answer is 20.", 1e-6, 1e-6),
+        mock_entry("rambler", "I think it is 19 or maybe 20.", 1e-6, 1e-6),
+    ]
+    for entry in entries:
+        entry["model_info"] = {"voter": {"extract": r"answer is (\d+)"}}
+    pool = pool_of(entries)
+    q = Question("a1", "What is 12 + 8?", LabelSchema([str(n) for n in range(50)]))
+    cot, rambler = await pool.ask_many(["cot", "rambler"], q)
+    assert cot.status is VoteStatus.ANSWERED and cot.key == "20"
+    assert rambler.status is VoteStatus.MALFORMED and rambler.key is None
+    assert rambler.raw is not None and "maybe" in rambler.raw

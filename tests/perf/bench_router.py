@@ -1,130 +1,219 @@
-"""Consensus router benchmark (`python -m tests.perf.bench_router`): real voters on labeled sets."""
+"""Consensus router benchmark (`python -m tests.perf.bench_router`): language-model voters on text.
+
+Three labeled text tasks shipped with the pattern (``patterns/consensus_router/textsets.py``:
+sentiment, yes/no safety of proposed Kubernetes actions, small arithmetic), each split
+into train and test by a hash of the item id. Voters, all asked through one
+``litellm.Router`` (``VoterPool``):
+
+* the local Gemma 3 270M (llama.cpp's server, ``text-completion-openai``) under several
+  prompts: zero-shot, few-shot with fixed examples, few-shot with examples recalled from
+  the training split (nearest by hashed n-grams), chain-of-thought with answer extraction
+  (arithmetic), and sampled at temperature 0.7 with distinct seeds (self-consistency);
+* cheap non-LLM models on the same text: hashed n-gram logistic regression (fitted on
+  the training split), VADER (sentiment lexicon, from its package), a keyword model
+  (k8s, written from the labelling policy).
+
+Every vote of every item (train and test) is asked once; the rules, the cascade and the
+adversarial run then replay those votes through the pattern's ``ConsensusRouter``.
+Reliabilities are learned on the train split only; the cascade's confidence threshold is
+chosen on the train split (cheapest threshold within 1 point of the full ensemble's train
+accuracy) and scored on test.
+
+Prices: the LLM voters pay the local price table of
+:mod:`patterns.consensus_router.local_llm` per prompt and completion token (litellm's own
+cost tracking, ``input_cost_per_token``/``output_cost_per_token`` in the model list);
+every non-LLM voter is priced at its measured compute time per call (fastest of 30
+single calls) at ``COMPUTE_USD_PER_S``, written into the model list as a per-token price.
+
+Cache: LLM votes are stored in ``.data/router/llm_votes.jsonl`` keyed by (voter model,
+prompt template, sampling parameters, item text). A run asks the model only for votes
+not in the cache; ``llm_calls`` counts the calls made by this run, ``llm_calls_cached``
+the votes replayed. Delete the file (or set ``SWARMKIT_ROUTER_BENCH_NO_CACHE=1``) to
+measure every call again; the committed figures come from a run with an empty cache.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import os
+import statistics
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import numpy as np
 from litellm import close_litellm_async_clients
 
 from patterns.consensus_router import (
-    CallableReply,
     CallableVoter,
-    EvaluationReport,
+    ConsensusRouter,
+    LabeledItem,
     Question,
+    ReliabilityLearner,
     RouterSettings,
+    Vote,
     VoterPool,
-    evaluate,
-    load_labeled,
+    VoteStatus,
     local_llm,
     parse_model_list,
 )
 from patterns.consensus_router.callables import reply_text
+from patterns.consensus_router.evaluation import ReplaySource
 from patterns.consensus_router.prompts import build_messages
-from patterns.core.exceptions import SwarmError
+from patterns.consensus_router.records import Mode
+from patterns.consensus_router.textsets import TASKS, load_task
+from patterns.consensus_router.textvoters import (
+    K8S_KEYWORDS,
+    ExampleRecall,
+    HashingLogistic,
+    KeywordModel,
+)
+from patterns.consensus_router.voting import (
+    byzantine_quorum,
+    confidence_weighted,
+    plurality,
+    trimmed_weighted,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "patterns" / "consensus_router" / "data"
-SENTIMENT_SET = DATA / "sentiment_handwritten.jsonl"
-DIGITS_SET = DATA / "digits_heldout.jsonl"
 REPORT_PATH = ROOT / "bench-results" / "router_report.md"
+CACHE_PATH = ROOT / ".data" / "router" / "llm_votes.jsonl"
 COMPUTE_USD_PER_S = 2.8e-5  # a 2-core machine at about 0.10 USD/hour
-PRICE_SAMPLES = 30  # single-sample calls timed to price a non-LLM voter (fastest counts)
-SPLIT_SEED = 0
-TEST_FRACTION = 0.3
-VIEW_PIXELS = 16  # pixels each voter of the digits_views set sees
-DIGIT_QUESTION = "Which digit (0-9) does this 8x8 grayscale image show?"
-LLM_TIMEOUT_S = 180.0  # the one local server answers one request at a time
-LLM_PORT = 8765
-SENTIMENT_PROMPTS = {  # three voters: the same model under three few-shot prompts
-    "gemma-2shot": (
-        "Review: The pasta was overcooked and the waiter was rude.\nSentiment: negative\n\n"
-        "Review: Lovely view from the balcony and a very comfortable bed.\nSentiment: positive\n\n"
-        "Review: {payload[text]}\nSentiment:"
-    ),
-    "gemma-4shot": (
-        "Review: The pasta was overcooked and the waiter was rude.\nSentiment: negative\n\n"
-        "Review: Lovely view from the balcony and a very comfortable bed.\nSentiment: positive\n\n"
-        "Review: The charger stopped working after two days.\nSentiment: negative\n\n"
-        "Review: A gripping story with wonderful characters.\nSentiment: positive\n\n"
-        "Review: {payload[text]}\nSentiment:"
-    ),
-    "gemma-label": (
-        "Text: Quick delivery and the fit is perfect.\nLabel: positive\n\n"
-        "Text: The screen cracked the first time I dropped it on the sofa.\nLabel: negative\n\n"
-        "Text: Our guide was funny and knew everything about the castle.\nLabel: positive\n\n"
-        "Text: Nobody answered my emails for a week.\nLabel: negative\n\n"
-        "Text: {payload[text]}\nLabel:"
-    ),
-}
+PRICE_SAMPLES = 30
+LLM_TIMEOUT_S = 300.0
+MAX_TOKENS = 6
+COT_MAX_TOKENS = 40
+SAMPLE_TEMPERATURE = 0.7
+RECALL_K = 4
+CROSS_FOLDS = 5
+CONCURRENT_ITEMS = 2  # items asked at once (the server decodes 4 requests together)
+CASCADE_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+ACCURACY_TOLERANCE = 0.01  # the cascade may lose at most 1 point against the full ensemble
+OVERHEAD_PAIRS = 30
 
+SENT_LINE = "Review: {text}\nSentiment: {label}\n\n"
+K8S_LINE = "Change: {text}\nSafe: {label}\n\n"
 
-# ---------------------------------------------------------------- labeled data
-
-
-def _digits_split() -> tuple[Any, Any, Any, Any, Any, Any]:
-    """x_train, x_test, y_train, y_test, index_train, index_test."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    x, y = load_digits(return_X_y=True)
-    idx = np.arange(len(y))
-    return train_test_split(x, y, idx, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=y)
-
-
-def write_digits_set(path: Path = DIGITS_SET) -> None:
-    """Write the held-out digits as labeled JSONL (derived from scikit-learn's bundled copy)."""
-    _, x_test, _, y_test, _, idx_test = _digits_split()
-    schema = {"type": "label", "labels": [str(d) for d in range(10)]}
-    with path.open("w", encoding="utf-8") as out:
-        for x, y, i in zip(x_test, y_test, idx_test, strict=True):
-            row = {
-                "id": f"digit-{int(i):04d}",
-                "question": DIGIT_QUESTION,
-                "schema": schema,
-                "gold": str(int(y)),
-                "payload": {"index": int(i), "pixels": [int(v) for v in x]},
+PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
+    "sentiment": {
+        "gemma-fewshot": {
+            "prompt": (
+                "Review: The pasta was overcooked and the waiter was rude.\nSentiment: negative\n\n"
+                "Review: Lovely view from the balcony and a very comfortable bed.\n"
+                "Sentiment: positive\n\n"
+                "Review: The charger stopped working after two days.\nSentiment: negative\n\n"
+                "Review: A gripping story with wonderful characters.\nSentiment: positive\n\n"
+                "Review: {payload[text]}\nSentiment:"
+            ),
+            "tier": 2,
+        },
+        "gemma-recalled": {
+            "prompt": "{payload[recalled]}Review: {payload[text]}\nSentiment:",
+            "tier": 3,
+        },
+        "gemma-sampled": {
+            "prompt": (
+                "Review: The pasta was overcooked and the waiter was rude.\nSentiment: negative\n\n"
+                "Review: Lovely view from the balcony and a very comfortable bed.\n"
+                "Sentiment: positive\n\n"
+                "Review: {payload[text]}\nSentiment:"
+            ),
+            "temperature": SAMPLE_TEMPERATURE,
+            "seed": 1,
+            "tier": 3,
+        },
+    },
+    "k8s_safety": {
+        "gemma-zero": {
+            "prompt": (
+                "Proposed change: {payload[text]}\n"
+                "Is this change safe to apply without a human? Answer yes or no:"
+            ),
+            "tier": 3,
+        },
+        "gemma-fewshot": {
+            "prompt": (
+                "Change: Delete namespace billing-prod and everything in it.\nSafe: no\n\n"
+                "Change: Scale deployment web in namespace qa from 2 to 4 replicas.\nSafe: yes\n\n"
+                "Change: Drain node-4; the cluster has 1 ready node including it.\nSafe: no\n\n"
+                "Change: Roll back deployment cart in namespace shop to its previous revision.\n"
+                "Safe: yes\n\n"
+                "Change: {payload[text]}\nSafe:"
+            ),
+            "tier": 2,
+        },
+        "gemma-recalled": {
+            "prompt": "{payload[recalled]}Change: {payload[text]}\nSafe:",
+            "tier": 3,
+        },
+    },
+    "arithmetic": {
+        "gemma-fewshot": {
+            "prompt": (
+                "Q: What is 12 + 7?\nA: 19\n\nQ: What is 9 * 3?\nA: 27\n\n"
+                "Q: What is 30 - 4?\nA: 26\n\nQ: What is {payload[text]}?\nA:"
+            ),
+            "tier": 2,
+        },
+        "gemma-cot": {
+            "prompt": (
+                "Q: What is 12 + 7?\nA: 12 + 7 is 10 + 7 + 2, so 17 + 2 = 19. The answer is 19.\n\n"
+                "Q: What is 9 * 3?\nA: 9 * 3 is 9 + 9 + 9, so 18 + 9 = 27. The answer is 27.\n\n"
+                "Q: What is {payload[text]}?\nA:"
+            ),
+            "max_tokens": COT_MAX_TOKENS,
+            "extract": r"answer is (\d+)",
+            "tier": 3,
+        },
+        **{
+            f"gemma-sample-{seed}": {
+                "prompt": (
+                    "Q: What is 12 + 7?\nA: 19\n\nQ: What is 9 * 3?\nA: 27\n\n"
+                    "Q: What is 30 - 4?\nA: 26\n\nQ: What is {payload[text]}?\nA:"
+                ),
+                "temperature": SAMPLE_TEMPERATURE,
+                "seed": seed,
+                "tier": 3,
             }
-            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            for seed in range(1, 4)
+        },
+    },
+}
+SAMPLE_VOTERS = {"arithmetic": tuple(f"gemma-sample-{s}" for s in range(1, 4))}
 
 
 # ---------------------------------------------------------------- voters and prices
 
 
 def _per_call_seconds(fn: Callable[[Question], object], questions: Sequence[Question]) -> float:
-    """Fastest of ``PRICE_SAMPLES`` single-sample calls on one BLAS thread.
-
-    The minimum is the call's own compute; the median on a shared machine measures
-    the neighbours too.
-    """
-    from threadpoolctl import threadpool_limits
-
+    """Fastest of ``PRICE_SAMPLES`` single calls: the call's own compute on a shared machine."""
     times = []
-    with threadpool_limits(1):
-        for q in questions[:PRICE_SAMPLES]:
-            started = time.perf_counter()
-            fn(q)
-            times.append(time.perf_counter() - started)
+    for q in questions[:PRICE_SAMPLES]:
+        started = time.perf_counter()
+        fn(q)
+        times.append(time.perf_counter() - started)
     return min(times)
 
 
 def _priced_entry(
-    name: str, fn: Callable[[Question], object], questions: Sequence[Question]
+    name: str, fn: Callable[[Question], object], questions: Sequence[Question], tier: int
 ) -> dict[str, Any]:
     """A ``pyvoter`` entry whose per-token price makes one call cost its measured compute."""
     import litellm
 
     q = questions[0]
-    entry: dict[str, Any] = {"model_name": name, "litellm_params": {"model": f"pyvoter/{name}"}}
+    entry: dict[str, Any] = {
+        "model_name": name,
+        "litellm_params": {"model": f"pyvoter/{name}"},
+        "model_info": {"voter": {"tier": tier}},
+    }
     spec = parse_model_list([entry]).voters[0]
     prompt = "\n".join(m["content"] for m in build_messages(q, spec))
     tokens = int(litellm.token_counter(text=prompt)) + int(
@@ -138,218 +227,581 @@ def _priced_entry(
     return entry
 
 
-def _classifier_voter(
-    model: Any, columns: np.ndarray | None
-) -> Callable[[Question], CallableReply]:
-    def vote(q: Question) -> CallableReply:
-        x = np.asarray(q.payload["pixels"], dtype=float)[None, :]
-        if columns is not None:
-            x = x[:, columns]
-        proba = model.predict_proba(x)[0]
-        best = int(np.argmax(proba))
-        return CallableReply(str(int(model.classes_[best])), float(proba[best]))
-
-    return vote
-
-
-def _classifiers() -> dict[str, Any]:
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-    from sklearn.tree import DecisionTreeClassifier
-
-    return {
-        "logreg": make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)),
-        "naive-bayes": GaussianNB(),
-        "knn": make_pipeline(StandardScaler(), KNeighborsClassifier(5)),
-        "tree": DecisionTreeClassifier(random_state=SPLIT_SEED),
-        "svm": make_pipeline(StandardScaler(), SVC(probability=True, random_state=SPLIT_SEED)),
-        "forest": RandomForestClassifier(100, random_state=SPLIT_SEED),
-        "mlp": make_pipeline(
-            StandardScaler(), MLPClassifier((64,), max_iter=2000, random_state=SPLIT_SEED)
-        ),
-    }
-
-
-def digits_pool(questions: Sequence[Question], views: bool) -> VoterPool:
-    """Seven trained classifiers as callable voters (each on all pixels, or on its own view)."""
-    import warnings
-
-    x_train, _, y_train, _, _, _ = _digits_split()
-    rng = np.random.default_rng(SPLIT_SEED)
-    entries, callables = [], {}
-    for name, model in _classifiers().items():
-        columns = (
-            np.sort(rng.choice(x_train.shape[1], VIEW_PIXELS, replace=False)) if views else None
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(x_train if columns is None else x_train[:, columns], y_train)
-        fn = _classifier_voter(model, columns)
-        entries.append(_priced_entry(name, fn, questions))
-        callables[name] = CallableVoter(fn, in_thread=False)
-    model_list = parse_model_list({"model_list": entries, "router_settings": {"num_retries": 0}})
-    return VoterPool(model_list, RouterSettings(), callables)
-
-
-def _vader() -> Callable[[Question], CallableReply | None]:
+def _vader() -> Callable[[Question], Any]:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from patterns.consensus_router import CallableReply
 
     analyzer = SentimentIntensityAnalyzer()
 
-    def vote(q: Question) -> CallableReply | None:
+    def vote(q: Question) -> Any:
         compound = float(analyzer.polarity_scores(str(q.payload["text"]))["compound"])
         if compound == 0.0:
             return None  # no sentiment words: abstain
-        label = "positive" if compound > 0 else "negative"
-        return CallableReply(label, 0.5 + abs(compound) / 2)
+        return CallableReply("positive" if compound > 0 else "negative", 0.5 + abs(compound) / 2)
 
     return vote
 
 
-def _afinn() -> Callable[[Question], CallableReply | None]:
-    from afinn import Afinn
+class CrossFitted:
+    """Hashed n-gram logistic regression, cross-fitted: a train item is answered by the
+    model of the fold that did not see it, a test item by the model fitted on all of train,
+    so reliabilities and cascade thresholds learned on train are not learned on memorised
+    answers."""
 
-    lexicon = Afinn()
+    def __init__(self, train: Sequence[LabeledItem], folds: int = CROSS_FOLDS) -> None:
+        texts = [str(i.question.payload["text"]) for i in train]
+        golds = [i.gold for i in train]
+        self.full = HashingLogistic().fit(texts, golds)
+        self.by_id: dict[str, HashingLogistic] = {}
+        for k in range(folds):
+            keep = [j for j in range(len(train)) if j % folds != k]
+            model = HashingLogistic().fit([texts[j] for j in keep], [golds[j] for j in keep])
+            for j in range(k, len(train), folds):
+                self.by_id[train[j].question.id] = model
 
-    def vote(q: Question) -> CallableReply | None:
-        score = float(lexicon.score(str(q.payload["text"])))
-        if score == 0.0:
-            return None
-        label = "positive" if score > 0 else "negative"
-        return CallableReply(label, 0.5 + min(abs(score), 10.0) / 20)
-
-    return vote
+    def __call__(self, q: Question) -> Any:
+        return self.by_id.get(q.id, self.full)(q)
 
 
-def sentiment_pool(questions: Sequence[Question], base_url: str) -> VoterPool:
-    """Three local-Gemma voters (three prompts) and two lexicon voters."""
+def _cheap_voters(task: str, train: Sequence[LabeledItem]) -> dict[str, Callable[[Question], Any]]:
+    """The non-LLM voters of ``task``, fitted on ``train`` where they learn."""
+    if task == "arithmetic":
+        return {}
+    voters: dict[str, Callable[[Question], Any]] = {"hashing-logreg": CrossFitted(train)}
+    if task == "sentiment":
+        voters["vader"] = _vader()
+    if task == "k8s_safety":
+        voters["keywords"] = KeywordModel(K8S_KEYWORDS)
+    return voters
+
+
+def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, list[LabeledItem]]:
+    """Items whose payload carries ``recalled``: the nearest training examples (never itself)."""
+    line = {"sentiment": SENT_LINE, "k8s_safety": K8S_LINE}.get(task)
+    if line is None:
+        return items
+    train = items["train"]
+    memory = ExampleRecall(
+        [str(i.question.payload["text"]) for i in train],
+        [i.gold for i in train],
+        [i.question.id for i in train],
+    )
+    out: dict[str, list[LabeledItem]] = {}
+    for split, rows in items.items():
+        out[split] = []
+        for item in rows:
+            q = item.question
+            recalled = memory.render(str(q.payload["text"]), RECALL_K, line, exclude_id=q.id)
+            question = Question(
+                q.id, q.text, q.schema, q.critical, {**q.payload, "recalled": recalled}
+            )
+            out[split].append(LabeledItem(question, item.gold))
+    return out
+
+
+def _llm_entry(name: str, spec: dict[str, Any], base_url: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if "seed" in spec:
+        extra["seed"] = spec["seed"]
+    if "max_tokens" in spec:
+        extra["max_tokens"] = spec["max_tokens"]
+    entry = local_llm.model_entry(
+        name,
+        base_url,
+        spec["prompt"],
+        temperature=float(spec.get("temperature", 0.0)),
+        timeout_s=LLM_TIMEOUT_S,
+        tier=int(spec["tier"]),
+        extra_params=extra,
+    )
+    if "extract" in spec:
+        entry["model_info"]["voter"]["extract"] = spec["extract"]
+    return entry
+
+
+def build_pool(
+    task: str, items: dict[str, list[LabeledItem]], base_url: str
+) -> tuple[VoterPool, list[str]]:
+    """The task's pool (LLM voters and cheap voters) and the names of its LLM voters."""
+    questions = [i.question for i in items["train"]]
     entries: list[dict[str, Any]] = []
     callables: dict[str, CallableVoter] = {}
-    for name, fn in (("vader", _vader()), ("afinn", _afinn())):
-        entries.append(_priced_entry(name, fn, questions))
+    for tier, (name, fn) in enumerate(_cheap_voters(task, items["train"]).items()):
+        entries.append(_priced_entry(name, fn, questions, tier))
         callables[name] = CallableVoter(fn, in_thread=False)
-    entries += [
-        local_llm.model_entry(name, base_url, prompt, timeout_s=LLM_TIMEOUT_S)
-        for name, prompt in SENTIMENT_PROMPTS.items()
-    ]
+    llm = list(PROMPTS[task])
+    entries += [_llm_entry(name, PROMPTS[task][name], base_url) for name in llm]
     model_list = parse_model_list({"model_list": entries, "router_settings": {"num_retries": 1}})
-    return VoterPool(model_list, RouterSettings(voter_timeout_s=LLM_TIMEOUT_S), callables)
+    settings = RouterSettings(voter_timeout_s=LLM_TIMEOUT_S, max_tokens=MAX_TOKENS)
+    return VoterPool(model_list, settings, callables), llm
 
 
-# ---------------------------------------------------------------- runs
+# ---------------------------------------------------------------- asking, with the vote cache
 
 
-def _figures(name: str, report: EvaluationReport) -> dict[str, float]:
-    head = report.headline()
-    out = {f"{name}_{k}": float(v) for k, v in head.items() if math.isfinite(v)}
-    out[f"{name}_questions"] = float(report.questions)
-    for row in report.rows:
-        if row["kind"] in ("voter", "rule", "cascade"):
-            out[f"{name}_{row['arm']}_error".replace("-", "_")] = float(row["error"])
-            out[f"{name}_{row['arm']}_cost_usd_per_q".replace("-", "_")] = float(
-                row["cost_usd_per_q"]
+def _cache_key(task: str, name: str, item: LabeledItem) -> str:
+    spec = {k: v for k, v in PROMPTS[task][name].items() if k != "tier"}
+    prompt = spec.pop("prompt")
+    q = item.question
+    filled = prompt.replace("{payload[text]}", str(q.payload["text"])).replace(
+        "{payload[recalled]}", str(q.payload.get("recalled", ""))
+    )
+    blob = json.dumps(
+        [local_llm.MODEL_ALIAS, filled, spec, MAX_TOKENS, SAMPLE_TEMPERATURE], sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _vote_row(key: str, vote: Vote) -> dict[str, Any]:
+    return {
+        "key": key,
+        "voter": vote.voter,
+        "status": vote.status.value,
+        "answer": vote.key,
+        "confidence": vote.confidence,
+        "raw": vote.raw,
+        "latency_s": vote.latency_s,
+        "cost_usd": vote.cost_usd,
+        "prompt_tokens": vote.prompt_tokens,
+        "completion_tokens": vote.completion_tokens,
+    }
+
+
+def _vote_of(row: dict[str, Any]) -> Vote:
+    return Vote(
+        row["voter"],
+        VoteStatus(row["status"]),
+        key=row["answer"],
+        value=row["answer"],
+        confidence=row["confidence"],
+        raw=row["raw"],
+        latency_s=row["latency_s"],
+        cost_usd=row["cost_usd"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        served_by=row["voter"],
+    )
+
+
+@dataclass
+class Counters:
+    """LLM calls made and replayed, tokens and seconds of the calls made."""
+
+    calls: int = 0
+    cached: int = 0
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+def _load_cache() -> dict[str, dict[str, Any]]:
+    if os.environ.get("SWARMKIT_ROUTER_BENCH_NO_CACHE") or not CACHE_PATH.exists():
+        return {}
+    rows = [json.loads(line) for line in CACHE_PATH.read_text().splitlines() if line.strip()]
+    return {r["key"]: r for r in rows}
+
+
+async def collect(
+    task: str,
+    pool: VoterPool,
+    llm: Sequence[str],
+    items: Sequence[LabeledItem],
+    cache: dict[str, dict[str, Any]],
+    counters: Counters,
+) -> list[tuple[LabeledItem, tuple[Vote, ...]]]:
+    """Every voter's vote on every item (LLM votes from the cache where present)."""
+    from tests.perf.run import tracked
+
+    names = [v.name for v in pool.voters]
+    out = []
+    CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        CACHE_PATH.open("a", encoding="utf-8") as sink,
+        tracked(f"{task} votes", len(items)) as advance,
+    ):
+        for start in range(0, len(items), CONCURRENT_ITEMS):
+            batch = items[start : start + CONCURRENT_ITEMS]
+            keyed = [{n: _cache_key(task, n, item) for n in llm} for item in batch]
+            cached = [{n: _vote_of(cache[k]) for n, k in ks.items() if k in cache} for ks in keyed]
+            fresh_all = await asyncio.gather(
+                *(
+                    pool.ask_many([n for n in names if n not in c], item.question)
+                    for item, c in zip(batch, cached, strict=True)
+                )
             )
-            out[f"{name}_{row['arm']}_no_answer".replace("-", "_")] = float(row["no_answer"])
-    out[f"{name}_full_ensemble_accuracy"] = float(
-        report.arm(f"{report.default_rule}/noncritical")["accuracy"]
+            for item, keys, old, fresh in zip(batch, keyed, cached, fresh_all, strict=True):
+                for vote in fresh:
+                    if vote.voter not in keys:
+                        continue
+                    counters.calls += 1
+                    counters.completion_tokens += vote.completion_tokens
+                    counters.prompt_tokens += vote.prompt_tokens
+                    counters.latencies.append(vote.latency_s)
+                    if vote.status not in (VoteStatus.FAILED, VoteStatus.TIMED_OUT):
+                        row = _vote_row(keys[vote.voter], vote)
+                        cache[row["key"]] = row
+                        sink.write(json.dumps(row) + "\n")
+                counters.cached += len(old)
+                by_name = {**old, **{v.voter: v for v in fresh}}
+                out.append((item, tuple(by_name[n] for n in names)))
+                advance()
+    return out
+
+
+# ---------------------------------------------------------------- arms
+
+
+@dataclass
+class Arm:
+    """Test-split figures of one arm."""
+
+    name: str
+    kind: str
+    correct: int = 0
+    no_answer: int = 0
+    questions: int = 0
+    cost_usd: float = 0.0
+    calls: int = 0
+
+    def add(self, key: str | None, gold: str, cost: float, calls: int) -> None:
+        self.questions += 1
+        self.correct += int(key == gold)
+        self.no_answer += int(key is None)
+        self.cost_usd += cost
+        self.calls += calls
+
+    @property
+    def error(self) -> float:
+        return 1.0 - self.correct / self.questions if self.questions else 1.0
+
+    def row(self) -> dict[str, Any]:
+        n = max(1, self.questions)
+        return {
+            "arm": self.name,
+            "kind": self.kind,
+            "error": round(self.error, 4),
+            "no_answer": self.no_answer,
+            "cost_usd_per_q": self.cost_usd / n,
+            "calls_per_q": round(self.calls / n, 2),
+        }
+
+
+def _liar(vote: Vote, gold: str, labels: Sequence[str]) -> Vote:
+    """``vote`` turned adversarial: a wrong answer, stated with confidence 0.99."""
+    wrong = next(label for label in labels if label != gold)
+    if gold.isdigit():
+        wrong = str(int(gold) + 1)
+    return Vote(vote.voter, VoteStatus.ANSWERED, key=wrong, value=wrong, confidence=0.99)
+
+
+class OrderedReplay(ReplaySource):
+    """Recorded votes, asked one voter per cascade stage in a fixed order."""
+
+    def __init__(self, pool: VoterPool, order: Sequence[str]) -> None:
+        super().__init__(pool)
+        self.order = list(order)
+
+    def tiers(self, names: Sequence[str] | None = None) -> list[tuple[str, ...]]:
+        chosen = set(names) if names is not None else set(self.order)
+        return [(n,) for n in self.order if n in chosen]
+
+
+def cascade_order(
+    pool: VoterPool, llm: Sequence[str], train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]]
+) -> list[str]:
+    """Cheap voters by price, then the LLM voters by accuracy on the train split."""
+    correct = {n: sum(v.key == i.gold for i, vs in train for v in vs if v.voter == n) for n in llm}
+    cheap = sorted(
+        (n for n in (v.name for v in pool.voters) if n not in llm), key=pool.price_per_call
     )
-    out[f"{name}_cascade_accuracy"] = float(report.arm("cascade")["accuracy"])
+    return cheap + sorted(llm, key=lambda n: -correct[n])
+
+
+async def _cascade(
+    pool: VoterPool,
+    learner: ReliabilityLearner,
+    recorded: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    threshold: float,
+    order: Sequence[str],
+) -> tuple[float, float, int, list[tuple[str | None, float, int]]]:
+    """Accuracy, cost, escalations and per-item (key, cost, calls) of the cascade at ``threshold``."""
+    settings = pool.settings.model_copy(update={"cascade_confidence": threshold})
+    replay = OrderedReplay(pool, order)
+    replay.settings = settings
+    router = ConsensusRouter(replay, learner)
+    router.settings = settings
+    results = []
+    escalated = 0
+    for item, votes in recorded:
+        replay.recorded = {v.voter: v for v in votes}
+        decision = await router.decide(item.question, mode=Mode.CASCADE)
+        escalated += int(decision.escalated)
+        results.append((decision.key, decision.cost_usd, len(decision.votes)))
+    correct = sum(k == i.gold for (k, _, _), (i, _) in zip(results, recorded, strict=True))
+    return correct / len(recorded), sum(c for _, c, _ in results), escalated, results
+
+
+async def analyse(
+    task: str,
+    pool: VoterPool,
+    llm: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    test: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Figures and per-arm rows of ``task`` on the test split (everything learned on train)."""
+    names = [v.name for v in pool.voters]
+    learner = ReliabilityLearner.from_settings(pool.settings)
+    for item, votes in train:
+        learner.observe_votes(votes, item.gold)
+    router = ConsensusRouter(ReplaySource(pool), learner)
+    f = pool.settings.byzantine_f
+    arms: dict[str, Arm] = {n: Arm(n, "voter") for n in names}
+    for rule in ("plurality", "confidence", "weighted", "quorum", "trimmed"):
+        arms[rule] = Arm(rule, "rule")
+    samples = SAMPLE_VOTERS.get(task, ())
+    if samples:
+        arms["self-consistency"] = Arm("self-consistency", "rule")
+    # The adversary: the voter most accurate on the train split (the worst one to lose).
+    train_acc = {
+        n: sum(v.key == i.gold for i, vs in train for v in vs if v.voter == n) for n in names
+    }
+    liar = max(names, key=lambda n: train_acc[n])
+    arms["quorum+liar"] = Arm(f"quorum, {liar} lying", "adversarial")
+    arms["weighted+liar"] = Arm(f"weighted, {liar} lying", "adversarial")
+    arms["trimmed+liar"] = Arm(f"trimmed, {liar} lying", "adversarial")
+    labels = list(test[0][0].question.schema.candidates()) if test else []
+    for item, votes in test:
+        q, gold = item.question, item.gold
+        cost = sum(v.cost_usd for v in votes)
+        for v in votes:
+            arms[v.voter].add(v.key, gold, v.cost_usd, 1)
+        arms["plurality"].add(plurality(votes).key, gold, cost, len(votes))
+        space = q.schema.answer_space(len({v.key for v in votes if v.answered}))
+        arms["confidence"].add(confidence_weighted(votes, space).key, gold, cost, len(votes))
+        arms["weighted"].add(router.tally(q, votes, "weighted").key, gold, cost, len(votes))
+        arms["quorum"].add(byzantine_quorum(votes, f).key, gold, cost, len(votes))
+        trimmed = trimmed_weighted(votes, learner.vote_accuracy, space, f)
+        arms["trimmed"].add(trimmed.key, gold, cost, len(votes))
+        if samples:
+            chosen = [v for v in votes if v.voter in samples]
+            arms["self-consistency"].add(
+                plurality(chosen).key, gold, sum(v.cost_usd for v in chosen), len(chosen)
+            )
+        lied = tuple(_liar(v, gold, labels) if v.voter == liar else v for v in votes)
+        arms["quorum+liar"].add(byzantine_quorum(lied, f).key, gold, cost, len(votes))
+        arms["weighted+liar"].add(router.tally(q, lied, "weighted").key, gold, cost, len(votes))
+        lied_trimmed = trimmed_weighted(lied, learner.vote_accuracy, space, f)
+        arms["trimmed+liar"].add(lied_trimmed.key, gold, cost, len(votes))
+    # Each voter in turn as the liar: the mean error of the trimmed rule and of the quorum.
+    each_liar: dict[str, list[float]] = {"trimmed": [], "quorum": []}
+    for name in names:
+        wrong = {"trimmed": 0, "quorum": 0}
+        for item, votes in test:
+            lied = tuple(_liar(v, item.gold, labels) if v.voter == name else v for v in votes)
+            space = item.question.schema.answer_space(len({v.key for v in lied if v.answered}))
+            tally = trimmed_weighted(lied, learner.vote_accuracy, space, f)
+            wrong["trimmed"] += int(tally.key != item.gold)
+            wrong["quorum"] += int(byzantine_quorum(lied, f).key != item.gold)
+        for rule, count in wrong.items():
+            each_liar[rule].append(count / max(1, len(test)))
+    # Cascade: the threshold is the cheapest one within 1 point of the full ensemble on train.
+    full_train = sum(
+        router.tally(i.question, vs, "weighted").key == i.gold for i, vs in train
+    ) / max(1, len(train))
+    order = cascade_order(pool, llm, train)
+    chosen_threshold, best_cost = 1.0, math.inf
+    for threshold in CASCADE_GRID:
+        acc, cost, _, _ = await _cascade(pool, learner, train, threshold, order)
+        if acc >= full_train - ACCURACY_TOLERANCE and cost < best_cost:
+            chosen_threshold, best_cost = threshold, cost
+    _, _, escalated, results = await _cascade(pool, learner, test, chosen_threshold, order)
+    cascade = Arm(f"cascade (threshold {chosen_threshold}; {' > '.join(order)})", "cascade")
+    for (key, cost, calls), (item, _) in zip(results, test, strict=True):
+        cascade.add(key, item.gold, cost, calls)
+    arms["cascade"] = cascade
+
+    voters = [arms[n] for n in names]
+    rules = [a for a in arms.values() if a.kind == "rule"]
+    best_single = min(voters, key=lambda a: a.error)
+    best_vote = min(rules, key=lambda a: a.error)
+    full = arms["weighted"]
+    out = {
+        "test_items": float(len(test)),
+        "train_items": float(len(train)),
+        "best_single_error": best_single.error,
+        "best_vote_error": best_vote.error,
+        "vote_error_ratio": best_vote.error / best_single.error
+        if best_single.error > 0
+        else (1.0 if best_vote.error == 0 else math.inf),
+        "cascade_cost_ratio": full.cost_usd / cascade.cost_usd
+        if cascade.cost_usd > 0
+        else math.inf,
+        "cascade_accuracy_drop_pts": 100.0 * (cascade.error - full.error),
+        "cascade_threshold": chosen_threshold,
+        "cascade_escalation_rate": escalated / max(1, len(test)),
+        "quorum_error": arms["quorum"].error,
+        "adversarial_quorum_error": arms["quorum+liar"].error,
+        "adversarial_weighted_error": arms["weighted+liar"].error,
+        "trimmed_error": arms["trimmed"].error,
+        "adversarial_trimmed_error_mean_over_liars": statistics.mean(each_liar["trimmed"]),
+        "adversarial_quorum_error_mean_over_liars": statistics.mean(each_liar["quorum"]),
+        "adversarial_trimmed_error": arms["trimmed+liar"].error,
+        "weighted_error": full.error,
+        "plurality_error": arms["plurality"].error,
+        "confidence_error": arms["confidence"].error,
+    }
+    if samples:
+        out["self_consistency_error"] = arms["self-consistency"].error
+        out["greedy_fewshot_error"] = arms["gemma-fewshot"].error
     print(
-        f"{name}: best single {report.best_single['arm']} ({report.best_single['error']:.4f}), "
-        f"best rule {report.best_vote['arm']} ({report.best_vote['error']:.4f})"
+        f"{task}: best single {best_single.name} {best_single.error:.3f}, best rule "
+        f"{best_vote.name} {best_vote.error:.3f}, cascade {cascade.error:.3f} at "
+        f"{out['cascade_cost_ratio']:.1f}x less cost",
+        flush=True,
     )
-    return out
+    rows = [a.row() for a in arms.values()]
+    rows.append({"arm": f"(liar: {liar})", "kind": "note"})
+    return out, rows
 
 
-async def _run_digits(views: bool) -> EvaluationReport:
-    if not DIGITS_SET.exists():
-        write_digits_set()
-    items = load_labeled(DIGITS_SET)
-    pool = digits_pool([i.question for i in items], views)
-    await pool.ask_many([v.name for v in pool.voters], items[0].question)  # warm up litellm
-    try:
-        return await evaluate(pool, items, dataset="digits_views" if views else "digits")
-    finally:
-        await close_litellm_async_clients()
+# ---------------------------------------------------------------- overhead and speed
 
 
-async def _run_llm(base_url: str) -> EvaluationReport:
-    items = load_labeled(SENTIMENT_SET)
-    pool = sentiment_pool([i.question for i in items], base_url)
-    await pool.ask_many([v.name for v in pool.voters], items[0].question)  # warm up
-    try:
-        # Temperature 0: the cascade replays the ensemble's votes instead of asking again.
-        return await evaluate(pool, items, dataset="llm", replay_cascade=True)
-    finally:
-        await close_litellm_async_clients()
+async def _overhead_and_speed(base_url: str) -> dict[str, float]:
+    """Router overhead around real calls, and the server's generation speed.
 
-
-def run_router_bench() -> dict[str, float]:
-    """Run every labeled set; return flat figures (``NAME_*`` keys per set).
-
-    Three labeled sets, every voter a real model, each run once through the evaluation
-    harness (every single voter, every voting rule over the full ensemble, and the
-    cascade, side by side):
-
-    * ``llm``: 120 hand-written reviews with hand-assigned sentiment
-      (``patterns/consensus_router/data/sentiment_handwritten.jsonl``). Voters: the
-      local Gemma 3 270M under three few-shot prompts (three voters: one model, three
-      prompts) plus two lexicon classifiers, VADER and AFINN. Needs the ``local-llm``
-      extra; when it is absent the set is skipped and ``llm_set_skipped`` = 1.
-    * ``digits``: scikit-learn's bundled 8x8 digits, split 70/30 (seed 0); seven
-      standard classifiers trained on the 70 % and asked about the 30 % held out
-      (``data/digits_heldout.jsonl``), each on all 64 pixels.
-    * ``digits_views``: the same held-out questions and classifier types, each trained
-      on its own random 16-pixel view (the random subspace method, Ho 1998): voters
-      that hold partly independent evidence.
-
-    The cascade is run live on the digits sets; on the llm set, whose Gemma voters
-    are deterministic (temperature 0) and slow, it replays the ensemble's votes.
-
-    Prices: the Gemma voters pay the per-token prices of
-    :mod:`patterns.consensus_router.local_llm`; every non-LLM voter is priced at its
-    measured compute time per call (fastest of 30 single-sample calls) at
-    ``COMPUTE_USD_PER_S``, written into the model list as a per-token price, so
-    litellm's cost accounting prices every call the same way.
+    Pairs of the same completion (max_tokens 1, prompt cached by the server): once by
+    plain HTTP to the server, once through ``VoterPool.ask`` (litellm.Router); the
+    overhead is the difference of each pair. Speed: the server's own timings of three
+    32-token generations.
     """
+    prompt = "Review: The room was clean and quiet.\nSentiment:"
+    entry = local_llm.model_entry("probe", base_url, prompt, logprobs=False)
+    pool = VoterPool(
+        parse_model_list({"model_list": [entry], "router_settings": {"num_retries": 0}}),
+        RouterSettings(max_tokens=1, voter_timeout_s=LLM_TIMEOUT_S),
+    )
+    from patterns.consensus_router import LabelSchema
+
+    q = Question("probe", "Sentiment?", LabelSchema(("positive", "negative")))
+    body = json.dumps(
+        {
+            "model": local_llm.MODEL_ALIAS,
+            "prompt": prompt,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "stop": ["\n"],
+        }
+    ).encode()
+
+    def direct(payload: bytes) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{base_url}/completions", data=payload, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=LLM_TIMEOUT_S) as reply:
+            result: dict[str, Any] = json.loads(reply.read())
+            return result
+
+    await pool.ask("probe", q)  # warm up litellm's client and the server's prompt cache
+    overhead = []
+    for _ in range(OVERHEAD_PAIRS):
+        started = time.perf_counter()
+        await asyncio.to_thread(direct, body)
+        plain = time.perf_counter() - started
+        started = time.perf_counter()
+        await pool.ask("probe", q)
+        routed = time.perf_counter() - started
+        overhead.append((routed - plain) * 1000)
+    speed_body = json.dumps(
+        {
+            "model": local_llm.MODEL_ALIAS,
+            "prompt": "Once upon a time",
+            "max_tokens": 32,
+            "temperature": 0.0,
+            "ignore_eos": True,
+        }
+    ).encode()
+    rates = [
+        float((await asyncio.to_thread(direct, speed_body))["timings"]["predicted_per_second"])
+        for _ in range(3)
+    ]
+    ordered = sorted(overhead)
+    return {
+        "router_overhead_ms_p50": statistics.median(ordered),
+        "router_overhead_ms_p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        "llm_tokens_per_s": statistics.median(rates),
+    }
+
+
+# ---------------------------------------------------------------- run
+
+
+def _markdown(task: str, rows: list[dict[str, Any]], figures: dict[str, float]) -> str:
+    cols = ["arm", "kind", "error", "no_answer", "cost_usd_per_q", "calls_per_q"]
+    lines = [
+        f"## {task}: {int(figures['test_items'])} test items ({int(figures['train_items'])} train)",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for row in rows:
+        if row["kind"] == "note":
+            lines.append(f"\n{row['arm']}\n")
+            continue
+        cells = [f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", ", ".join(f"{k}={v:.4g}" for k, v in figures.items()), ""]
+    return "\n".join(lines)
+
+
+async def _run(base_url: str, tasks: Sequence[str]) -> tuple[dict[str, float], str]:
+    cache = _load_cache()
+    counters = Counters()
     out: dict[str, float] = {}
-    reports: list[EvaluationReport] = []
-    for views in (False, True):
-        report = asyncio.run(_run_digits(views))
-        reports.append(report)
-        out |= _figures(report.dataset, report)
-    available, reason = local_llm.availability(port=LLM_PORT)
-    missing_lexicons = [m for m in ("vaderSentiment", "afinn") if not _importable(m)]
-    if not available or missing_lexicons:
-        print(f"llm set skipped: {reason if not available else missing_lexicons}")
-        out["llm_set_skipped"] = 1.0
-    else:
-        try:
-            with local_llm.LocalLLMServer(port=LLM_PORT) as server:
-                report = asyncio.run(_run_llm(server.api_base))
-        except SwarmError as err:  # the server did not come up: report, do not crash
-            print(f"llm set skipped: {type(err).__name__}: {err}")
-            out["llm_set_skipped"] = 1.0
-        else:
-            reports.append(report)
-            out |= _figures("llm", report)
-            out["llm_set_skipped"] = 0.0
+    sections = []
+    try:
+        for task in tasks:
+            items = _with_recall(task, load_task(task))
+            limit = int(os.environ.get("SWARMKIT_ROUTER_BENCH_LIMIT", "0"))
+            if limit > 0:  # a smoke run on the first items of each split
+                items = {split: rows[:limit] for split, rows in items.items()}
+            pool, llm = build_pool(task, items, base_url)
+            train = await collect(task, pool, llm, items["train"], cache, counters)
+            test = await collect(task, pool, llm, items["test"], cache, counters)
+            figures, rows = await analyse(task, pool, llm, train, test)
+            out |= {f"{task}_{k}": float(v) for k, v in figures.items() if math.isfinite(v)}
+            sections.append(_markdown(task, rows, figures))
+        out |= await _overhead_and_speed(base_url)
+    finally:
+        await close_litellm_async_clients()
+    out["llm_calls"] = float(counters.calls)
+    out["llm_calls_cached"] = float(counters.cached)
+    if counters.latencies:
+        out["llm_call_s_p50"] = statistics.median(counters.latencies)
+    return out, "\n".join(sections)
+
+
+def run_router_bench(tasks: Sequence[str] = TASKS) -> dict[str, float]:
+    """Run every text task through the local model and the cheap voters; flat figures."""
+    missing = local_llm.missing_packages()
+    if missing:
+        raise RuntimeError(f"the local model is not installed: {missing}")
+    started = time.perf_counter()
+    with local_llm.LocalLLMServer(port=None) as server:
+        out, report = asyncio.run(_run(server.api_base, tasks))
+    out["bench_s"] = time.perf_counter() - started
     REPORT_PATH.parent.mkdir(exist_ok=True)
-    REPORT_PATH.write_text("\n".join(r.markdown() for r in reports))
-    print(f"side-by-side tables: {REPORT_PATH.relative_to(ROOT)}")
+    header = (
+        "# Consensus router: per-arm results on the test splits\n\n"
+        "Errors count no-answer as wrong. Costs: local LLM tokens at the price table of "
+        "`patterns/consensus_router/local_llm.py`, non-LLM voters at measured compute. "
+        f"LLM calls made by this run: {int(out['llm_calls'])}, replayed from the vote "
+        f"cache: {int(out['llm_calls_cached'])}.\n\n"
+    )
+    REPORT_PATH.write_text(header + report)
+    print(f"per-arm tables: {REPORT_PATH.relative_to(ROOT)}")
     return out
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
 
 
 if __name__ == "__main__":
