@@ -104,9 +104,10 @@ MAX_TIMEOUT_DOUBLINGS = 64  # growth steps of the timeout counted (it is capped 
 VIEW_CHANGES_KEPT = 4  # view changes remembered per replica (its highest views)
 MAX_COMMITTED_BATCHES_PER_STATUS = 64  # catch-up batches sent in answer to one status
 STATUS_BURST_GAP_FRACTION = 0.25  # an extra status may go out after this share of the period
-BENIGN_REASONS = frozenset({"duplicate", "late", "duplicate_answered"})
+BENIGN_REASONS = frozenset({"duplicate", "late", "duplicate_answered", "client_key_pending"})
 EARLY_REASONS = frozenset({"future_view", "in_view_change"})
 EARLY_MESSAGES = 4096  # normal-case messages kept for a view not entered yet (oldest dropped)
+KEYLESS_PREPREPARES = 64  # pre-prepares waiting for a client's link key (oldest dropped)
 """Drop reasons of redundant (not bad) messages: counted in ``Replica.redundant``."""
 
 
@@ -233,6 +234,9 @@ class Replica(Node):
         self.audit: deque[tuple[CommitCertificate, Batch]] = deque(maxlen=s.audit_log_entries)
         self.rejected: Counter[str] = Counter()
         self.early: deque[tuple[NodeId, Message]] = deque(maxlen=EARLY_MESSAGES)
+        # authenticated pre-prepares holding a request of a client whose link key has not
+        # arrived yet (over QUIC it comes in the client's hello): replayed when it does
+        self.keyless: deque[tuple[NodeId, PrePrepare]] = deque(maxlen=KEYLESS_PREPREPARES)
         self.redundant: Counter[str] = Counter()
         # (sender, reason) of every message turned away, benign or not: what one peer caused
         self.turned_away: Counter[tuple[int, str]] = Counter()
@@ -245,6 +249,14 @@ class Replica(Node):
         """MAC with the session keys of the transport's links (QUIC), not the static ones."""
         self.ring.use_links(links)
         return True
+
+    def link_key_arrived(self, peer: NodeId, now: float) -> None:
+        """A key from ``peer`` arrived: replay the pre-prepares that waited for it."""
+        if not self.keyless:
+            return
+        waiting, self.keyless = self.keyless, deque(maxlen=KEYLESS_PREPREPARES)
+        for src, pp in waiting:
+            self.on_message(src, pp, now)
 
     def start(self, now: float) -> None:
         """Arm the status timer; announce this replica's (initial) state to the others."""
@@ -282,7 +294,9 @@ class Replica(Node):
                 self.redundant[err.reason] += 1
             else:
                 self.rejected[err.reason] += 1
-            if (
+            if err.reason == "client_key_pending" and isinstance(msg, PrePrepare):
+                self.keyless.append((src, msg))  # the primary's MAC was checked already
+            elif (
                 err.reason in EARLY_REASONS
                 and isinstance(msg, PrePrepare | Prepare | Commit)
                 and self._authentic(msg)
@@ -535,6 +549,8 @@ class Replica(Node):
             try:
                 self._check_request(req)
             except RejectedMessage as err:
+                if err.reason == "bad_mac" and not self.ring.has_keys_from(req.client):
+                    raise RejectedMessage("client_key_pending", f"client {req.client}") from err
                 raise RejectedMessage("bad_request_in_batch", err.reason) from err
         self._accept_preprepare(slot, pp.digest, pp.batch)
         self._send_prepare(slot)

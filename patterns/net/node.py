@@ -137,6 +137,9 @@ class Node(ABC):
         authenticates its messages with them from now on (the default: it does not)."""
         return False
 
+    def link_key_arrived(self, peer: NodeId, now: float) -> None:  # noqa: B027 - optional hook
+        """Called by the transport when a new key from ``peer`` was installed."""
+
     def describe(self) -> dict[str, Any]:
         """A small JSON-able summary of the node's state, for logs and artifacts."""
         return {"node_id": self.node_id, "peers": len(self.peers), "timers": dict(self._timers)}

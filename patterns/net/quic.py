@@ -815,6 +815,11 @@ class QuicNodeRuntime(Generic[N]):
         for link in self._links.values():
             link.start()
         logger.info("node %s: QUIC runtime listening on %s:%s", self.node_id, *self._bound)
+        if self.session_keys:
+            # connect to every known peer now: each learns this incarnation's keys (and that
+            # it restarted) before it needs them, not when a reply first goes its way
+            for peer in self._addresses:
+                self.link_keys.send_key(peer)
         try:
             self.node.start(loop.time())
         except BaseException:
@@ -1124,6 +1129,12 @@ class QuicNodeRuntime(Generic[N]):
                 self.link_keys.accept(peer, link_key)
             except ValueError as err:
                 raise ProtocolError(f"hello of node {peer}: {err}") from err
+            assert self._loop is not None
+            try:
+                self.node.link_key_arrived(peer, self._loop.time())
+            except Exception as err:
+                self._node_error(err, f"the link key of node {peer}")
+            self._flush()
         self._incarnations[peer] = incarnation
         if known is None or known == incarnation:
             return

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
+from patterns.byzantine import Put, encode_op
 from patterns.byzantine.auth import MacKeyring, generate_cluster
+from patterns.byzantine.client import Client
+from patterns.byzantine.messages import Prepare, PrePrepare
+from patterns.byzantine.replica import Replica
 from patterns.net.linkkeys import LinkKeys, pair_key
 
 
@@ -91,3 +96,33 @@ def test_accept_refuses_a_malformed_key() -> None:
 def test_pair_keys_are_directional() -> None:
     k = bytes(32)
     assert pair_key(k, 0, 1) != pair_key(k, 1, 0)
+
+
+def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
+    """Over QUIC a backup may get the primary's pre-prepare before the client's hello with
+    its key: the pre-prepare is kept and replayed when the key arrives, not dropped."""
+    config, keys = generate_cluster(1, clients=[4], seed=9)
+    replicas = {r: Replica(r, config, keys[r]) for r in range(4)}
+    client = Client(4, config, keys[4])
+    links = {n: LinkKeys(random.Random(n).randbytes) for n in range(5)}
+    for r, rep in replicas.items():
+        rep.use_link_keys(links[r])
+        rep.start(0.0)
+    client.use_link_keys(links[4])
+    for a in range(5):
+        for b in range(5):
+            if a != b and (a, b) != (4, 1):  # the client's hello to replica 1 is late
+                links[b].accept(a, links[a].send_key(b))
+    client.submit(encode_op(Put("k", "v")), 0.0)
+    for dst, msg in client.drain_outbox():
+        replicas[dst].receive(4, msg, 0.01)
+    pp = [m for d, m in replicas[0].drain_outbox() if d == 1 and isinstance(m, PrePrepare)]
+    assert len(pp) == 1
+    backup = replicas[1]
+    backup.receive(0, pp[0], 0.02)
+    assert len(backup.keyless) == 1 and backup.rejected["bad_request_in_batch"] == 0
+    assert not [m for _, m in backup.drain_outbox() if isinstance(m, Prepare)]
+    links[1].accept(4, links[4].send_key(1))
+    backup.link_key_arrived(4, 0.03)
+    assert [m for _, m in backup.drain_outbox() if isinstance(m, Prepare)]
+    assert not backup.keyless
