@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect_dask.task_runners import DaskTaskRunner
 
 from apps.pagerank.engine import CrashPlan, PageRankParams, PageRankResult
 from apps.pagerank.maritime import MaritimeGraph, lane_flows, passage_flows
@@ -32,11 +31,12 @@ from apps.pagerank.report import (
 from apps.pagerank.settings import Backend, PageRankSettings, get_pagerank_settings
 from tasks.pagerank import (
     dask_power_iterate,
-    dask_runner_kwargs,
+    dask_task_runner,
     load_maritime_graph,
     partition_edges,
     partition_maritime,
     power_iterate,
+    time_empty_steps,
 )
 
 MARITIME = "maritime"
@@ -49,10 +49,26 @@ def dask_steps(
     settings: PageRankSettings,
     work_dir: str,
     crash: CrashPlan | None = None,
+    vectors: str | None = None,
 ) -> PageRankResult:
-    """The power iteration with block groups mapped as tasks on the Dask task runner."""
+    """The power iteration with block groups mapped as tasks on the Dask task runner.
+
+    ``vectors``: the ``.npz`` of ``PageRankParams.vectors_saved`` (per-node vectors kept
+    out of the flow's parameters, which Prefect ships with every task).
+    """
     groups = settings.dask_workers * settings.tasks_per_worker
-    return dask_power_iterate(graph, params, settings, work_dir, groups, crash)
+    full = params.vectors_loaded(vectors)
+    return dask_power_iterate(graph, full, settings, work_dir, groups, crash)
+
+
+@flow(name="pagerank-dask-floor", log_prints=True, persist_result=False)
+def dask_floor(groups: int = 2, rounds: int = 5) -> dict[str, float]:
+    """The per-step orchestration floor of the flow's task runner (run it with the runner).
+
+    A step's compute must exceed this about tenfold for the orchestration to stay under
+    10% of the step; see :func:`tasks.pagerank.time_empty_steps`.
+    """
+    return time_empty_steps(groups, rounds)
 
 
 def _settings(**overrides: Any) -> PageRankSettings:
@@ -127,9 +143,11 @@ def pagerank(
     )
     crash = CrashPlan(seed=seed, rate=crash_rate) if crash_rate > 0 else None
     if s.backend is Backend.DASK:
-        runner: Any = DaskTaskRunner(**dask_runner_kwargs(s))
+        runner: Any = dask_task_runner(s)
+        work_dir = run_dir / "vectors"
+        light, vectors = params.vectors_saved(work_dir / f"params-{tag}.npz")
         result = dask_steps.with_options(task_runner=runner)(
-            parts, params, s, str(run_dir / "vectors"), crash
+            parts, light, s, str(work_dir), crash, vectors
         )
     else:
         result = power_iterate(parts, params, s, crash)

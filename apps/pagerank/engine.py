@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -45,6 +45,7 @@ Vector = npt.NDArray[np.float64]
 T = TypeVar("T")
 SUM = AggregateSpec(histogram=None, ddsketch_alpha=None, hll_p=None, topk=None)
 TOTALS = ("residual", "dangling", "mass")
+VECTORS = ("personalization", "dangling", "nstart")  # PageRankParams' per-node vectors
 BLOCK_TIMEOUT_S = 3600.0  # longest single block computation
 
 
@@ -74,6 +75,39 @@ class PageRankParams:
     nstart: Vector | None = None
     strict: bool = True
 
+    def vectors_saved(self, path: str | Path) -> tuple[PageRankParams, str | None]:
+        """These parameters without their vectors, which go to ``path`` (``.npz``).
+
+        For a flow that hands the parameters to a subflow on a cluster: Prefect ships a
+        flow's parameters with every task it submits, so a personalization over millions
+        of nodes would travel with each task; a path does not. ``(self, None)`` when there
+        is no vector.
+        """
+        vectors = {k: v for k in VECTORS if (v := getattr(self, k)) is not None}
+        if not vectors:
+            return self, None
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez(f, **vectors)
+        light = replace(self, personalization=None, dangling=None, nstart=None)
+        return light, str(path)
+
+    def vectors_loaded(self, path: str | Path | None) -> PageRankParams:
+        """These parameters with the vectors of :meth:`vectors_saved` put back."""
+        if path is None:
+            return self
+        with np.load(path) as saved:
+            got: dict[str, Vector | None] = {
+                k: np.array(saved[k], dtype=np.float64) if k in saved.files else None
+                for k in VECTORS
+            }
+        return replace(
+            self,
+            personalization=got["personalization"],
+            dangling=got["dangling"],
+            nstart=got["nstart"],
+        )
+
     def check(self, n: int) -> None:
         """Raise :class:`ConfigError` for a bad parameter (named)."""
         if not 0 < self.alpha < 1:
@@ -82,7 +116,7 @@ class PageRankParams:
             raise ConfigError(f"tol={self.tol} must be a positive number")
         if self.max_iter < 1:
             raise ConfigError(f"max_iter={self.max_iter} must be at least 1")
-        for name in ("personalization", "dangling", "nstart"):
+        for name in VECTORS:
             v = getattr(self, name)
             if v is None:
                 continue
@@ -444,6 +478,7 @@ class DiskJob:
     n_nodes: int
     p_uniform: bool
     dw_uniform: bool
+    flush: bool = True
 
     def vector_path(self, k: int) -> Path:
         """The file holding ``x_k`` (two files, alternating)."""
@@ -451,9 +486,19 @@ class DiskJob:
 
 
 def prepare_disk_job(
-    graph: PartitionedGraph, work_dir: str | Path, alpha: float, teleport: Teleport, x0: Vector
+    graph: PartitionedGraph,
+    work_dir: str | Path,
+    alpha: float,
+    teleport: Teleport,
+    x0: Vector,
+    flush: bool = True,
 ) -> DiskJob:
-    """Write ``x0``, the second buffer and the teleport vectors under ``work_dir``."""
+    """Write ``x0``, the second buffer and the teleport vectors under ``work_dir``.
+
+    ``flush``: workers ``msync`` their slice of the new vector after each step. Needed
+    when workers on other hosts share the directory (NFS and the like); on one host the
+    page cache is shared by every process that maps the file, so it is only a cost.
+    """
     wd = Path(work_dir)
     wd.mkdir(parents=True, exist_ok=True)
     np.save(wd / "x0.npy", np.asarray(x0, dtype=np.float64))
@@ -469,6 +514,7 @@ def prepare_disk_job(
         graph.n_nodes,
         teleport.p is None,
         teleport.dw is None,
+        flush,
     )
 
 
@@ -509,7 +555,8 @@ def run_blocks_on_disk(
                 crash,
             )
         )
-    x_new.flush()
+    if job.flush:
+        x_new.flush()
     return out
 
 

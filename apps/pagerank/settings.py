@@ -71,6 +71,22 @@ class PageRankSettings(BaseModel):
         True,
         description="LocalCluster workers as processes (False: threads in this process, for tests).",
     )
+    dask_lean_runner: bool = Field(
+        True,
+        description="Run the Dask backend on LeanDaskTaskRunner (Prefect's run context shipped "
+        "once per worker instead of rebuilt per task); False: prefect-dask's DaskTaskRunner.",
+    )
+    dask_pipeline: bool = Field(
+        True,
+        description="Map step k+1's tasks while step k runs, depending on its futures (Dask "
+        "starts them without a round trip through the flow); False: map each step after the "
+        "previous one's results are in.",
+    )
+    dask_flush_vectors: bool | None = Field(
+        None,
+        description="Workers msync the rank vector they wrote after each step (for shared "
+        "storage across hosts); None: only when dask_address is set.",
+    )
     tasks_per_worker: int = Field(
         1,
         ge=1,

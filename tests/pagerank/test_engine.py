@@ -12,10 +12,14 @@ from apps.pagerank.engine import (
     CrashPlan,
     InProcessExecutor,
     PageRankParams,
+    Teleport,
+    group_blocks,
     merge_results,
+    prepare_disk_job,
+    run_blocks_on_disk,
     run_pagerank,
 )
-from apps.pagerank.exceptions import BlockFailedError, ConvergenceError
+from apps.pagerank.exceptions import BlockFailedError, ConvergenceError, InjectedCrashError
 from apps.pagerank.partition import build_partitions
 from apps.pagerank.reference import networkx_pagerank, scipy_pagerank, transition_matrix
 
@@ -138,3 +142,41 @@ def test_merge_requires_every_block(tmp_path: Path) -> None:
     assert totals.residual == pytest.approx(2.1) and totals.mass == pytest.approx(1.4)
     with pytest.raises(BlockFailedError, match=r"blocks \[3\]"):
         merge_results(parts[:3] + parts[4:], 7, fanout=2)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_disk_workers_step_like_the_in_process_engine(tmp_path: Path, flush: bool) -> None:
+    """What a Dask task runs (blocks from disk, vectors memory-mapped), idempotent per step."""
+    src, dst, w, n = random_graph(7)
+    g = build_partitions(ArrayEdges(src, dst, w, n_nodes=n), tmp_path / "g", 4)
+    params = PageRankParams(personalization=np.arange(n, dtype=float), tol=TOL)
+    clean = run_pagerank(g, params)
+    job = prepare_disk_job(
+        g, tmp_path / "w", params.alpha, Teleport.of(n, params), np.full(n, 1 / n), flush
+    )
+    dmass = float(np.full(n, 1 / n)[np.asarray(g.dangling())].sum())
+    crash = CrashPlan(at=frozenset({(1, k) for k in range(clean.iterations)}))
+    for k in range(clean.iterations):
+        with pytest.raises(InjectedCrashError):  # half-writes a wrong slice of block 1 ...
+            run_blocks_on_disk(job, [0, 1], k, dmass, crash=crash)
+        results = []  # ... that the rerun of the step overwrites
+        for group in group_blocks(g.n_blocks, 2):
+            results += run_blocks_on_disk(job, group, k, dmass)
+        dmass = merge_results(results, g.n_blocks, 3).dangling
+    x = np.load(job.vector_path(clean.iterations))
+    assert np.array_equal(x, clean.ranks) and job.flush is flush
+
+
+def test_params_vectors_travel_as_a_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    p, d, x0 = rng.random(5), rng.random(5), rng.random(5)
+    params = PageRankParams(alpha=0.9, personalization=p, dangling=d, nstart=x0, tol=1e-9)
+    light, path = params.vectors_saved(tmp_path / "v" / "params.npz")
+    assert path is not None and light.personalization is None and light.nstart is None
+    assert light.alpha == 0.9 and light.tol == 1e-9
+    back = light.vectors_loaded(path)
+    assert np.array_equal(back.personalization, p) and np.array_equal(back.dangling, d)
+    assert np.array_equal(back.nstart, x0)
+    plain = PageRankParams()
+    assert plain.vectors_saved(tmp_path / "none.npz") == (plain, None)
+    assert not (tmp_path / "none.npz").exists() and plain.vectors_loaded(None) is plain

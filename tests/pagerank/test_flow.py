@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -35,8 +36,9 @@ def test_flow_refuses_an_unknown_port(tmp_path: Path) -> None:
         pagerank(from_ports=["Atlantis"], output_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize("pipeline", [True, False])
 def test_dask_backend_gives_the_same_vector_with_crashes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: bool
 ) -> None:
     rng = np.random.default_rng(4)
     n, m = 3000, 20_000
@@ -47,6 +49,7 @@ def test_dask_backend_gives_the_same_vector_with_crashes(
     pq.write_table(pa.table({"src": src, "dst": dst, "weight": rng.random(m)}), edges)
     monkeypatch.setenv("SWARMKIT_PAGERANK__DASK_PROCESSES", "false")  # LocalCluster in-process
     monkeypatch.setenv("SWARMKIT_PAGERANK__TOL", "1e-12")
+    monkeypatch.setenv("SWARMKIT_PAGERANK__DASK_PIPELINE", str(pipeline).lower())
     local = pagerank(graph=str(edges), output_dir=str(tmp_path / "a"), partitions=6, top=10)
     dask = pagerank(
         graph=str(edges),
@@ -59,6 +62,9 @@ def test_dask_backend_gives_the_same_vector_with_crashes(
     )
     assert dask["backend"] == "dask" and dask["account"]["retried_tasks"] > 0
     assert dask["account"]["tasks_per_step"] == 2 and dask["account"]["empty_step_s"] > 0
+    assert dask["account"]["plain_dask_step_s"] > 0
+    assert dask["account"]["pipelined"] == float(pipeline)
+    assert dask["iterations"] == local["iterations"]  # a pipelined step after the last: unseen
     a = pq.read_table(local["files"]["ranks"]).column("rank").to_numpy()
     b = pq.read_table(dask["files"]["ranks"]).column("rank").to_numpy()
     assert np.abs(a - b).sum() < 1e-12
@@ -84,3 +90,19 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["run", str(edges), "--partitions", "3", "--out", str(tmp_path), "--json"]) == 0
     assert '"edges": 5000' in capsys.readouterr().out
+
+
+def test_dask_backend_personalized_maritime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARMKIT_PAGERANK__DASK_PROCESSES", "false")
+    monkeypatch.setenv("SWARMKIT_PAGERANK__TOL", "1e-7")  # fewer steps; same for both backends
+    kw: dict[str, Any] = {"from_ports": ["Rotterdam"], "top": 5, "partitions": 4}
+    local = pagerank(output_dir=str(tmp_path / "a"), **kw)
+    dask = pagerank(output_dir=str(tmp_path / "b"), backend="dask", **kw)
+    a = pq.read_table(local["files"]["ranks"]).column("rank").to_numpy()
+    b = pq.read_table(dask["files"]["ranks"]).column("rank").to_numpy()
+    assert dask["backend"] == "dask" and np.abs(a - b).sum() < 1e-12
+    assert dask["top_ports"][0]["name"] == "Rotterdam (NLRTM)"
+    # the personalization reached the subflow as a file, not as a flow parameter
+    assert (tmp_path / "b" / "maritime" / "vectors" / "params-NLRTM.npz").is_file()
