@@ -343,11 +343,6 @@ class MacKeyring:
                 return True
         return False
 
-    def has_keys_from(self, peer: NodeId) -> bool:
-        """False only when link keys are in use and none has come from ``peer``'s host yet."""
-        links = self.links
-        return links is None or bool(links.receive_keys(self._config.host_of(peer)))
-
     def check_authenticator(self, peer: NodeId, data: bytes, auth: tuple[bytes, ...]) -> bool:
         """True if this node's entry of authenticator ``auth`` is ``peer``'s MAC of ``data``."""
         me = self.node_id

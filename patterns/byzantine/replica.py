@@ -549,7 +549,9 @@ class Replica(Node):
             try:
                 self._check_request(req)
             except RejectedMessage as err:
-                if err.reason == "bad_mac" and not self.ring.has_keys_from(req.client):
+                if err.reason == "bad_mac" and self.ring.links is not None:
+                    # over QUIC the client's key for this replica may still be on its way
+                    # (a new client process, a reconnect): keep it until a key arrives
                     raise RejectedMessage("client_key_pending", f"client {req.client}") from err
                 raise RejectedMessage("bad_request_in_batch", err.reason) from err
         self._accept_preprepare(slot, pp.digest, pp.batch)
@@ -894,10 +896,26 @@ class Replica(Node):
                     continue  # still young: the original messages may be on their way
                 for msg in (slot.preprepare_msg, slot.prepare_msg, slot.commit_msg):
                     if msg is not None:
-                        self.send(j, msg)
+                        self.send(j, self._reauthenticated(msg))
                         sent += 1
             if sent >= MAX_COMMITTED_BATCHES_PER_STATUS:
                 break
+
+    def _reauthenticated(self, msg: PrePrepare | Prepare | Commit) -> Message:
+        """``msg`` with its MACs made again with the current keys, for a retransmission.
+
+        With link keys (QUIC) a key may have changed since ``msg`` was first sent (a
+        reconnect, or the peer restarted and never knew the old key); commits are signed.
+        """
+        if self.ring.links is None:
+            return msg
+        if isinstance(msg, PrePrepare):
+            payload = preprepare_payload(msg.view, msg.seq, msg.digest)
+            return msgspec.structs.replace(msg, auth=self.ring.authenticator(payload))
+        if isinstance(msg, Prepare):
+            payload = prepare_payload(msg.view, msg.seq, msg.digest, msg.replica)
+            return msgspec.structs.replace(msg, auth=self.ring.authenticator(payload))
+        return msg
 
     def _resend_checkpoints(self, st: Status, settled: float) -> None:
         """Resend the checkpoint messages a peer reports missing (TOCS 2002: retransmission).

@@ -490,6 +490,7 @@ class _PeerLink:
         self.task: asyncio.Task[None] | None = None
         self.ever_connected = False
         self.eager = False  # dial even with nothing queued (the peer needs our link key)
+        self.key_rotated = False  # the send key was replaced already for the next connection
         self._stale = False
         self._wake = asyncio.Event()
 
@@ -622,8 +623,9 @@ class _PeerLink:
         rt.stats.connects += 1
         if self.ever_connected:
             rt.stats.reconnects += 1
-            if rt.session_keys:  # a new connection, a new key (the old one may have leaked)
+            if rt.session_keys and not self.key_rotated:  # a new connection, a new key
                 rt.link_keys.rotate(self.peer)
+        self.key_rotated = False
         self.ever_connected = True
         self.conn = conn
         conn.link = self
@@ -1140,6 +1142,11 @@ class QuicNodeRuntime(Generic[N]):
             return
         self.stats.peer_restarts += 1
         link = self._links.get(peer)
+        if link is not None and self.session_keys:
+            # the new process never saw our old key: what we MAC for it from now on must use
+            # the key the next connection's hello will carry
+            self.link_keys.rotate(peer)
+            link.key_rotated = True
         if link is not None:
             loop = asyncio.get_running_loop()
             link.peer_restarted(loop.time() - uptime_ms / 1000.0)

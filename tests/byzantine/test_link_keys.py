@@ -10,7 +10,7 @@ import pytest
 from patterns.byzantine import Put, encode_op
 from patterns.byzantine.auth import MacKeyring, generate_cluster
 from patterns.byzantine.client import Client
-from patterns.byzantine.messages import Prepare, PrePrepare
+from patterns.byzantine.messages import Prepare, PrePrepare, Status, status_payload
 from patterns.byzantine.replica import Replica
 from patterns.net.linkkeys import LinkKeys, pair_key
 
@@ -126,3 +126,35 @@ def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
     backup.link_key_arrived(4, 0.03)
     assert [m for _, m in backup.drain_outbox() if isinstance(m, Prepare)]
     assert not backup.keyless
+
+
+def test_a_retransmitted_pre_prepare_carries_macs_under_the_current_keys() -> None:
+    """A backup that restarted never knew the primary's old key: what the primary resends
+    in answer to its status must be MACed again, or the backup can never prepare."""
+    config, keys = generate_cluster(1, clients=[4], seed=9)
+    replicas = {r: Replica(r, config, keys[r]) for r in range(4)}
+    client = Client(4, config, keys[4])
+    links = {n: LinkKeys(random.Random(n).randbytes) for n in range(5)}
+    for r, rep in replicas.items():
+        rep.use_link_keys(links[r])
+        rep.start(0.0)
+    client.use_link_keys(links[4])
+    for a in range(5):
+        for b in range(5):
+            if a != b:
+                links[b].accept(a, links[a].send_key(b))
+    client.submit(encode_op(Put("k", "v")), 0.0)
+    for dst, msg in client.drain_outbox():
+        replicas[dst].receive(4, msg, 0.01)
+    replicas[0].drain_outbox()  # the first pre-prepare is lost
+    links[0].rotate(3)  # the primary reconnected to 3 (say 3 restarted) ...
+    links[3].forget(0)
+    links[3].accept(0, links[0].send_key(3))  # ... and 3 knows only the new key
+    auth = replicas[3].ring.authenticator(status_payload(0, True, 0, 0, 3))
+    status = Status(0, True, 0, 0, 3, auth)
+    replicas[0].receive(3, status, 5.0)
+    resent = [m for d, m in replicas[0].drain_outbox() if d == 3 and isinstance(m, PrePrepare)]
+    assert resent
+    replicas[3].receive(0, resent[0], 5.01)
+    assert replicas[3].rejected["bad_mac"] == 0
+    assert [m for _, m in replicas[3].drain_outbox() if isinstance(m, Prepare)]
