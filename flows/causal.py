@@ -87,8 +87,10 @@ def causal(
         "edges": {r.method: int(r.edges.sum()) for r in results}
         | {"consensus": int(cons.edges.sum())},
         "abstained": [r.method for r in results if r.abstained],
-        "theta": calibration.theta,
+        "rule": calibration.rule,
+        "threshold": round(cons.theta, 6),
         "quorum": calibration.quorum,
+        "reliability": {k: round(v, 3) for k, v in calibration.reliability.items()},
         "first_hit": inp.names[analysis.source],
         "crash_start": analysis.crash_start,
         "target": inp.names[tgt],

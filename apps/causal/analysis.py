@@ -14,10 +14,10 @@ import numpy as np
 
 from apps.causal.consensus import Calibration, Consensus, consensus
 from apps.causal.exceptions import InputDataError
-from apps.causal.intervene import Effect, do_effects, root_causes
+from apps.causal.intervene import Effect, do_effects, fit_scm, root_causes
 from apps.causal.methods import run_method
 from apps.causal.records import METHODS, FloatArray, MethodResult, cross_mask
-from apps.causal.simulate import Market
+from apps.causal.simulate import Market, linear_do_effects
 from apps.causal.stats import f1_score
 
 
@@ -147,6 +147,8 @@ class Score:
     f1: dict[str, float]  # per method and "consensus"
     intervention_mae_rel: float
     root_cause_top1: bool
+    mae_rel_true_graph: float = 0.0  # the same error with the SCM fitted on the true graph
+    mae_rel_true_scm: float = 0.0  # the same error of the true linear SCM (true coefficients)
 
 
 def true_target(market: Market) -> int:
@@ -164,8 +166,30 @@ def score(market: Market, analysis: Analysis) -> Score:
     f1 = {r.method: f1_score(r.edges, truth, mask)[2] for r in analysis.results}
     f1["consensus"] = f1_score(analysis.consensus.edges, truth, mask)[2]
     est = np.array([e.estimate for e in analysis.effects])
+    top = analysis.causes[0][0] if analysis.causes else -1
+    horizon = market.spec.horizon
+    start, origin = market.crash_start, market.origin
+    oracle = fit_scm(market.data, truth).coef
+    true_graph = linear_do_effects(oracle, market.data, origin, start, 1, horizon)
+    true_scm = linear_do_effects(market.coef, market.raw, origin, start, 1, horizon) / market.scale
+    return Score(
+        f1,
+        relative_effect_error(market, est),
+        top == market.origin,
+        relative_effect_error(market, true_graph),
+        relative_effect_error(market, true_scm),
+    )
+
+
+def relative_effect_error(market: Market, estimate: FloatArray) -> float:
+    """``sum |estimate - true| / sum |true|`` over every asset but the origin (one market).
+
+    The mean absolute error of the do-effects relative to their mean absolute size:
+    ``mean_k |est_k - true_k| / mean_k |true_k|``, k over the non-origin assets (0 when
+    every true effect is 0).
+    """
     others = np.arange(market.n) != market.origin
     denom = float(np.abs(market.true_effects[others]).sum())
-    mae_rel = float(np.abs(est - market.true_effects)[others].sum() / denom) if denom > 0 else 0.0
-    top = analysis.causes[0][0] if analysis.causes else -1
-    return Score(f1, mae_rel, top == market.origin)
+    if denom <= 0:
+        return 0.0
+    return float(np.abs(estimate - market.true_effects)[others].sum() / denom)

@@ -2,12 +2,13 @@
 
 For a data shape (series, steps, max lag) a few markets are simulated with seeds from a
 range that the benchmark's evaluation markets never use, every method is run on them,
-and three things are learned against the known graphs:
+and learned against the known graphs (see :func:`fit_calibration`):
 
-1. per method, its evidence map (binned strength -> class-balanced P(edge));
-2. per method, its reliability: a log-odds weight from a logistic regression of the
-   truth on every method's evidence at once (what the pattern-5 learner applies);
-3. the consensus rule's threshold ``theta`` and ``quorum``, the pair with the best mean F1.
+1. one stacked model of P(edge) on every method's evidence at once, split into per-method
+   evidence maps (the confidence each method's vote carries to the pattern-5 router) and
+   each method's learned reliability (how far its vote can move the posterior);
+2. the quorum of the consensus rule; links are then accepted by expected F1
+   (:func:`apps.causal.consensus.expected_f1_threshold`) on the calibrated posteriors.
 """
 
 from __future__ import annotations
@@ -19,14 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.causal.consensus import (
-    Calibration,
-    EvidenceMap,
-    consensus,
-    decide,
-    make_router,
-    method_votes,
-)
+from apps.causal.consensus import Calibration, EvidenceMap, consensus, make_router
 from apps.causal.records import METHODS, BoolArray, MethodResult, cross_mask
 from apps.causal.simulate import Market, MarketSpec, simulate_market
 from apps.causal.stats import f1_score
@@ -34,19 +28,11 @@ from apps.causal.stats import f1_score
 log = logging.getLogger(__name__)
 
 CALIBRATION_SEED_BASE = 900_000  # calibration seeds: 900000 + k; evaluation seeds stay below
-CACHE_VERSION = 3
-P_BINS = [0.0, 0.3, 0.6, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0, 10.0, 15.0]  # on -log10 p
-COEF_BINS = [0.0, 1e-12, 0.03, 0.05, 0.08, 0.12, 0.18, 0.3]  # on |coefficient|
-THETAS = tuple(
-    float(1 / (1 + np.exp(-x))) for x in np.arange(-4.0, 24.01, 0.5)
-)  # posterior thresholds, even in log-odds
+CACHE_VERSION = 4
+P_BINS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0]  # on -log10 p
+COEF_BINS = [0.0, 1e-12, 0.03, 0.05, 0.08, 0.12, 0.2]  # on |coefficient|
 QUORUMS = (1, 2)
-DENSITIES = (1.0, 1.75, 2.5)
-# Ridge on the log-odds weights: the evidence maps are fitted on the same links, so the
-# methods' evidence looks more separable than it is and unpenalized weights run away (the
-# router then clips every vote at 0.999 and the rule degenerates into a majority vote).
-WEIGHT_L2 = 30.0
-MAX_WEIGHT = 1.5  # a method's calibrated evidence is never trusted more than 1.5 times  # calibration markets cycle through these densities
+DENSITIES = (1.0, 1.75, 2.5)  # calibration markets cycle through these densities
 
 Runner = Callable[[Market], list[MethodResult]]
 
@@ -56,121 +42,131 @@ def bins_for(method: str) -> list[float]:
     return COEF_BINS if method == "varlingam" else P_BINS
 
 
-def evidence_map(strengths: np.ndarray, truth: np.ndarray, bins: list[float]) -> EvidenceMap:
-    """Class-balanced P(edge | bin) with add-1/2 smoothing, made non-decreasing in strength."""
-    idx = np.clip(np.searchsorted(bins, strengths, side="right") - 1, 0, len(bins) - 1)
-    k = len(bins)
-    pos = np.bincount(idx[truth], minlength=k) + 0.5
-    neg = np.bincount(idx[~truth], minlength=k) + 0.5
-    lr = (pos / pos.sum()) / (neg / neg.sum())
-    prob = np.maximum.accumulate(lr / (1.0 + lr))  # stronger evidence never means less
-    return EvidenceMap(list(bins), [float(p) for p in prob])
+STEP_L2 = 1.0  # ridge on the stacked model's step heights (log-odds per knot)
+MAX_LOGODDS = 6.9  # a vote's log-odds is clipped here by the router (accuracy clip 1e-3)
 
 
-def fit_weights(
-    features: np.ndarray, truth: np.ndarray, l2: float = 1.0
-) -> tuple[np.ndarray, float]:
-    """Non-negative per-method log-odds weights and an intercept by L2-penalized logistic regression.
+def stack_design(
+    results: Sequence[MethodResult], mask: BoolArray, methods: Sequence[str]
+) -> np.ndarray:
+    """Stacking features of every link under ``mask``: per method, ``1[strength >= knot]`` per
+    knot of its bins (an abstained method contributes zeros and a 1 in its abstention column)."""
+    by = {r.method: r for r in results}
+    cols = []
+    for name in methods:
+        knots = bins_for(name)[1:]
+        r = by.get(name)
+        block = np.zeros((int(mask.sum()), len(knots) + 1))
+        if r is None or r.abstained:
+            block[:, -1] = 1.0
+        else:
+            s = r.strength[mask]
+            block[:, :-1] = s[:, None] >= np.asarray(knots)[None, :]
+        cols.append(block)
+    return np.hstack(cols)
 
-    ``features``: (links, methods), each method's log-likelihood ratio ``logit(P_bal)``
-    (0 where it abstained); ``truth``: (links,). Newton-Raphson (IRLS); a method whose
-    weight comes out negative is dropped (weight 0) and the rest refitted, so a vote is
-    never read backwards.
+
+def fit_stack(
+    x: np.ndarray, y: np.ndarray, n_steps: Sequence[int], l2: float | None = None
+) -> np.ndarray:
+    """Monotone additive logistic regression (stacking) by L-BFGS-B.
+
+    ``x`` is :func:`stack_design`; the step heights of each method (``n_steps[m]`` of
+    them, then its abstention column) are non-negative, so a method's log-odds never
+    falls as its evidence grows; abstention columns and the intercept (last) are free.
+    Returns the coefficients with the intercept last.
     """
-    n, k = features.shape
-    active = np.ones(k, dtype=bool)
-    y = truth.astype(float)
-    w = np.zeros(k)
-    b = 0.0
-    for _ in range(k + 1):
-        x = np.hstack([features[:, active], np.ones((n, 1))])
-        beta = np.zeros(x.shape[1])
-        beta[-1] = float(np.log((y.sum() + 0.5) / (n - y.sum() + 0.5)))
-        penalty = np.full(x.shape[1], l2)
-        penalty[-1] = 0.0  # the intercept is not shrunk
-        for _ in range(50):
-            p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -30, 30)))
-            grad = x.T @ (y - p) - penalty * beta
-            hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(x.shape[1])
-            step = np.linalg.solve(hess, grad)
-            beta += step
-            if np.abs(step).max() < 1e-8:
-                break
-        w = np.zeros(k)
-        w[active] = beta[:-1]
-        b = float(beta[-1])
-        if (w[active] >= 0).all():
-            break
-        active &= w > 0
-    return np.maximum(w, 0.0), b
+    from scipy.optimize import minimize
 
+    k = x.shape[1]
+    free = np.zeros(k, dtype=bool)
+    pos = 0
+    for steps in n_steps:
+        free[pos + steps] = True  # the abstention column
+        pos += steps + 1
+    penalty = np.where(free, 0.0, STEP_L2 if l2 is None else l2)
 
-def _features(votes_conf: np.ndarray, says: np.ndarray, answered: np.ndarray) -> np.ndarray:
-    """Signed log-likelihood ratio per (method, link): +logit(conf) for edge, -logit for no edge."""
-    c = np.clip(votes_conf, 1e-3, 1 - 1e-3)
-    llr = np.log(c / (1 - c))
-    out: np.ndarray = np.where(answered, np.where(says, llr, -llr), 0.0)
-    return out
+    def objective(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ beta[:-1] + beta[-1]
+        prob = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        loss = float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(penalty * beta[:-1] ** 2))
+        grad = np.append(x.T @ (prob - y) + penalty * beta[:-1], np.sum(prob - y))
+        return loss, grad
+
+    bounds = [(None, None) if f else (0.0, None) for f in free] + [(None, None)]
+    start = np.zeros(k + 1)
+    start[-1] = float(np.log((y.sum() + 0.5) / (len(y) - y.sum() + 0.5)))
+    out = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    beta: np.ndarray = out.x
+    return beta
 
 
 def fit_calibration(
     markets: Sequence[Market], results: Sequence[Sequence[MethodResult]]
 ) -> Calibration:
-    """Learn maps, reliability, threshold and quorum from markets with known graphs."""
+    """Learn the stacked evidence maps, reliability and quorum from markets with known graphs.
+
+    One monotone additive logistic regression of the truth on every method's evidence at
+    once (stacking, Wolpert 1992): ``logit P(edge) = b + sum_m g_m(strength_m)`` with
+    ``g_m`` a non-decreasing step function on the method's bins (its abstention has its
+    own term). Method ``m``'s vote then carries ``g_m + b/M`` (its evidence against its
+    share of the base rate): the map gives ``sigmoid(g_m + b/M)``, the router's
+    learner trusts it as is (weight 1), so the router's weighted posterior is the
+    stacked probability. The quorum (1 or 2) with the best mean F1 under the
+    expected-F1 rule is kept.
+    """
     first = markets[0]
     lags = results[0][0].max_lag
     masks = [cross_mask(lags, m.n) for m in markets]
     truths = [_truth(m.graph, lags) for m in markets]
     methods = [r.method for r in results[0]]
+    n_steps = [len(bins_for(name)) - 1 for name in methods]
+    x = np.vstack(
+        [stack_design(res, mask, methods) for res, mask in zip(results, masks, strict=True)]
+    )
+    y = np.concatenate([t[mask] for t, mask in zip(truths, masks, strict=True)]).astype(float)
+    beta = fit_stack(x, y, n_steps)
+    intercept = float(beta[-1])
+    share = intercept / len(methods)
     maps: dict[str, EvidenceMap] = {}
-    for k, name in enumerate(methods):
-        runs = [
-            (res[k], mask, truth)
-            for res, mask, truth in zip(results, masks, truths, strict=True)
-            if not res[k].abstained
-        ]
-        if not runs:
-            continue
-        s = np.concatenate([r.strength[mask] for r, mask, _ in runs])
-        t = np.concatenate([truth[mask] for _, mask, truth in runs])
-        maps[name] = evidence_map(s, t, bins_for(name))
-    says, conf, answered, truth_all = [], [], [], []
-    for res, mask, truth in zip(results, masks, truths, strict=True):
-        v = method_votes(res, maps)
-        says.append(v.says_edge[:, mask])
-        conf.append(v.confidence[:, mask])
-        answered.append(v.answered[:, mask])
-        truth_all.append(truth[mask])
-    features = _features(
-        np.concatenate(conf, axis=1), np.concatenate(says, axis=1), np.concatenate(answered, axis=1)
-    ).T
-    weights, _ = fit_weights(features, np.concatenate(truth_all), WEIGHT_L2)
-    weights = np.minimum(weights, MAX_WEIGHT)
+    abstain: dict[str, float] = {}
+    reliability: dict[str, float] = {}
+    pos = 0
+    for name, steps in zip(methods, n_steps, strict=True):
+        heights = np.concatenate([[0.0], np.cumsum(beta[pos : pos + steps])])
+        logodds = np.clip(heights + share, -MAX_LOGODDS, MAX_LOGODDS)
+        maps[name] = EvidenceMap(
+            list(bins_for(name)), [float(v) for v in 1.0 / (1.0 + np.exp(-logodds))]
+        )
+        abstain[name] = float(beta[pos + steps] + share)
+        reliability[name] = float(heights[-1])
+        pos += steps + 1
     cal = Calibration(
         maps,
-        {m: float(w) for m, w in zip(methods, weights, strict=True)},
+        {m: 1.0 for m in methods},
         0.5,
         1,
         (first.n, len(first.data), lags),
+        rule="expected_f1",
+        intercept=0.0,
+        abstain_offset=abstain,
+        reliability=reliability,
     )
     router = make_router(cal.weights)
-    cons = [consensus(res, cal, m.names, router) for res, m in zip(results, markets, strict=True)]
-    best = (-1.0, 0.5, 1)
+    best = (-1.0, 1)
     for quorum in QUORUMS:
-        for theta in THETAS:
-            f1 = float(
-                np.mean(
-                    [
-                        f1_score(
-                            decide(c.posterior, c.votes_for, mask, theta, quorum), truth, mask
-                        )[2]
-                        for c, mask, truth in zip(cons, masks, truths, strict=True)
-                    ]
-                )
+        cal.quorum = quorum
+        f1 = float(
+            np.mean(
+                [
+                    f1_score(consensus(res, cal, m.names, router).edges, truth, mask)[2]
+                    for res, m, mask, truth in zip(results, markets, masks, truths, strict=True)
+                ]
             )
-            if f1 > best[0] + 1e-9:
-                best = (f1, theta, quorum)
-    cal.consensus_f1, cal.theta, cal.quorum = best
+        )
+        if f1 > best[0] + 1e-9:
+            best = (f1, quorum)
+    cal.consensus_f1, cal.quorum = best
     cal.markets = [m.spec.seed for m in markets]
     cal.single_f1 = {
         name: float(

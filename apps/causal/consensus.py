@@ -1,25 +1,25 @@
 """Edge-by-edge consensus of the discovery methods through the pattern-5 consensus router.
 
-Every method is a voter. On one lagged link a method's evidence (its ``strength``) is
-turned into a vote by its *evidence map*, learned on simulated markets of the same shape
-(:mod:`apps.causal.calibrate`): the class-balanced probability that a link with that
-evidence is real, ``P_bal(edge | bin) = LR / (1 + LR)`` with ``LR = P(bin | edge) /
-P(bin | no edge)``. The voter answers ``edge`` when that is above 1/2, else ``no_edge``,
-with the probability of its answer as its confidence.
+Every method is a voter. On one lagged link a method's evidence (its ``strength``:
+``-log10 p`` or ``|coefficient|``) is turned into a vote by its *evidence map*, learned
+on simulated markets of the same shape (:mod:`apps.causal.calibrate`). The maps come
+from one stacked model (Wolpert 1992) fitted on every method's evidence at once, a
+monotone additive logistic regression ``logit P(edge) = b + sum_m g_m(strength_m)``, so
+evidence two methods share (Granger and PCMCI both test partial correlations) is not
+counted twice. Method ``m``'s map gives ``sigmoid(g_m + b/M)``: the voter answers
+``edge`` when its evidence outweighs its share of the base rate, else ``no_edge``, with
+the probability of its answer as its confidence. How far a method's vote can move the
+posterior is its learned reliability (about 0 for a method the stack ignores).
 
-The router's ``weighted`` rule then adds ``log(p / (1 - p))`` per vote, ``p`` being the
-voter's learned reliability at that confidence. Methods that run on the same data are
-far from independent (Granger and PCMCI both test partial correlations), so a plain sum
-of their log-likelihood ratios (Nitzan & Paroush 1982) would count the same evidence
-several times. The reliability is therefore learned as one weight per method, a
-logistic regression of the truth on the methods' log-likelihood ratios over the
-calibration links (stacking, Wolpert 1992): a vote with confidence ``c`` from method
-``m`` is right with probability ``sigmoid(w_m * logit(c))`` (:class:`LogOddsReliability`,
-the router's learner). The posterior is then ``sigmoid(sum_m w_m * LLR_m)``; the base
-rate of links is absorbed by the decision threshold ``theta`` learned in calibration.
-A link is accepted when its posterior reaches ``theta`` **and** at least ``quorum``
-methods voted for it (the quorum rule), so no single method can add a link on its own
-when ``quorum >= 2``.
+The router's ``weighted`` rule adds ``log(p / (1 - p))`` per vote, ``p`` being the
+voter's reliability at that confidence under the router's learner
+(:class:`LogOddsReliability`, which can also discount a voter by a weight ``w_m``; the
+stacked maps use ``w_m = 1``), so its posterior is the stacked probability (plus a
+learned offset when a method abstains). A link is accepted when it is among the ``k``
+most probable links, ``k`` maximizing the expected F1 of the graph
+(:func:`expected_f1_threshold`; or, under the older ``theta`` rule, when its posterior
+reaches ``theta``) **and** at least ``quorum`` methods voted for it (the quorum rule),
+so no single method can add a link on its own when ``quorum >= 2``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,16 @@ class Calibration:
         markets: seeds of the calibration markets.
         single_f1: per method, its own F1 on the calibration markets.
         consensus_f1: the consensus F1 on the calibration markets at (theta, quorum).
+        rule: ``"theta"``: a link is accepted when its posterior reaches ``theta``;
+            ``"expected_f1"``: the posteriors are calibrated probabilities and the links
+            accepted are the most probable ``k``, ``k`` maximizing the expected F1 (see
+            :func:`expected_f1_top`); ``theta`` is then unused.
+        intercept: log-odds added to the router's posterior when every method answered
+            (the base rate share the maps do not carry; 0 when maps carry all of it).
+        abstain_offset: per method, log-odds added when it abstains (its share of the
+            base rate plus what its abstention itself says).
+        reliability: per method, the largest log-odds its vote can move the posterior
+            (what the stacked calibration learned it is worth; ~0 means ignored).
     """
 
     maps: dict[str, EvidenceMap]
@@ -89,6 +99,10 @@ class Calibration:
     markets: list[int] = field(default_factory=list)
     single_f1: dict[str, float] = field(default_factory=dict)
     consensus_f1: float = 0.0
+    rule: str = "theta"
+    intercept: float = 0.0
+    abstain_offset: dict[str, float] = field(default_factory=dict)
+    reliability: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the on-disk cache."""
@@ -101,6 +115,10 @@ class Calibration:
             "markets": self.markets,
             "single_f1": self.single_f1,
             "consensus_f1": self.consensus_f1,
+            "rule": self.rule,
+            "intercept": self.intercept,
+            "abstain_offset": self.abstain_offset,
+            "reliability": self.reliability,
         }
 
     @classmethod
@@ -117,6 +135,10 @@ class Calibration:
             markets=[int(s) for s in raw.get("markets", [])],
             single_f1={str(k): float(v) for k, v in raw.get("single_f1", {}).items()},
             consensus_f1=float(raw.get("consensus_f1", 0.0)),
+            rule=str(raw.get("rule", "theta")),
+            intercept=float(raw.get("intercept", 0.0)),
+            abstain_offset={str(k): float(v) for k, v in raw.get("abstain_offset", {}).items()},
+            reliability={str(k): float(v) for k, v in raw.get("reliability", {}).items()},
         )
 
 
@@ -291,18 +313,40 @@ def consensus(
             memo[key] = float(tally.support.get(EDGE, 0.0))
         posterior[tau, j, i] = memo[key]
     votes_for = (votes.says_edge & votes.answered).sum(axis=0)
-    edges = (posterior >= calibration.theta) & (votes_for >= calibration.quorum) & mask
-    return Consensus(
-        edges, posterior, votes_for, votes, calibration.theta, calibration.quorum, len(memo)
+    theta = calibration.theta
+    if calibration.rule == "expected_f1":
+        theta = expected_f1_threshold(posterior[mask], calibration_offset(results, calibration))
+    edges = (posterior >= theta) & (votes_for >= calibration.quorum) & mask
+    return Consensus(edges, posterior, votes_for, votes, theta, calibration.quorum, len(memo))
+
+
+def calibration_offset(results: Sequence[MethodResult], calibration: Calibration) -> float:
+    """Log-odds turning the router's posterior into a calibrated P(edge) for these results."""
+    return calibration.intercept + sum(
+        calibration.abstain_offset.get(r.method, 0.0) for r in results if r.abstained
     )
 
 
-def decide(
-    posterior: FloatArray, votes_for: NDArrayInt, mask: BoolArray, theta: float, quorum: int
-) -> BoolArray:
-    """The consensus rule on precomputed posteriors (what calibration searches over)."""
-    out: BoolArray = (posterior >= theta) & (votes_for >= quorum) & mask
-    return out
+def expected_f1_threshold(posterior: FloatArray, offset: float) -> float:
+    """The posterior threshold accepting the ``k`` most probable links that maximize expected F1.
+
+    With calibrated probabilities ``p = sigmoid(logit(posterior) + offset)``, accepting
+    the top ``k`` has expected F1 about ``2 * sum_top_k(p) / (k + sum(p))`` (Jansche 2007;
+    Nan, Chai, Lee & Chieu 2012, "Optimizing F-measures: a tale of two approaches"); the
+    threshold returned is the ``k``-th largest posterior (1.0 + 1e-12 when accepting
+    none is best, i.e. every ``p`` is ~0).
+    """
+    if posterior.size == 0:
+        return 1.0 + 1e-12
+    post = np.clip(posterior, 1e-12, 1 - 1e-12)
+    p = 1.0 / (1.0 + np.exp(-(np.log(post / (1 - post)) + offset)))
+    order = np.argsort(-posterior, kind="stable")
+    cum = np.cumsum(p[order])
+    score = 2 * cum / (np.arange(1, len(p) + 1) + p.sum())
+    k = int(np.argmax(score))
+    if score[k] <= 1e-9:
+        return 1.0 + 1e-12
+    return float(posterior[order[k]])
 
 
 class LiveVoting:

@@ -1,8 +1,11 @@
 """Interventions on the consensus graph: a lagged linear SCM, do-effects with bootstrap
 intervals, and a ranking of the crash's root causes.
 
-The SCM regresses each series on its own lags and on its consensus parents (OLS; a
-lagged linear SCM, Peters, Janzing & Schölkopf 2017 ch. 10). ``do(X_s(t0) = 0)`` is
+The SCM regresses each series on its own lags and on its consensus parents (a lagged
+linear SCM, Peters, Janzing & Schölkopf 2017 ch. 10), by weighted least squares with
+weights ``1/v(t)`` from an EWMA of the OLS residual variance (feasible GLS: returns
+are conditionally heteroskedastic, and plain OLS lets the few crash weeks dominate the
+coefficients; see :func:`apps.causal.methods.granger.ewma_variance`). ``do(X_s(t0) = 0)`` is
 answered by propagating the difference actual minus intervened through the fitted
 lags (see :func:`apps.causal.simulate.linear_do_effects`). Intervals come from a pairs
 bootstrap of the regression rows (Efron & Tibshirani 1993 §9.5). Root causes are ranked
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from apps.causal.methods.granger import ewma_variance
 from apps.causal.records import BoolArray, FloatArray
 from apps.causal.simulate import linear_do_effects
 
@@ -34,13 +38,43 @@ def _design(data: FloatArray, lags: int) -> FloatArray:
     return np.hstack([data[lags - tau : steps - tau] for tau in range(1, lags + 1)])  # (T-L, L*n)
 
 
-def fit_scm(data: FloatArray, graph: BoolArray, rows: np.ndarray | None = None) -> FittedSCM:
-    """OLS of each series on its own lags and its parents in ``graph`` (L, n, n)."""
+def scm_weights(data: FloatArray, graph: BoolArray) -> FloatArray:
+    """Per row and series, the WLS weight ``1/v(t)`` of the SCM's equations (T - L, n)."""
     lags, n, _ = graph.shape
     x = _design(data, lags)
     y = data[lags:]
+    out = np.ones_like(y)
+    for i in range(n):
+        design = _equation_design(x, graph, i)
+        beta, *_ = np.linalg.lstsq(design, y[:, i], rcond=None)
+        out[:, i] = 1.0 / ewma_variance(y[:, i] - design @ beta)
+    return out
+
+
+def _equation_design(x: FloatArray, graph: BoolArray, i: int) -> FloatArray:
+    parents = graph[:, :, i].copy()
+    parents[:, i] = True  # own lags are always in the model
+    cols = np.flatnonzero(parents.reshape(-1))  # index tau*n + j
+    return np.hstack([x[:, cols], np.ones((len(x), 1))])
+
+
+def fit_scm(
+    data: FloatArray,
+    graph: BoolArray,
+    rows: np.ndarray | None = None,
+    weights: FloatArray | None = None,
+) -> FittedSCM:
+    """WLS of each series on its own lags and its parents in ``graph`` (L, n, n).
+
+    ``weights`` (T - L, n) defaults to :func:`scm_weights`; ``rows`` picks regression rows
+    (a bootstrap resample). Residuals are unweighted, one per row used.
+    """
+    lags, n, _ = graph.shape
+    x = _design(data, lags)
+    y = data[lags:]
+    w = scm_weights(data, graph) if weights is None else weights
     if rows is not None:
-        x, y = x[rows], y[rows]
+        x, y, w = x[rows], y[rows], w[rows]
     coef = np.zeros((lags, n, n))
     residuals = np.zeros_like(y)
     for i in range(n):
@@ -48,7 +82,8 @@ def fit_scm(data: FloatArray, graph: BoolArray, rows: np.ndarray | None = None) 
         parents[:, i] = True  # own lags are always in the model
         cols = np.flatnonzero(parents.reshape(-1))  # index tau*n + j
         design = np.hstack([x[:, cols], np.ones((len(x), 1))])
-        beta, *_ = np.linalg.lstsq(design, y[:, i], rcond=None)
+        root = np.sqrt(w[:, i])
+        beta, *_ = np.linalg.lstsq(design * root[:, None], y[:, i] * root, rcond=None)
         flat = np.zeros(lags * n)
         flat[cols] = beta[:-1]
         coef[:, :, i] = flat.reshape(lags, n)
@@ -84,7 +119,8 @@ def do_effects(
     ``level`` percentile interval from ``bootstrap`` pairs-bootstrap refits.
     """
     lags = graph.shape[0]
-    fitted = fit_scm(data, graph)
+    weights = scm_weights(data, graph)
+    fitted = fit_scm(data, graph, weights=weights)
     point = linear_do_effects(fitted.coef, data, source, start, 1, horizon)
     rng = np.random.default_rng(seed)
     m = len(data) - lags
@@ -92,7 +128,7 @@ def do_effects(
         np.array(
             [
                 linear_do_effects(
-                    fit_scm(data, graph, rng.integers(0, m, size=m)).coef,
+                    fit_scm(data, graph, rng.integers(0, m, size=m), weights).coef,
                     data,
                     source,
                     start,

@@ -216,7 +216,7 @@ def _advance(
         state.drawdown = state.drawdown + x
 
 
-def simulate_market(spec: MarketSpec, replications: int = 200) -> Market:
+def simulate_market(spec: MarketSpec, replications: int = 2000) -> Market:
     """Simulate one market: returns, the true lagged graph and the true do-effects.
 
     The first-hit asset (``origin``) is drawn among the assets with at least one child.

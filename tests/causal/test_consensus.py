@@ -9,18 +9,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.causal.calibrate import calibrate, evidence_map, fit_weights
+from apps.causal.calibrate import (
+    bins_for,
+    calibrate,
+    fit_calibration,
+    fit_stack,
+    stack_design,
+)
 from apps.causal.consensus import (
     EDGE,
     Calibration,
     EvidenceMap,
     consensus,
     contested_links,
+    expected_f1_threshold,
     live_posteriors,
     make_router,
 )
-from apps.causal.records import MethodResult
-from apps.causal.simulate import Market
+from apps.causal.records import MethodResult, cross_mask
+from apps.causal.simulate import Market, MarketSpec, simulate_market
 
 NAMES = ["a", "b", "c"]
 
@@ -99,29 +106,63 @@ def test_live_router_voters_give_the_bulk_posteriors() -> None:
     assert live == pytest.approx([cons.posterior[x] for x in links], abs=1e-12)
 
 
-def test_evidence_map_is_class_balanced_and_monotone() -> None:
-    strengths = np.array([0.1] * 90 + [5.0] * 10 + [0.1] * 5 + [5.0] * 5)
-    truth = np.array([False] * 100 + [True] * 10)
-    m = evidence_map(strengths, truth, [0.0, 1.0])
-    # low bin: 5/10 of edges vs 90/100 of non-edges -> LR ~ 0.56; high bin: 5/10 vs 10/100 -> LR ~ 4.8
-    assert m.prob[0] < 0.5 < m.prob[1]
-    assert m.prob[1] == pytest.approx(
-        (5.5 / 11) / (10.5 / 101) / (1 + (5.5 / 11) / (10.5 / 101)), rel=1e-6
-    )
+def test_expected_f1_rule_accepts_the_most_probable_links() -> None:
+    # calibrated probabilities 0.95, 0.9, 0.6, 0.05 x 20: expected F1 of top-k peaks at k = 3
+    post = np.array([0.95, 0.9, 0.6] + [0.05] * 20)
+    theta = expected_f1_threshold(post, 0.0)
+    assert theta == pytest.approx(0.6)
+    # an offset of -6 log-odds makes every link improbable: a smaller set is best
+    assert expected_f1_threshold(post, -6.0) >= 0.9
+    assert expected_f1_threshold(np.array([1e-9, 1e-9]), -30.0) > 1.0  # accept none
 
 
-def test_weights_discount_a_duplicated_method() -> None:
+def test_stacked_model_is_monotone_and_discounts_a_duplicated_method() -> None:
     rng = np.random.default_rng(0)
     truth = rng.random(4000) < 0.2
-    evidence = np.where(truth, 1.5, -1.5) + rng.standard_normal(4000)
-    independent = np.where(truth, 1.0, -1.0) + rng.standard_normal(4000)
-    # m2 is a copy of m1: together they carry no more than m1 alone
-    features = np.stack([evidence, evidence.copy(), independent], axis=1)
-    w, _ = fit_weights(features, truth)
-    assert w[0] + w[1] == pytest.approx(fit_weights(features[:, [0, 2]], truth)[0][0], rel=0.05)
-    assert w[2] > 0 and (w >= 0).all()
-    flipped, _ = fit_weights(np.stack([evidence, -independent], axis=1), truth)
-    assert flipped[1] == 0.0  # a method read backwards is dropped, never inverted
+    a = np.abs(np.where(truth, 3.0, 1.5) + rng.normal(0.0, 1.5, 4000))
+    b = np.abs(np.where(truth, 2.5, 1.5) + rng.normal(0.0, 1.5, 4000))
+    mask = np.ones((1, 4000, 1), dtype=bool)
+
+    def res(name: str, s: np.ndarray) -> MethodResult:
+        arr = s.reshape(1, 4000, 1)
+        return MethodResult(name, arr > 2, arr)
+
+    x_one = stack_design([res("m1", a), res("m3", b)], mask, ["m1", "m3"])
+    x_dup = stack_design([res("m1", a), res("m2", a), res("m3", b)], mask, ["m1", "m2", "m3"])
+    steps = len(bins_for("m1")) - 1
+    one = fit_stack(x_one, truth.astype(float), [steps, steps], l2=1e-3)
+    dup = fit_stack(x_dup, truth.astype(float), [steps, steps, steps], l2=1e-3)
+    heights = [one[:steps], dup[:steps], dup[steps + 1 : 2 * steps + 1]]
+    assert all((h >= 0).all() for h in heights)  # evidence never lowers the log-odds
+    assert heights[0].sum() > 1.0  # m1's evidence counts
+    # the copy adds nothing: the two copies together say what m1 says alone
+    logit_one = x_one @ one[:-1] + one[-1]
+    logit_dup = x_dup @ dup[:-1] + dup[-1]
+    assert np.abs(logit_dup - logit_one).max() < 0.05
+
+
+def test_router_posterior_is_the_stacked_probability() -> None:
+    rng = np.random.default_rng(1)
+    markets, results = [], []
+    for k in range(2):
+        m = simulate_market(MarketSpec(n_series=4, n_steps=300, max_lag=1, seed=910_000 + k))
+        s1 = np.where(m.graph[:1], 5.0, 0.2) + rng.exponential(0.5, m.graph[:1].shape)
+        s2 = np.where(m.graph[:1], 2.0, 0.2) + rng.exponential(1.0, m.graph[:1].shape)
+        markets.append(m)
+        results.append([MethodResult("m1", s1 > 2, s1), MethodResult("m2", s2 > 2, s2)])
+    cal = fit_calibration(markets, results)
+    assert cal.rule == "expected_f1" and cal.reliability["m1"] > cal.reliability["m2"] > 0
+    mask = cross_mask(1, 4)
+    x = stack_design(results[0], mask, ["m1", "m2"])
+    steps = len(bins_for("m1")) - 1
+    beta = fit_stack(
+        np.vstack([x, stack_design(results[1], mask, ["m1", "m2"])]),
+        np.concatenate([m.graph[:1][mask] for m in markets]).astype(float),
+        [steps, steps],
+    )
+    stacked = 1 / (1 + np.exp(-(x @ beta[:-1] + beta[-1])))
+    cons = consensus(results[0], cal, markets[0].names)
+    assert cons.posterior[mask] == pytest.approx(stacked, abs=1e-6)
 
 
 def test_calibration_is_cached_and_a_corrupt_cache_is_recomputed(tmp_path: Path) -> None:
