@@ -98,9 +98,11 @@ def test_pair_keys_are_directional() -> None:
     assert pair_key(k, 0, 1) != pair_key(k, 1, 0)
 
 
-def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
-    """Over QUIC a backup may get the primary's pre-prepare before the client's hello with
-    its key: the pre-prepare is kept and replayed when the key arrives, not dropped."""
+def _cluster_with_a_request(
+    late: tuple[int, int] | None = None,
+) -> tuple[dict[int, Replica], dict[int, LinkKeys]]:
+    """4 replicas and client 4 on link keys, every hello delivered but ``late``; the
+    client's first request delivered to the primary."""
     config, keys = generate_cluster(1, clients=[4], seed=9)
     replicas = {r: Replica(r, config, keys[r]) for r in range(4)}
     client = Client(4, config, keys[4])
@@ -111,11 +113,18 @@ def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
     client.use_link_keys(links[4])
     for a in range(5):
         for b in range(5):
-            if a != b and (a, b) != (4, 1):  # the client's hello to replica 1 is late
+            if a != b and (a, b) != late:
                 links[b].accept(a, links[a].send_key(b))
     client.submit(encode_op(Put("k", "v")), 0.0)
     for dst, msg in client.drain_outbox():
         replicas[dst].receive(4, msg, 0.01)
+    return replicas, links
+
+
+def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
+    """Over QUIC a backup may get the primary's pre-prepare before the client's hello with
+    its key: the pre-prepare is kept and replayed when the key arrives, not dropped."""
+    replicas, links = _cluster_with_a_request(late=(4, 1))  # client's hello to 1 is late
     pp = [m for d, m in replicas[0].drain_outbox() if d == 1 and isinstance(m, PrePrepare)]
     assert len(pp) == 1
     backup = replicas[1]
@@ -131,21 +140,7 @@ def test_a_pre_prepare_waits_for_a_client_key_still_on_its_way() -> None:
 def test_a_retransmitted_pre_prepare_carries_macs_under_the_current_keys() -> None:
     """A backup that restarted never knew the primary's old key: what the primary resends
     in answer to its status must be MACed again, or the backup can never prepare."""
-    config, keys = generate_cluster(1, clients=[4], seed=9)
-    replicas = {r: Replica(r, config, keys[r]) for r in range(4)}
-    client = Client(4, config, keys[4])
-    links = {n: LinkKeys(random.Random(n).randbytes) for n in range(5)}
-    for r, rep in replicas.items():
-        rep.use_link_keys(links[r])
-        rep.start(0.0)
-    client.use_link_keys(links[4])
-    for a in range(5):
-        for b in range(5):
-            if a != b:
-                links[b].accept(a, links[a].send_key(b))
-    client.submit(encode_op(Put("k", "v")), 0.0)
-    for dst, msg in client.drain_outbox():
-        replicas[dst].receive(4, msg, 0.01)
+    replicas, links = _cluster_with_a_request()
     replicas[0].drain_outbox()  # the first pre-prepare is lost
     links[0].rotate(3)  # the primary reconnected to 3 (say 3 restarted) ...
     links[3].forget(0)
