@@ -57,7 +57,19 @@ def start_server(data_dir: Path) -> tuple[Proc, str]:
     }
     proc = Proc("game-server", [PY, "-m", "deployments.game_server"], env)
     proc.wait_for("game world", timeout_s=120)
-    return proc, f"127.0.0.1:{port}"
+    host = f"127.0.0.1:{port}"
+    # the world is ready in the app's startup, before uvicorn binds the port: wait for HTTP
+    poll_until(lambda: _answers(host), 60, interval_s=0.05, what="the game server's HTTP port")
+    return proc, host
+
+
+def _answers(host: str) -> bool | None:
+    import httpx
+
+    try:
+        return httpx.get(f"http://{host}/api/peers", timeout=2).status_code == 200 or None
+    except httpx.TransportError:
+        return None
 
 
 def _has(view: WorldView, key: str, stars: int) -> bool:
