@@ -25,7 +25,7 @@ MERGE_KEYS: dict[str, str] = {
     "env": "name",
     "volumes": "name",
     "volumeMounts": "mountPath",
-    "ports": "containerPort",
+    "ports": "containerPort",  # a container's; a Service's ports merge by "port"
     "imagePullSecrets": "name",
     "conditions": "type",
 }
@@ -61,44 +61,84 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+_CONTAINER_FIELDS = frozenset({"containers", "initContainers", "ephemeralContainers"})
+_DELETE_FROM = "$deleteFromPrimitiveList/"
+
+
+def _merge_key(key: str, parent: str) -> str | None:
+    if key == "ports" and parent not in _CONTAINER_FIELDS:
+        return "port"  # ServiceSpec.ports (patchMergeKey=port)
+    return MERGE_KEYS.get(key)
+
+
 def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
     """Strategic merge patch: like a merge patch, but lists with a merge key merge by item.
 
-    Supports the ``$patch: delete`` directive on list items and ``$patch: replace``
-    on maps; ``null`` deletes a key.
+    ``field`` is the name of the field ``target`` is the value (or a list item) of.
+    Directives: ``$patch: replace|delete`` on maps and list items, ``$retainKeys``,
+    ``$deleteFromPrimitiveList/<field>``; ``null`` deletes a key. Merged lists are
+    ordered as the API server orders them: the patch's items in its order, the items
+    only the server had kept in their order around them.
     """
-    if isinstance(patch, dict):
-        if patch.get("$patch") == "replace":
-            return {k: deep_copy(v) for k, v in patch.items() if k != "$patch"}
-        result: dict[str, Any] = deep_copy(target) if isinstance(target, dict) else {}
-        for key, value in patch.items():
-            if key.startswith("$"):
-                continue
-            if value is None:
-                result.pop(key, None)
-            elif isinstance(value, list) and key in MERGE_KEYS:
-                result[key] = _merge_list(result.get(key), value, MERGE_KEYS[key], key)
-            else:
-                result[key] = strategic_merge(result.get(key), value, key)
-        return result
-    return deep_copy(patch)
+    if not isinstance(patch, dict):
+        return deep_copy(patch)
+    directive = patch.get("$patch")
+    if directive == "replace":
+        return {k: deep_copy(v) for k, v in patch.items() if not k.startswith("$")}
+    if directive == "delete":
+        return {}
+    result: dict[str, Any] = deep_copy(target) if isinstance(target, dict) else {}
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        result = {k: v for k, v in result.items() if k in retain}
+    for key, value in patch.items():
+        if key.startswith(_DELETE_FROM):
+            name = key[len(_DELETE_FROM) :]
+            if isinstance(result.get(name), list) and isinstance(value, list):
+                result[name] = [v for v in result[name] if v not in value]
+        if key.startswith("$"):
+            continue
+        merge_key = _merge_key(key, field)
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, list) and merge_key is not None:
+            result[key] = _merge_list(result.get(key), value, merge_key, key)
+        else:
+            result[key] = strategic_merge(result.get(key), value, key)
+    return result
 
 
 def _merge_list(target: Any, patch: list[Any], key: str, field: str) -> list[Any]:
-    items: list[Any] = deep_copy(target) if isinstance(target, list) else []
+    live: list[Any] = deep_copy(target) if isinstance(target, list) else []
+    if any(isinstance(e, dict) and e.get("$patch") == "replace" for e in patch):
+        return [
+            {k: deep_copy(v) for k, v in e.items() if k != "$patch"}
+            for e in patch
+            if not (isinstance(e, dict) and e.get("$patch") == "replace")
+        ]
+    patched: list[Any] = []  # the patch's items, merged, in the patch's order
     for entry in patch:
         if not isinstance(entry, dict) or key not in entry:
             raise InvalidObjectError(f"items of {field} need the merge key {key!r}")
-        idx = next((i for i, it in enumerate(items) if it.get(key) == entry[key]), None)
-        if entry.get("$patch") == "delete":
-            if idx is not None:
-                items.pop(idx)
-            continue
-        if idx is None:
-            items.append(strategic_merge({}, entry, field))
+        idx = next((i for i, it in enumerate(live) if it.get(key) == entry[key]), None)
+        old = live.pop(idx) if idx is not None else None
+        if entry.get("$patch") != "delete":
+            patched.append((idx, strategic_merge(old if old is not None else {}, entry, field)))
+    order = {it.get(key): i for i, it in enumerate(target if isinstance(target, list) else [])}
+    server_only = [(order.get(it.get(key), -1), it) for it in live]
+    # interleave: a server-only item goes before a patched one that the server had later;
+    # items new to the server come first (apimachinery's mergeSortedSlice)
+    out: list[Any] = []
+    while patched or server_only:
+        if patched and (
+            not server_only
+            or patched[0][0] is None
+            or server_only[0][0] > order.get(patched[0][1].get(key), -1)
+        ):
+            out.append(patched.pop(0)[1])
         else:
-            items[idx] = strategic_merge(items[idx], entry, field)
-    return items
+            out.append(server_only.pop(0)[1])
+    return out
 
 
 def _pointer(path: str) -> list[str]:

@@ -374,13 +374,8 @@ K8S_OTHER_KINDS = [
 ]
 ALL_STRATEGIC = K8S_DOCS_STRATEGIC + K8S_OTHER_KINDS
 # Where the simulator's strategic merge (apps.k8s.patching) departs from Kubernetes.
-SIM_DIVERGES = {
-    "docs-containers-merged-by-name": "appends new list items after the live ones",
-    "docs-retainkeys": "ignores $retainKeys",
-    "design-patch-replace-list": "ignores a `$patch: replace` list item",
-    "service-ports-merge-by-port": "merges every `ports` list by containerPort",
-    "finalizers-delete-from-primitive-list": "replaces primitive lists, no directive",
-}
+SIM_DIVERGES: dict[str, str] = {}  # none left: list order, $retainKeys, a `$patch: replace`
+# list item, Service ports by `port` and $deleteFromPrimitiveList were fixed in apps.k8s.patching
 
 
 @pytest.mark.parametrize(("target", "patch", "expected"), [RFC7386_SECTION3, *RFC7386_APPENDIX_A])

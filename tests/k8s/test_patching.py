@@ -39,8 +39,10 @@ def test_strategic_merge_merges_containers_and_env_by_name() -> None:
         }
     }
     out = apply_patch(POD_SPEC, patch, PatchType.STRATEGIC)
-    a, b, c = out["spec"]["containers"]
-    assert (a["image"], [e["name"] for e in a["env"]]) == ("a:2", ["X", "Z"])
+    # the API server's order: the patch's items in its order, a server-only item kept
+    # before a patched one it preceded; items new to the server are not appended last
+    a, c, b = out["spec"]["containers"]
+    assert (a["image"], [e["name"] for e in a["env"]]) == ("a:2", ["Z", "X"])
     assert b == {"name": "b", "image": "b:1"} and c["name"] == "c"
     assert out["spec"]["tolerations"] == [
         {"key": "other", "operator": "Exists"}
