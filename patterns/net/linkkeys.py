@@ -86,6 +86,10 @@ class LinkKeys:
         """Keys that MACs from ``peer`` may be made with, newest first (empty: none yet)."""
         return self._recv.get(peer, ())
 
+    def __len__(self) -> int:
+        """How many peers this node has a send key for."""
+        return len(self._send)
+
     def peers(self) -> list[NodeId]:
         """Peers this node has a send key for (it means to talk to them)."""
         return list(self._send)

@@ -993,7 +993,7 @@ class QuicNodeRuntime(Generic[N]):
                     frames[key] = frame
                 if frame is not None:
                     self._link(dst).enqueue(frame)
-        if self.session_keys and len(self.link_keys.peers()) != self._eager:
+        if self.session_keys and len(self.link_keys) != self._eager:
             self._dial_keyed_peers()
         events = node.drain_events()
         for event in events:

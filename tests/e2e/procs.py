@@ -136,11 +136,12 @@ def final_run(client: Any, run_id: Any) -> Any:
     return fr if fr.state and fr.state.is_final() else None
 
 
-def _healthy(api: str) -> bool | None:
+def answers(url: str) -> bool | None:
+    """True once ``url`` answers 200, else None (for :func:`poll_until`)."""
     import httpx
 
     try:
-        return httpx.get(f"{api}/health", timeout=2).status_code == 200 or None
+        return httpx.get(url, timeout=2).status_code == 200 or None
     except httpx.HTTPError:
         return None
 
@@ -157,7 +158,7 @@ def start_prefect_server(home: Path) -> tuple[Proc, str, str]:
     )
     try:
         proc.wait_for("Check out the dashboard", timeout_s=120)
-        poll_until(lambda: _healthy(api), 60, what="the Prefect server's /api/health")
+        poll_until(lambda: answers(f"{api}/health"), 60, what="the Prefect server's /api/health")
     except BaseException:
         proc.stop()
         raise

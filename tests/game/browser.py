@@ -18,7 +18,7 @@ from typing import Any
 
 from apps.game.world import WorldView, put_progress, put_rating, rating_key
 from apps.game.wspeer import WebsocketPeer
-from tests.e2e.procs import PY, Proc, base_env, free_port, poll_until
+from tests.e2e.procs import PY, Proc, answers, base_env, free_port, poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "apps" / "game" / "web" / "dist" / "game.js"
@@ -59,17 +59,13 @@ def start_server(data_dir: Path) -> tuple[Proc, str]:
     proc.wait_for("game world", timeout_s=120)
     host = f"127.0.0.1:{port}"
     # the world is ready in the app's startup, before uvicorn binds the port: wait for HTTP
-    poll_until(lambda: _answers(host), 60, interval_s=0.05, what="the game server's HTTP port")
+    poll_until(
+        lambda: answers(f"http://{host}/api/peers"),
+        60,
+        interval_s=0.05,
+        what="the game server's HTTP port",
+    )
     return proc, host
-
-
-def _answers(host: str) -> bool | None:
-    import httpx
-
-    try:
-        return httpx.get(f"http://{host}/api/peers", timeout=2).status_code == 200 or None
-    except httpx.TransportError:
-        return None
 
 
 def _has(view: WorldView, key: str, stars: int) -> bool:
