@@ -106,15 +106,19 @@ LinkMaced = Rumor | SyncRequest | SyncReply | SyncUpdate | Ping | PingReq | Ack
 """Every gossip message carries the MAC of its link when the node has link keys."""
 
 
-def link_mac(key: bytes, msg: LinkMaced) -> bytes:
-    """The MAC of a gossip message (every field but ``mac``) under a link's key."""
-    fields = msgspec.structs.astuple(msg)[:-1]
-    body = msgspec.msgpack.encode((type(msg).__name__, *fields))
+def link_mac_body(msg: LinkMaced) -> bytes:
+    """What a gossip message's link MAC covers: its kind and every field but ``mac``."""
+    return msgspec.msgpack.encode((type(msg).__name__, *msgspec.structs.astuple(msg)[:-1]))
+
+
+def link_mac(key: bytes, body: bytes) -> bytes:
+    """The MAC of ``body`` (from :func:`link_mac_body`) under a link's key."""
     return hmac.digest(key, body, "sha256")[:LINK_MAC_BYTES]
 
 
 MEMBERSHIP_MESSAGES: tuple[type[Message], ...] = (Ping, PingReq, Ack)
 GOSSIP_MESSAGES: tuple[type[Message], ...] = REPLICATION_MESSAGES + MEMBERSHIP_MESSAGES
+LINK_MACED = (Rumor, SyncRequest, SyncReply, SyncUpdate, Ping, PingReq, Ack)  # = LinkMaced
 
 
 def gossip_codec(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Codec[Message]:

@@ -26,15 +26,14 @@ from patterns.gossip.events import (
 from patterns.gossip.exceptions import MalformedUpdateError
 from patterns.gossip.membership import SwimMembership
 from patterns.gossip.messages import (
-    Ack,
-    Ping,
-    PingReq,
+    LINK_MACED,
     Rumor,
     Status,
     SyncReply,
     SyncRequest,
     SyncUpdate,
     link_mac,
+    link_mac_body,
 )
 from patterns.gossip.settings import GossipSettings, checked
 from patterns.gossip.statevec import (
@@ -53,7 +52,6 @@ STUCK_DIFFS = 3  # diffs from one peer in a row that change nothing before askin
 EMPTY_STATE_VECTOR = encode_state_vector({})  # "I have nothing": the peer answers with everything
 FULL_STATE_DS_CRC = -1  # never a real CRC-32: the peer also sends its whole delete set
 SWIM_TIMER = "swim"
-_MACED = (Rumor, SyncRequest, SyncReply, SyncUpdate, Ping, PingReq, Ack)
 
 
 @dataclass(slots=True)
@@ -125,9 +123,9 @@ class ReplicaNode(Node):
     def send(self, dst: NodeId, msg: Message) -> None:
         """Queue ``msg`` for ``dst``, with the link's MAC when the node has link keys."""
         links = self.links
-        if links is not None and isinstance(msg, _MACED):
+        if links is not None and isinstance(msg, LINK_MACED):
             key = pair_key(links.send_key(dst), self.node_id, dst)
-            msg = msgspec.structs.replace(msg, mac=link_mac(key, msg))
+            msg = msgspec.structs.replace(msg, mac=link_mac(key, link_mac_body(msg)))
         super().send(dst, msg)
 
     def broadcast(self, msg: Message, peers: Iterable[NodeId] | None = None) -> None:
@@ -139,10 +137,10 @@ class ReplicaNode(Node):
     def receive(self, src: NodeId, msg: Message, now: float) -> None:
         """Check a message's link MAC (with link keys), then handle it."""
         links = self.links
-        if links is not None and isinstance(msg, _MACED):
-            mac = msg.mac
+        if links is not None and isinstance(msg, LINK_MACED):
+            mac, body = msg.mac, link_mac_body(msg)
             if not any(
-                hmac.compare_digest(link_mac(pair_key(k, src, self.node_id), msg), mac)
+                hmac.compare_digest(link_mac(pair_key(k, src, self.node_id), body), mac)
                 for k in links.receive_keys(src)
             ):
                 size = len(getattr(msg, "update", b"")) or len(getattr(msg, "state", b""))
