@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from patterns.ephemeral.spec import Memory
@@ -37,6 +37,6 @@ class Agent:
     deadline: float
     state: AgentState = AgentState.BUSY
     memories: tuple[Memory, ...] = ()
-    pending: list[Memory] = field(default_factory=list)
+    pending: tuple[Memory, ...] = ()
     items: int = 0
     busy_since: float = 0.0

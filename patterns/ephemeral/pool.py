@@ -16,6 +16,7 @@ from patterns.core.clock import Clock, MonotonicClock
 from patterns.core.exceptions import SwarmError
 from patterns.ephemeral.accounting import EndReason, PoolAccount
 from patterns.ephemeral.agent import Agent, AgentState
+from patterns.ephemeral.deadlines import Deadlines
 from patterns.ephemeral.exceptions import (
     BadResultError,
     HandlerError,
@@ -96,6 +97,7 @@ class AgentPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._process: ProcessRunner | None = None
+        self._deadlines: Deadlines | None = None  # handler timeouts, made on first use
         self._closing = False
         self._next_id = 0
         self._running = 0
@@ -273,9 +275,8 @@ class AgentPool:
     def _start(self, lane: _Lane, work: _Work) -> None:
         lane.active += 1
         self._running += 1
-        task = asyncio.get_running_loop().create_task(self._runner(lane, work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # the runner removes itself from _tasks when it ends (no done callback to schedule)
+        self._tasks.add(asyncio.get_running_loop().create_task(self._runner(lane, work)))
 
     def _next_work(self, lane: _Lane) -> _Work | None:
         if not lane.waiting:
@@ -313,10 +314,11 @@ class AgentPool:
                 )
             if agent is not None and agent.state is not AgentState.ENDED:
                 self._lost += len(agent.pending)
-                agent.pending = []
+                agent.pending = ()
                 self._end_now(agent, EndReason.CLOSED)
             raise
         finally:
+            self._tasks.discard(asyncio.current_task())
             lane.active -= 1
             self._running -= 1
             self._wake_starved()
@@ -342,25 +344,59 @@ class AgentPool:
         """Run one item (with retries); return the agent if it may take another item."""
         spec = lane.spec
         clock = self.clock
-        agent_ids: list[int] = []
+        agent_ids: tuple[int, ...] = ()  # grows only on retries
         error: SwarmError | None = None
         status = ItemStatus.FAILED
         attempts = self.settings.max_attempts
+        rehydrate = (
+            spec.namespace is not None
+            and self.memory is not None
+            and self.settings.rehydrate_top_k > 0
+        )
         for attempt in range(1, attempts + 1):
             if agent is None and attempt == 1:
                 agent = self._take_idle(lane, clock.now())
             if agent is None:
-                try:
-                    agent = await self._spawn(lane, work.payload)
-                except RehydrationError as err:
-                    self._finish(work, ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1))
-                    return None
-            agent_ids.append(agent.id)
+                if rehydrate:
+                    try:
+                        memories = await self._rehydrate(spec, work.payload)
+                    except RehydrationError as err:
+                        self._finish(work, ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1))
+                        return None
+                    agent = self._spawn(lane, memories)
+                else:
+                    agent = self._spawn(lane, ())
+            agent_ids += (agent.id,)
             agent.state = AgentState.BUSY
             started = clock.now()
             ctx = AgentContext(agent.id, spec.role, agent.memories)
             try:
-                value = await self._call(lane, ctx, work.payload)
+                if spec.isolation is Isolation.PROCESS:
+                    value = await self._call_in_process(lane, ctx, work.payload)
+                else:
+                    value = spec.handler(ctx, work.payload)
+                    if inspect.isawaitable(value):
+                        # asyncio.timeout inlined with one loop timer per slot (see .deadlines)
+                        task = asyncio.current_task()
+                        assert task is not None  # _serve runs in a runner task
+                        deadlines = self._deadlines
+                        if deadlines is None:
+                            deadlines = self._new_deadlines()
+                        pending_cancels = task.cancelling()
+                        slot = deadlines.arm(task, lane.timeout_s)
+                        try:
+                            value = await value
+                        except asyncio.CancelledError:
+                            if (
+                                deadlines.disarm(task, slot)
+                                and task.cancelling() <= pending_cancels
+                            ):
+                                raise TimeoutError from None
+                            raise
+                        except BaseException:
+                            deadlines.disarm(task, slot)
+                            raise
+                        deadlines.disarm(task, slot)
             except TimeoutError:
                 status = ItemStatus.TIMED_OUT
                 error = HandlerTimeoutError(
@@ -389,12 +425,10 @@ class AgentPool:
                     if ctx.learned:
                         agent.memories += tuple(ctx.learned)
                         if spec.namespace is not None and self.memory is not None:
-                            agent.pending.extend(ctx.learned)
+                            agent.pending += tuple(ctx.learned)
                         else:
                             self._warn_unpersisted(spec, len(ctx.learned))
-                    self._finish(
-                        work, ItemOutcome(ItemStatus.OK, value, None, attempt, tuple(agent_ids))
-                    )
+                    self._finish(work, ItemOutcome(ItemStatus.OK, value, None, attempt, agent_ids))
                     if len(agent.pending) >= self.settings.flush_batch:
                         await self._flush(lane, agent)
                 if now >= agent.deadline:
@@ -406,27 +440,24 @@ class AgentPool:
             agent = None
             if attempt < attempts:
                 self._retries += 1
-        self._finish(work, ItemOutcome(status, None, error, attempts, tuple(agent_ids)))
+        self._finish(work, ItemOutcome(status, None, error, attempts, agent_ids))
         return None
 
-    async def _call(self, lane: _Lane, ctx: AgentContext, payload: Any) -> Any:
-        spec = lane.spec
-        if spec.isolation is Isolation.PROCESS:
-            if self._process is None:
-                self._process = ProcessRunner(self.settings.process_workers)
-            try:
-                value, learned = await self._process.call(
-                    spec.handler, ctx, payload, lane.timeout_s
-                )
-            except BrokenProcessPool as err:
-                raise RuntimeError(f"worker process died: {err}") from err
-            ctx.learned[:] = learned
-            return value
-        async with asyncio.timeout(lane.timeout_s):
-            result = spec.handler(ctx, payload)
-            if inspect.isawaitable(result):
-                result = await result
-        return result
+    async def _call_in_process(self, lane: _Lane, ctx: AgentContext, payload: Any) -> Any:
+        if self._process is None:
+            self._process = ProcessRunner(self.settings.process_workers)
+        try:
+            value, learned = await self._process.call(
+                lane.spec.handler, ctx, payload, lane.timeout_s
+            )
+        except BrokenProcessPool as err:
+            raise RuntimeError(f"worker process died: {err}") from err
+        ctx.learned[:] = learned
+        return value
+
+    def _new_deadlines(self) -> Deadlines:
+        self._deadlines = Deadlines(asyncio.get_running_loop())
+        return self._deadlines
 
     def _warn_unpersisted(self, spec: AgentSpec, count: int) -> None:
         """Warn (once per role) that remember() calls of a spec without a namespace are kept
@@ -446,22 +477,24 @@ class AgentPool:
 
     # ------------------------------------------------------------------ agents
 
-    async def _spawn(self, lane: _Lane, payload: Any) -> Agent:
-        spec = lane.spec
+    async def _rehydrate(self, spec: AgentSpec, payload: Any) -> tuple[Any, ...]:
+        """A fresh agent's top-k memories for its first work item."""
+        assert spec.namespace is not None and self.memory is not None
+        try:
+            found = await self.memory.recall(
+                spec.namespace, spec.query(spec.role, payload), self.settings.rehydrate_top_k
+            )
+        except Exception as err:
+            raise RehydrationError(
+                f"agent of role {spec.role!r} could not recall memories of "
+                f"namespace {spec.namespace!r}: {err}"
+            ) from err
+        return tuple(found)
+
+    def _spawn(self, lane: _Lane, memories: tuple[Any, ...]) -> Agent:
         now = self.clock.now()
-        memories: tuple[Any, ...] = ()
-        k = self.settings.rehydrate_top_k
-        if spec.namespace is not None and self.memory is not None and k > 0:
-            try:
-                found = await self.memory.recall(spec.namespace, spec.query(spec.role, payload), k)
-            except Exception as err:
-                raise RehydrationError(
-                    f"agent of role {spec.role!r} could not recall memories of "
-                    f"namespace {spec.namespace!r}: {err}"
-                ) from err
-            memories = tuple(found)
         self._next_id += 1
-        agent = Agent(self._next_id, spec.role, now, now, now + lane.ttl_s, memories=memories)
+        agent = Agent(self._next_id, lane.spec.role, now, now, now + lane.ttl_s, memories=memories)
         self._live[agent.id] = agent
         self._zero.clear()
         self._live_spawn_sum += now
@@ -496,7 +529,7 @@ class AgentPool:
 
     async def _flush(self, lane: _Lane, agent: Agent) -> None:
         """Write an agent's buffered memories in one batch (write-behind)."""
-        batch, agent.pending = agent.pending, []
+        batch, agent.pending = agent.pending, ()
         namespace = lane.spec.namespace
         if not batch or namespace is None or self.memory is None:
             return
@@ -506,7 +539,7 @@ class AgentPool:
             if agent.state is AgentState.ENDED:
                 self._lost += len(batch)
             else:  # keep them for the next flush
-                agent.pending[:0] = batch
+                agent.pending = batch + agent.pending
             return
         self._flushed += len(batch)
 

@@ -1,0 +1,98 @@
+"""Deadlines: the slot timer behind handler timeouts cancels late tasks only, and is told apart
+from other cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from patterns.ephemeral import AgentContext, AgentPool, AgentSpec, EphemeralSettings, ItemStatus
+from patterns.ephemeral.deadlines import Deadlines
+
+
+async def _guarded(deadlines: Deadlines, timeout_s: float, inner: asyncio.Future[None]) -> str:
+    task = asyncio.current_task()
+    assert task is not None
+    slot = deadlines.arm(task, timeout_s)
+    try:
+        await inner
+    except asyncio.CancelledError:
+        if deadlines.disarm(task, slot):
+            return "timed out"
+        raise
+    deadlines.disarm(task, slot)
+    return "finished"
+
+
+async def test_only_tasks_past_their_deadline_are_cancelled() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop, resolution_s=0.001)
+    slow: asyncio.Future[None] = loop.create_future()
+    quick: asyncio.Future[None] = loop.create_future()
+    late = asyncio.create_task(_guarded(deadlines, 0.005, slow))
+    early = asyncio.create_task(_guarded(deadlines, 3600.0, quick))
+    await asyncio.sleep(0)
+    assert deadlines.armed() == 2
+    quick.set_result(None)
+    assert await early == "finished"
+    assert await late == "timed out"
+    assert deadlines.armed() == 0
+    assert late.cancelling() == 0  # the deadline's cancel request was withdrawn
+
+
+async def test_an_outside_cancel_stays_a_cancel() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop, resolution_s=0.001)
+    never: asyncio.Future[None] = loop.create_future()
+    task = asyncio.create_task(_guarded(deadlines, 3600.0, never))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert deadlines.armed() == 0
+
+
+async def test_resolution_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="resolution_s"):
+        Deadlines(asyncio.get_running_loop(), resolution_s=0.0)
+
+
+async def test_pool_timeouts_leave_fast_items_of_the_same_spec_alone() -> None:
+    never = asyncio.Event()
+
+    async def maybe_hang(ctx: AgentContext, payload: int) -> int:
+        if payload < 0:
+            await never.wait()
+        await asyncio.sleep(0)
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_attempts=1), auto_reap=False)
+    spec = AgentSpec("mixed", maybe_hang, timeout_s=0.02)
+    outcomes = await pool.map(spec, [1, -1, 2, -2, 3])
+    await pool.aclose()
+    assert [o.status for o in outcomes] == [
+        ItemStatus.OK,
+        ItemStatus.TIMED_OUT,
+        ItemStatus.OK,
+        ItemStatus.TIMED_OUT,
+        ItemStatus.OK,
+    ]
+    assert [o.value for o in outcomes if o.ok] == [1, 2, 3]
+
+
+async def test_closing_the_pool_while_a_handler_waits_is_not_a_timeout() -> None:
+    never = asyncio.Event()
+
+    async def hang(ctx: AgentContext, payload: int) -> int:
+        await never.wait()
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_attempts=1), auto_reap=False)
+    future = pool.submit_nowait(AgentSpec("hang", hang, timeout_s=3600.0), 1)
+    await asyncio.sleep(0)
+    for task in list(pool._tasks):
+        task.cancel()
+    outcome = await future
+    assert outcome.status is ItemStatus.REJECTED  # cancelled, not TIMED_OUT
+    await pool.aclose()
