@@ -62,6 +62,7 @@ def test_dead_agents_are_left_out_and_redirects_counted() -> None:
     assert res.coverage == int(alive.sum()) == res.summary.moments.count
     assert math.isclose(res.summary.moments.total, ref.moments.total, rel_tol=1e-9)
     assert res.summary.histogram == ref.histogram and res.summary.topk == ref.topk
+    assert res.summary.ddsketch == ref.ddsketch and res.summary.hll == ref.hll
     tree = KaryTree(range(n), k)
     dead = [i for i in range(1, n) if not alive[i]]
     assert res.redirects == sum(len(tree.children(d)) + 1 for d in dead)
@@ -93,3 +94,16 @@ def test_baselines_agree_on_the_mean() -> None:
     assert abs(gossip.mean - float(values.mean())) <= 1e-4 * abs(float(values.mean())) * 2
     assert gossip.total_messages == gossip.rounds * 5000
     assert 10 <= gossip.rounds <= 80
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_parts_on_threads_give_the_same_summary(threads: int) -> None:
+    rng = np.random.default_rng(11)
+    values = np.round(rng.normal(40, 30, 20_011), 2)
+    alive = rng.random(values.size) > 0.05
+    alive[0] = True
+    res = aggregate_vectorized(values, 7, SPEC, alive=alive, threads=threads)
+    ref = reference(values, alive)
+    assert res.summary.histogram == ref.histogram and res.summary.topk == ref.topk
+    assert res.summary.ddsketch == ref.ddsketch and res.summary.hll == ref.hll
+    assert math.isclose(res.summary.moments.m2, ref.moments.m2, rel_tol=1e-9)
