@@ -65,9 +65,19 @@ class SoloRequest(Message, frozen=True):
 AGGREGATION_MESSAGES: tuple[type[Message], ...] = (PartialMsg, Redirect, SoloRequest)
 
 
+COMPRESS_MIN_BYTES = 512  # partials with a HyperLogLog (4 KiB of mostly empty registers)
+
+
 def aggregation_codec(max_frame_bytes: int = 4 << 20) -> Codec[Message]:
-    """The codec of the aggregation protocol."""
-    return Codec(AGGREGATION_MESSAGES, max_frame_bytes=max_frame_bytes)
+    """The codec of the aggregation protocol.
+
+    Frames of ``COMPRESS_MIN_BYTES`` or more are deflated: a subtree's HyperLogLog is
+    4 KiB of registers, nearly all empty low in the tree, which is several datagrams
+    raw and a few dozen bytes deflated.
+    """
+    return Codec(
+        AGGREGATION_MESSAGES, max_frame_bytes=max_frame_bytes, compress_min_bytes=COMPRESS_MIN_BYTES
+    )
 
 
 @dataclass(frozen=True, slots=True)

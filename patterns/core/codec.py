@@ -10,11 +10,17 @@ On a stream, frames are length-prefixed (4-byte big-endian unsigned length,
 then that many payload bytes); :class:`FrameReader` reassembles them
 incrementally and refuses an oversized frame as soon as its header arrives,
 before buffering its body.
+
+A codec built with ``compress_min_bytes`` deflates (zlib) the payload of a frame
+at least that long when that makes it smaller, and marks it with the header's
+top bit (lengths never reach it: frames are at most 2**30 bytes). Decompression
+is bounded by ``max_frame_bytes``, so a small frame cannot inflate past the limit.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar, Union
 
@@ -25,6 +31,8 @@ from patterns.core.exceptions import ConfigError, FrameTooLargeError, MalformedF
 DEFAULT_MAX_FRAME_BYTES = 1 << 20  # 1 MiB
 FRAME_HEADER = struct.Struct(">I")  # payload length, bytes
 FRAME_HEADER_BYTES = FRAME_HEADER.size
+COMPRESSED_FLAG = 1 << 31  # header bit: the payload is zlib-deflated
+COMPRESS_LEVEL = 1  # fastest: frames are compressed on the send path
 
 
 class Message(msgspec.Struct, frozen=True, tag=True, array_like=True):
@@ -40,10 +48,17 @@ class Codec(Generic[M]):
     Args:
         types: the message classes of the protocol (a tagged union).
         max_frame_bytes: the largest encoded message accepted, in bytes.
+        compress_min_bytes: deflate stream frames at least this long (when it helps);
+            ``None`` never compresses. For protocols whose messages carry sparse or
+            repetitive data (aggregation sketches); every peer must use the same codec.
     """
 
     def __init__(
-        self, types: Sequence[type[M]], max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+        self,
+        types: Sequence[type[M]],
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        *,
+        compress_min_bytes: int | None = None,
     ) -> None:
         if not types:
             raise ConfigError("a codec needs at least one message type")
@@ -52,8 +67,11 @@ class Codec(Generic[M]):
                 raise ConfigError(f"{t!r} is not a Message subclass")
         if not 16 <= max_frame_bytes <= 1 << 30:
             raise ConfigError(f"max_frame_bytes={max_frame_bytes} is outside 16..2**30")
+        if compress_min_bytes is not None and compress_min_bytes < 1:
+            raise ConfigError(f"compress_min_bytes={compress_min_bytes} must be >= 1")
         self.types: tuple[type[M], ...] = tuple(types)
         self.max_frame_bytes = max_frame_bytes
+        self.compress_min_bytes = compress_min_bytes
         union: Any = self.types[0] if len(self.types) == 1 else Union[self.types]  # noqa: UP007
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder: msgspec.msgpack.Decoder[M] = msgspec.msgpack.Decoder(union)
@@ -88,7 +106,32 @@ class Codec(Generic[M]):
     def encode_frame(self, msg: M) -> bytes:
         """Encode one message with its length prefix, ready for a stream."""
         data = self.encode(msg)
+        limit = self.compress_min_bytes
+        if limit is not None and len(data) >= limit:
+            packed = zlib.compress(data, COMPRESS_LEVEL)
+            if len(packed) < len(data):
+                return FRAME_HEADER.pack(len(packed) | COMPRESSED_FLAG) + packed
         return FRAME_HEADER.pack(len(data)) + data
+
+    def inflate(self, payload: bytes) -> bytes:
+        """The message bytes of a compressed frame's payload.
+
+        Raises:
+            FrameTooLargeError: it inflates past ``max_frame_bytes``.
+            MalformedFrameError: it is not zlib data, or this codec does not compress.
+        """
+        if self.compress_min_bytes is None:
+            raise MalformedFrameError("a compressed frame on a codec without compression")
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(payload, self.max_frame_bytes + 1)
+        except zlib.error as err:
+            raise MalformedFrameError(f"compressed frame does not inflate: {err}") from err
+        if len(data) > self.max_frame_bytes:
+            raise FrameTooLargeError(len(data), self.max_frame_bytes)
+        if not inflater.eof or inflater.unused_data:
+            raise MalformedFrameError("compressed frame is truncated or has trailing bytes")
+        return data
 
     def reader(self) -> FrameReader[M]:
         """A fresh incremental frame reader for one stream."""
@@ -106,6 +149,7 @@ class FrameReader(Generic[M]):
         self._codec = codec
         self._buf = bytearray()
         self._need: int | None = None
+        self._compressed = False
 
     @property
     def buffered(self) -> int:
@@ -125,6 +169,8 @@ class FrameReader(Generic[M]):
                 if len(self._buf) < FRAME_HEADER_BYTES:
                     return
                 (size,) = FRAME_HEADER.unpack_from(self._buf)
+                self._compressed = bool(size & COMPRESSED_FLAG)
+                size &= ~COMPRESSED_FLAG
                 if size > self._codec.max_frame_bytes:
                     raise FrameTooLargeError(size, self._codec.max_frame_bytes)
                 del self._buf[:FRAME_HEADER_BYTES]
@@ -134,4 +180,6 @@ class FrameReader(Generic[M]):
             payload = bytes(self._buf[: self._need])
             del self._buf[: self._need]
             self._need = None
+            if self._compressed:
+                payload = self._codec.inflate(payload)
             yield self._codec.decode(payload)

@@ -186,6 +186,40 @@ async def _quic_figures() -> dict[str, float]:
     return out
 
 
+async def _multiprocess_figures() -> dict[str, float]:
+    """The unbatched latency and n=4 batched throughput with each replica in its own process."""
+    from tests.perf.pbft_multiprocess import ProcessCluster
+
+    out: dict[str, float] = {}
+    latency = ByzantineSettings(
+        batch_max_requests=1,
+        pipeline_depth=1,
+        checkpoint_interval=64,
+        watermark_window=256,
+        **QUIET,  # type: ignore[arg-type]
+    )
+    batched = latency.model_copy(update={"batch_max_requests": BATCH_MAX})
+    with tempfile.TemporaryDirectory(prefix="bench-pbft-mp-") as d:
+        async with ProcessCluster(Path(d) / "lat", 1, latency, QUIC) as c:
+            for i in range(WARMUP_OPS):
+                await c.submit([encode_op(Put("w", str(i)))], 60.0)
+            samples = []
+            for i in range(UNBATCHED_OPS):
+                ((sent, done),) = await c.submit([encode_op(Put(f"k{i % 10}", str(i)))], 60.0)
+                samples.append((done - sent) * 1000)
+        out["n4_p50_ms_multiprocess"] = _percentile(samples, 0.5)
+        out["n4_p99_ms_multiprocess"] = _percentile(samples, 0.99)
+        async with ProcessCluster(
+            Path(d) / "tput", 1, batched, QUIC, sessions=BATCHED_SESSIONS
+        ) as c:
+            await c.submit([encode_op(Put("w", "x"))] * BATCHED_SESSIONS, 120.0)
+            ops = [encode_op(Put(f"k{i % 1000}", "v" * 16)) for i in range(BATCHED_OPS[1])]
+            started = time.perf_counter()
+            await c.submit(ops, 600.0)
+            out["n4_batched_ops_per_s_multiprocess"] = len(ops) / (time.perf_counter() - started)
+    return out
+
+
 KILL_ROUNDS = 3  # SIGKILL rounds; the figures are medians
 
 

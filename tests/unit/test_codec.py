@@ -110,3 +110,46 @@ def test_frame_reader_malformed_payload() -> None:
     reader = CODEC.reader()
     with pytest.raises(MalformedFrameError):
         list(reader.feed(struct.pack(">I", 3) + b"\xc1\xc1\xc1"))
+
+
+ZIP: Codec[Message] = Codec([Ping, Pong], max_frame_bytes=4096, compress_min_bytes=64)
+
+
+def test_compressible_frames_shrink_and_round_trip_through_any_split() -> None:
+    sparse = Ping(1, bytes(3000))  # a mostly empty register array
+    small = Ping(2, b"x")
+    frames = [ZIP.encode_frame(m) for m in (sparse, small, sparse)]
+    assert len(frames[0]) < 200 and struct.unpack(">I", frames[0][:4])[0] & (1 << 31)
+    assert frames[1] == CODEC.encode_frame(small)  # under the threshold: the plain format
+    stream = b"".join(frames)
+    for cut in range(0, len(stream), 7):
+        reader = ZIP.reader()
+        got = list(reader.feed(stream[:cut])) + list(reader.feed(stream[cut:]))
+        assert got == [sparse, small, sparse]
+
+
+def test_incompressible_frames_stay_plain() -> None:
+    import random
+
+    noisy = Ping(3, random.Random(0).randbytes(800))
+    frame = ZIP.encode_frame(noisy)
+    assert struct.unpack(">I", frame[:4])[0] == len(frame) - 4  # no flag: deflate saved nothing
+    assert list(ZIP.reader().feed(frame)) == [noisy]
+
+
+def test_compressed_bombs_and_garbage_are_refused() -> None:
+    import zlib
+
+    bomb = zlib.compress(msgspec.msgpack.encode(Ping(1, bytes(100_000))))
+    header = struct.pack(">I", len(bomb) | (1 << 31))
+    with pytest.raises(FrameTooLargeError):
+        list(ZIP.reader().feed(header + bomb))
+    junk = b"not zlib at all"
+    with pytest.raises(MalformedFrameError, match="inflate"):
+        list(ZIP.reader().feed(struct.pack(">I", len(junk) | (1 << 31)) + junk))
+    # a codec that never compresses refuses a compressed frame instead of guessing
+    ok = ZIP.encode_frame(Ping(1, bytes(3000)))
+    with pytest.raises(MalformedFrameError, match="without compression"):
+        list(Codec([Ping, Pong], max_frame_bytes=4096).reader().feed(ok))
+    with pytest.raises(ConfigError, match="compress_min_bytes"):
+        Codec([Ping], compress_min_bytes=0)
