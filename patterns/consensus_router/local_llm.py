@@ -112,6 +112,7 @@ def server_command(
     context_tokens: int = DEFAULT_CONTEXT_TOKENS,
     threads: int = DEFAULT_THREADS,
     slots: int = DEFAULT_SLOTS,
+    embeddings: bool = False,
 ) -> list[str]:
     """The command that serves ``model_path`` on ``host:port`` (this module's ``serve``).
 
@@ -136,6 +137,7 @@ def server_command(
         str(threads),
         "--slots",
         str(slots),
+        *(["--embeddings"] if embeddings else []),
     ]
 
 
@@ -147,12 +149,14 @@ def serve(
     threads: int = DEFAULT_THREADS,
     slots: int = DEFAULT_SLOTS,
     stop: threading.Event | None = None,
+    embeddings: bool = False,
 ) -> None:
     """Serve ``model_path`` with llama.cpp's HTTP server until ``stop`` is set (or SIGTERM).
 
     ``slots`` requests are decoded together; each slot keeps its last prompt's KV
     cache (llama.cpp picks the slot sharing the longest prefix), so voters that reuse a
-    few-shot prefix pay for it once.
+    few-shot prefix pay for it once. With ``embeddings`` the server also answers
+    ``/v1/embeddings`` (the mean of the last layer's token states), completions unchanged.
 
     Raises:
         ConfigError: ``host`` is not loopback, or xllamacpp is not installed.
@@ -173,6 +177,9 @@ def serve(
     params.cpuparams_batch.n_threads = threads
     params.ui = False
     params.verbosity = 0
+    if embeddings:
+        params.embedding = True
+        params.pooling_type = xllamacpp.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xllamacpp.Server(params)
     done = stop or threading.Event()
 
@@ -200,6 +207,7 @@ class LocalLLMServer:
         threads: int = DEFAULT_THREADS,
         slots: int = DEFAULT_SLOTS,
         context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        embeddings: bool = False,
     ) -> None:
         """Args:
         host: loopback address to bind.
@@ -209,6 +217,7 @@ class LocalLLMServer:
         threads: generation threads of the server.
         slots: requests the server decodes together.
         context_tokens: the server's context, shared by its slots.
+        embeddings: also serve ``/v1/embeddings`` (a running server is used as it is).
         """
         _check_loopback(host)
         self.host = host
@@ -216,6 +225,7 @@ class LocalLLMServer:
         self.threads = threads
         self.slots = slots
         self.context_tokens = context_tokens
+        self.embeddings = embeddings
         self.startup_timeout_s = startup_timeout_s
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -244,6 +254,7 @@ class LocalLLMServer:
             context_tokens=self.context_tokens,
             threads=self.threads,
             slots=self.slots,
+            embeddings=self.embeddings,
         )
         sink = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
@@ -319,6 +330,19 @@ def model_entry(
     }
 
 
+def embedding_params(base_url: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    """litellm parameters of the server's ``/v1/embeddings`` (a server started with
+    ``embeddings=True``), priced at the local prompt-token price."""
+    return {
+        "model": f"openai/{MODEL_ALIAS}",
+        "api_base": base_url,
+        "api_key": "sk-local-no-key",
+        "timeout": timeout_s,
+        "input_cost_per_token": INPUT_COST_PER_TOKEN_USD,
+        "output_cost_per_token": 0.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """``serve``: run the server in the foreground; ``check``: print availability as JSON.
 
@@ -333,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx", type=int, default=DEFAULT_CONTEXT_TOKENS)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--slots", type=int, default=DEFAULT_SLOTS)
+    parser.add_argument("--embeddings", action="store_true", help="also serve /v1/embeddings")
     args = parser.parse_args(argv)
     if args.command == "check":
         ok, reason = availability(args.host, args.port)
@@ -340,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     model = args.model if args.model is not None else gguf_path()
     print(f"serving {MODEL_ALIAS} at {api_base(args.host, args.port)}", flush=True)
-    serve(model, args.host, args.port, args.ctx, args.threads, args.slots)
+    serve(
+        model, args.host, args.port, args.ctx, args.threads, args.slots, embeddings=args.embeddings
+    )
     return 0
 
 

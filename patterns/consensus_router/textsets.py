@@ -13,8 +13,9 @@ Three tasks, each a JSONL file in ``data/`` (one labeled row per line, see
   policy of :func:`k8s_is_safe` (protected namespaces, irreversible deletes, scaling
   to zero or by more than half in production, draining the last ready node, lowering a
   memory limit below use), not a keyword list.
-* ``arithmetic``: small sums, differences and products with an integer answer, a task
-  where sampling several answers and voting (self-consistency) is known to help.
+* ``arithmetic``: the 100 sums of two one-digit numbers, answers 0..18: a task where
+  the small model is right about half the time and where sampling several answers and
+  voting (self-consistency) is the standard remedy, measured here against greedy decoding.
 
 Every item has a stable split (:func:`split_of`): ``train`` items teach reliabilities,
 cascade thresholds and the cheap models; ``test`` items score them, and nothing that
@@ -38,7 +39,7 @@ SEED = 20
 TEST_SHARE = 0.5
 SENTIMENT_LABELS = ["positive", "negative"]
 SAFETY_LABELS = ["yes", "no"]
-ARITHMETIC_MAX = 200  # answers are integers 0..ARITHMETIC_MAX
+ARITHMETIC_MAX = 18  # answers are integers 0..ARITHMETIC_MAX (sums of two digits)
 PROD_PREFIX = "prod-"
 PROTECTED_NAMESPACES = frozenset({"kube-system"})
 
@@ -248,35 +249,27 @@ def _k8s_rows(rng: random.Random, count: int) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ arithmetic
 
 
-def _arithmetic_rows(rng: random.Random, count: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+def _arithmetic_rows(rng: random.Random) -> list[dict[str, Any]]:
+    """Every sum of two one-digit numbers, once each, in a seeded order.
+
+    Each expression occurs once, so no test item repeats a training item. (The first
+    version asked two-digit sums, differences and products; Gemma 3 270M was wrong on
+    96% or more of them under every prompt, so no voting rule had anything to combine.
+    On one-digit sums it is right about half the time greedily.)
+    """
+    pairs = [(a, b) for a in range(10) for b in range(10)]
+    rng.shuffle(pairs)
     labels = [str(n) for n in range(ARITHMETIC_MAX + 1)]
-    while len(rows) < count:
-        op = rng.choice(["+", "+", "-", "*"])
-        if op == "*":
-            a, b = rng.randint(2, 9), rng.randint(2, 9)
-            answer = a * b
-        elif op == "-":
-            a, b = rng.randint(10, 60), rng.randint(1, 9)
-            answer = a - b
-        else:
-            a, b = rng.randint(2, 40), rng.randint(2, 40)
-            answer = a + b
-        expr = f"{a} {op} {b}"
-        if expr in seen:
-            continue
-        seen.add(expr)
-        rows.append(
-            {
-                "id": f"arith-{len(rows):03d}",
-                "question": f"What is {expr}?",
-                "schema": {"type": "label", "labels": labels},
-                "gold": str(answer),
-                "payload": {"text": expr, "a": a, "b": b, "op": op},
-            }
-        )
-    return rows
+    return [
+        {
+            "id": f"arith-{index:03d}",
+            "question": f"What is {a} + {b}?",
+            "schema": {"type": "label", "labels": labels},
+            "gold": str(a + b),
+            "payload": {"text": f"{a} + {b}", "a": a, "b": b, "op": "+"},
+        }
+        for index, (a, b) in enumerate(pairs)
+    ]
 
 
 # ------------------------------------------------------------------ files and splits
@@ -317,7 +310,7 @@ def build_rows(task: str, seed: int = SEED) -> list[dict[str, Any]]:
     if task == "k8s_safety":
         return _k8s_rows(rng, 200)
     if task == "arithmetic":
-        return _arithmetic_rows(rng, 120)
+        return _arithmetic_rows(rng)
     raise ValueError(f"unknown task {task!r}; known: {TASKS}")
 
 

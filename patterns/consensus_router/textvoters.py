@@ -3,6 +3,9 @@
 * :class:`HashingLogistic`: word uni/bi-gram and character trigram features hashed into
   a fixed-width vector (the hashing trick), multinomial logistic regression fitted by
   full-batch gradient descent with L2; its confidence is the predicted probability.
+* :class:`EmbeddingLogistic`: the same regression on a language model's sentence
+  embeddings (looked up by text from vectors computed in a batch, e.g. the local
+  model's ``/v1/embeddings``); it abstains on a text it has no vector for.
 * :class:`KeywordModel`: a hand-written lexicon of weighted phrases per label (written
   from a task's policy, never fitted); it abstains when no phrase occurs.
 * :class:`ExampleRecall`: the training examples nearest to a question (cosine over the
@@ -55,7 +58,72 @@ def _text(question: Question) -> str:
     return str(question.payload.get("text", question.text))
 
 
-class HashingLogistic:
+def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
+    return result
+
+
+class SoftmaxRegression:
+    """Multinomial logistic regression on fixed-width vectors, full-batch gradient descent + L2."""
+
+    def __init__(self, l2: float = 1e-3, steps: int = 300, rate: float = 2.0) -> None:
+        """Args:
+        l2: L2 penalty on the weights.
+        steps: gradient steps (full batch).
+        rate: step size.
+        """
+        self.l2 = l2
+        self.steps = steps
+        self.rate = rate
+        self.labels: tuple[str, ...] = ()
+        self.weights: NDArray[np.float64] = np.zeros((0, 0))
+        self.bias: NDArray[np.float64] = np.zeros(0)
+
+    def fit(self, x: NDArray[np.float64], labels: Sequence[str]) -> SoftmaxRegression:
+        """Fit rows of ``x`` to gold ``labels``.
+
+        Raises:
+            ValueError: empty input, lengths differ, or fewer than two distinct labels.
+        """
+        if len(x) == 0 or len(x) != len(labels):
+            raise ValueError(
+                f"need as many labels as rows, got {len(x)} rows, {len(labels)} labels"
+            )
+        self.labels = tuple(sorted(set(labels)))
+        if len(self.labels) < 2:
+            raise ValueError(f"need two or more distinct labels, got {self.labels}")
+        index = {label: i for i, label in enumerate(self.labels)}
+        y = np.zeros((len(x), len(self.labels)))
+        y[np.arange(len(x)), [index[label] for label in labels]] = 1.0
+        w = np.zeros((x.shape[1], len(self.labels)))
+        b = np.zeros(len(self.labels))
+        for _ in range(self.steps):
+            grad = (_softmax(x @ w + b) - y) / len(x)
+            w -= self.rate * (x.T @ grad + self.l2 * w)
+            b -= self.rate * grad.sum(axis=0)
+        self.weights, self.bias = w, b
+        return self
+
+    def proba_of(self, vector: NDArray[np.float64]) -> dict[str, float]:
+        """Probability of each label for one row.
+
+        Raises:
+            RuntimeError: not fitted.
+        """
+        if not self.labels:
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        p = _softmax((vector @ self.weights + self.bias)[None, :])
+        return {label: float(v) for label, v in zip(self.labels, p[0], strict=True)}
+
+
+def _reply(proba: Mapping[str, float]) -> CallableReply:
+    label = max(proba, key=lambda k: proba[k])
+    return CallableReply(label, proba[label])
+
+
+class HashingLogistic(SoftmaxRegression):
     """Multinomial logistic regression on hashed n-gram features."""
 
     def __init__(
@@ -67,15 +135,10 @@ class HashingLogistic:
         steps: gradient steps (full batch).
         rate: step size.
         """
+        super().__init__(l2, steps, rate)
         self.dim = dim
-        self.l2 = l2
-        self.steps = steps
-        self.rate = rate
-        self.labels: tuple[str, ...] = ()
-        self.weights: NDArray[np.float64] = np.zeros((0, 0))
-        self.bias: NDArray[np.float64] = np.zeros(0)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> HashingLogistic:
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> HashingLogistic:  # type: ignore[override]
         """Fit on ``texts`` with gold ``labels``.
 
         Raises:
@@ -83,29 +146,8 @@ class HashingLogistic:
         """
         if not texts or len(texts) != len(labels):
             raise ValueError(f"need as many labels as texts, got {len(texts)} and {len(labels)}")
-        self.labels = tuple(sorted(set(labels)))
-        if len(self.labels) < 2:
-            raise ValueError(f"need two or more distinct labels, got {self.labels}")
-        x = np.stack([hashed_features(t, self.dim) for t in texts])
-        index = {label: i for i, label in enumerate(self.labels)}
-        y = np.zeros((len(texts), len(self.labels)))
-        y[np.arange(len(texts)), [index[label] for label in labels]] = 1.0
-        w = np.zeros((self.dim, len(self.labels)))
-        b = np.zeros(len(self.labels))
-        for _ in range(self.steps):
-            p = self._softmax(x @ w + b)
-            grad = (p - y) / len(texts)
-            w -= self.rate * (x.T @ grad + self.l2 * w)
-            b -= self.rate * grad.sum(axis=0)
-        self.weights, self.bias = w, b
+        super().fit(np.stack([hashed_features(t, self.dim) for t in texts]), labels)
         return self
-
-    @staticmethod
-    def _softmax(z: NDArray[np.float64]) -> NDArray[np.float64]:
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        result: NDArray[np.float64] = e / e.sum(axis=1, keepdims=True)
-        return result
 
     def proba(self, text: str) -> dict[str, float]:
         """Probability of each label for ``text``.
@@ -115,14 +157,85 @@ class HashingLogistic:
         """
         if not self.labels:
             raise RuntimeError("HashingLogistic is not fitted")
-        p = self._softmax((hashed_features(text, self.dim) @ self.weights + self.bias)[None, :])
-        return {label: float(v) for label, v in zip(self.labels, p[0], strict=True)}
+        return self.proba_of(hashed_features(text, self.dim))
 
     def __call__(self, question: Question) -> CallableReply:
         """Vote the most probable label, with its probability as confidence."""
-        proba = self.proba(_text(question))
-        label = max(proba, key=lambda k: proba[k])
-        return CallableReply(label, proba[label])
+        return _reply(self.proba(_text(question)))
+
+
+class EmbeddingLogistic(SoftmaxRegression):
+    """Multinomial logistic regression on sentence embeddings, looked up by text.
+
+    ``vectors`` maps a text to its embedding (computed in a batch by a language model);
+    each is scaled to unit length before use.
+    """
+
+    def __init__(
+        self,
+        vectors: Mapping[str, Sequence[float] | NDArray[np.float64]],
+        l2: float = 1e-3,
+        steps: int = 300,
+        rate: float = 2.0,
+    ) -> None:
+        """Args:
+        vectors: text -> embedding, every vector of one width.
+        l2: L2 penalty on the weights.
+        steps: gradient steps (full batch).
+        rate: step size.
+
+        Raises:
+            ValueError: no vectors, or vectors of different widths.
+        """
+        super().__init__(l2, steps, rate)
+        if not vectors:
+            raise ValueError("EmbeddingLogistic needs at least one vector")
+        self.vectors = {text: _unit(np.asarray(v, dtype=float)) for text, v in vectors.items()}
+        widths = {v.shape for v in self.vectors.values()}
+        if len(widths) != 1:
+            raise ValueError(f"embeddings of different widths: {sorted(widths)}")
+        width = next(iter(widths))
+        self.center: NDArray[np.float64] = np.zeros(width)
+        self.scale: NDArray[np.float64] = np.ones(width)
+
+    def matrix(self, texts: Sequence[str]) -> NDArray[np.float64]:
+        """The unit embeddings of ``texts``, one row each.
+
+        Raises:
+            KeyError: a text has no embedding (named in the message).
+        """
+        missing = [t for t in texts if t not in self.vectors]
+        if missing:
+            raise KeyError(f"no embedding for {len(missing)} text(s), first: {missing[0]!r}")
+        return np.stack([self.vectors[t] for t in texts])
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> EmbeddingLogistic:  # type: ignore[override]
+        """Fit on the embeddings of ``texts`` with gold ``labels``.
+
+        Each dimension is standardised on these texts and the rows scaled by
+        ``1/sqrt(width)`` (unit length on average), so one step size fits every model.
+
+        Raises:
+            KeyError: a text has no embedding.
+            ValueError: empty input, lengths differ, or fewer than two distinct labels.
+        """
+        x = self.matrix(texts)
+        self.center = x.mean(axis=0)
+        self.scale = (x.std(axis=0) + 1e-6) * np.sqrt(x.shape[1])
+        super().fit((x - self.center) / self.scale, labels)
+        return self
+
+    def __call__(self, question: Question) -> CallableReply | None:
+        """The most probable label with its probability; None (abstain) without a vector."""
+        vector = self.vectors.get(_text(question))
+        if vector is None:
+            return None
+        return _reply(self.proba_of((vector - self.center) / self.scale))
+
+
+def _unit(vector: NDArray[np.float64]) -> NDArray[np.float64]:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +342,10 @@ class ExampleRecall:
 
 __all__ = [
     "K8S_KEYWORDS",
+    "EmbeddingLogistic",
     "ExampleRecall",
     "HashingLogistic",
     "KeywordModel",
+    "SoftmaxRegression",
     "hashed_features",
 ]

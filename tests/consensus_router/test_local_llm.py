@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from litellm import Router
 
@@ -26,6 +27,31 @@ def test_server_is_loopback_only() -> None:
     command = local_llm.server_command(Path("m.gguf"), port=9999)
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "9999"
+    assert "--embeddings" not in command
+    assert "--embeddings" in local_llm.server_command(Path("m.gguf"), embeddings=True)
+
+
+async def test_router_embedding_of_the_real_model_is_stable_and_priced(
+    local_llm_server: local_llm.LocalLLMServer,
+) -> None:
+    """The embedding voter's input: mean-pooled Gemma states through litellm.Router."""
+    params = local_llm.embedding_params(local_llm_server.api_base, timeout_s=120)
+    router = Router(model_list=[{"model_name": "embed", "litellm_params": params}], num_retries=0)
+    texts = [
+        "Delete namespace billing-prod and everything in it.",
+        "Delete namespace billing-prod and everything in it.",
+        "Lovely view from the balcony and a very comfortable bed.",
+    ]
+    reply = await router.aembedding(model="embed", input=texts)
+    vectors = [np.asarray(d["embedding"]) for d in reply.data]
+    assert len(vectors) == 3 and vectors[0].shape == vectors[2].shape and vectors[0].size >= 256
+    unit = [v / np.linalg.norm(v) for v in vectors]
+    same, other = float(unit[0] @ unit[1]), float(unit[0] @ unit[2])
+    assert same > 0.999 and other < same - 0.01, (same, other)  # batching moves the last digits
+    tokens = reply.usage.prompt_tokens
+    assert tokens > 20
+    cost = reply._hidden_params["response_cost"]
+    assert cost == pytest.approx(tokens * local_llm.INPUT_COST_PER_TOKEN_USD)
 
 
 async def test_router_completion_reaches_the_real_model(

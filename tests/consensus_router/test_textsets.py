@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from patterns.consensus_router import LabelSchema, Question, Vote, VoteStatus
@@ -17,6 +18,7 @@ from patterns.consensus_router.textsets import (
 )
 from patterns.consensus_router.textvoters import (
     K8S_KEYWORDS,
+    EmbeddingLogistic,
     ExampleRecall,
     HashingLogistic,
     KeywordModel,
@@ -42,6 +44,17 @@ def test_several_hundred_items_in_all_and_both_labels_in_each_split() -> None:
         for split in ("train", "test"):
             assert len({i.gold for i in items[split]}) == 2, (task, split)
     assert total + sum(len(v) for v in load_task("arithmetic").values()) >= 500
+
+
+def test_arithmetic_is_every_one_digit_sum_once_with_its_gold() -> None:
+    rows = build_rows("arithmetic")
+    pairs = {(r["payload"]["a"], r["payload"]["b"]) for r in rows}
+    assert pairs == {(a, b) for a in range(10) for b in range(10)} and len(rows) == 100
+    for row in rows:
+        assert row["gold"] == str(row["payload"]["a"] + row["payload"]["b"]), row["id"]
+        assert row["gold"] in row["schema"]["labels"]
+    texts = {s: {i.question.payload["text"] for i in v} for s, v in load_task("arithmetic").items()}
+    assert not texts["train"] & texts["test"]  # no expression is both tuned on and scored
 
 
 def test_split_is_a_function_of_the_id_alone() -> None:
@@ -92,6 +105,25 @@ def test_hashing_logistic_learns_and_generalises_to_unseen_wording() -> None:
     assert unsafe.confidence is not None and unsafe.confidence > 0.5
     with pytest.raises(ValueError, match="two or more"):
         HashingLogistic().fit(["a", "b"], ["x", "x"])
+
+
+def test_embedding_logistic_separates_by_vector_and_abstains_without_one() -> None:
+    rng = np.random.default_rng(20)
+    unsafe, safe = rng.normal(size=16), rng.normal(size=16)
+    vectors = {f"u{i}": unsafe + 0.3 * rng.normal(size=16) for i in range(6)}
+    vectors |= {f"s{i}": safe + 0.3 * rng.normal(size=16) for i in range(6)}
+    vectors |= {"new unsafe": unsafe + 0.3 * rng.normal(size=16)}
+    model = EmbeddingLogistic(vectors, l2=1e-3)
+    model.fit([f"u{i}" for i in range(5)] + [f"s{i}" for i in range(5)], ["no"] * 5 + ["yes"] * 5)
+    reply = model(_q("new unsafe"))
+    assert reply is not None and reply.answer == "no" and reply.confidence > 0.5
+    held_out = model(_q("s5"))
+    assert held_out is not None and held_out.answer == "yes"
+    assert model(_q("a text never embedded")) is None  # abstains, never crashes
+    with pytest.raises(KeyError, match="no embedding for 1 text"):
+        model.fit(["u0", "missing"], ["no", "yes"])
+    with pytest.raises(ValueError, match="different widths"):
+        EmbeddingLogistic({"a": [1.0, 2.0], "b": [1.0]})
 
 
 def test_keyword_model_votes_abstains_and_breaks_no_ties() -> None:

@@ -1,23 +1,28 @@
 """Consensus router benchmark (`python -m tests.perf.bench_router`): language-model voters on text.
 
 Three labeled text tasks shipped with the pattern (``patterns/consensus_router/textsets.py``:
-sentiment, yes/no safety of proposed Kubernetes actions, small arithmetic), each split
-into train and test by a hash of the item id. Voters, all asked through one
+sentiment, yes/no safety of proposed Kubernetes actions, the 100 one-digit sums), each
+split into train and test by a hash of the item id. Voters, all asked through one
 ``litellm.Router`` (``VoterPool``):
 
 * the local Gemma 3 270M (llama.cpp's server, ``text-completion-openai``) under several
-  prompts: zero-shot, few-shot with fixed examples, few-shot with examples recalled from
-  the training split (nearest by hashed n-grams), chain-of-thought with answer extraction
-  (arithmetic), and sampled at temperature 0.7 with distinct seeds (self-consistency);
+  prompts: zero-shot, few-shot with fixed examples (for arithmetic: the first training
+  items), few-shot with examples recalled from the training split (nearest by hashed
+  n-grams), the sum worded out, chain-of-thought (counting up) with answer extraction,
+  and sampled at temperature 0.7 with distinct seeds (self-consistency);
 * cheap non-LLM models on the same text: hashed n-gram logistic regression (fitted on
   the training split), VADER (sentiment lexicon, from its package), a keyword model
   (k8s, written from the labelling policy).
 
 Every vote of every item (train and test) is asked once; the rules, the cascade and the
 adversarial run then replay those votes through the pattern's ``ConsensusRouter``.
-Reliabilities are learned on the train split only; the cascade's confidence threshold is
-chosen on the train split (cheapest threshold within 1 point of the full ensemble's train
-accuracy) and scored on test.
+Reliabilities are learned on the train split only. The cascade asks every cheap voter
+at once, then the LLM voters one at a time (most accurate on train first); its posterior
+threshold and the agreement it needs to stop early are chosen together on the train
+split (the cheapest pair within 1 point of the full ensemble's train accuracy) and
+scored on test. The adversary is the voter most accurate on train, answering wrongly
+with confidence 0.99 on every test item; the quorum's errors are also reported split
+into wrong decisions and no decisions.
 
 Prices: the LLM voters pay the local price table of
 :mod:`patterns.consensus_router.local_llm` per prompt and completion token (litellm's own
@@ -25,24 +30,30 @@ cost tracking, ``input_cost_per_token``/``output_cost_per_token`` in the model l
 every non-LLM voter is priced at its measured compute time per call (fastest of 30
 single calls) at ``COMPUTE_USD_PER_S``, written into the model list as a per-token price.
 
+Overhead: client-side milliseconds of real calls to the local server (wall time minus the
+HTTP exchange), through the pattern, through ``Router.acompletion`` alone and through a
+bare ``litellm.atext_completion``; see :func:`_overhead_and_speed`.
+
 Cache: LLM votes are stored in ``.data/router/llm_votes.jsonl`` keyed by (voter model,
-prompt template, sampling parameters, item text). A run asks the model only for votes
-not in the cache; ``llm_calls`` counts the calls made by this run, ``llm_calls_cached``
-the votes replayed. Delete the file (or set ``SWARMKIT_ROUTER_BENCH_NO_CACHE=1``) to
-measure every call again; the committed figures come from a run with an empty cache.
+prompt as sent, sampling parameters). A run asks the model only for votes not in the
+cache; ``llm_calls`` counts the calls made by this run, ``llm_calls_cached`` the votes
+replayed. Delete the file (or set ``SWARMKIT_ROUTER_BENCH_NO_CACHE=1``) to measure every
+call again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import os
+import re
 import statistics
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +82,7 @@ from patterns.consensus_router.records import Mode
 from patterns.consensus_router.textsets import TASKS, load_task
 from patterns.consensus_router.textvoters import (
     K8S_KEYWORDS,
+    EmbeddingLogistic,
     ExampleRecall,
     HashingLogistic,
     KeywordModel,
@@ -85,19 +97,31 @@ from patterns.consensus_router.voting import (
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_PATH = ROOT / "bench-results" / "router_report.md"
 CACHE_PATH = ROOT / ".data" / "router" / "llm_votes.jsonl"
+EMBED_CACHE_PATH = ROOT / ".data" / "router" / "embeddings.jsonl"
+EMBED_TASKS = ("sentiment", "k8s_safety")  # an embedding of "3 + 4" carries no sum
+EMBED_VOTER = "gemma-embed-logreg"
+EMBED_BATCH = 16
+L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
 COMPUTE_USD_PER_S = 2.8e-5  # a 2-core machine at about 0.10 USD/hour
 PRICE_SAMPLES = 30
 LLM_TIMEOUT_S = 300.0
 MAX_TOKENS = 6
-COT_MAX_TOKENS = 40
+COT_MAX_TOKENS = 48
 SAMPLE_TEMPERATURE = 0.7
 RECALL_K = 4
+FIXED_SHOTS = 5  # few-shot examples of the fixed arithmetic prompt, from the train split
+SELF_CONSISTENCY_SAMPLES = 5
 CROSS_FOLDS = 5
 CONCURRENT_ITEMS = 2  # items asked at once (the server decodes 4 requests together)
 CASCADE_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+# Agreement among the votes so far needed to stop early: 1.0 = unanimous (the router's
+# default), 0.5 = the posterior alone decides once the leader has half the votes.
+AGREEMENT_GRID = (0.5, 0.67, 1.0)
+CHEAP_SHARE = 0.01  # voters under this share of an LLM call's price form the first stage
 ACCURACY_TOLERANCE = 0.01  # the cascade may lose at most 1 point against the full ensemble
 OVERHEAD_PAIRS = 30
 
+ARITH_LINE = "{text} = {label}\n"
 SENT_LINE = "Review: {text}\nSentiment: {label}\n\n"
 K8S_LINE = "Change: {text}\nSafe: {label}\n\n"
 
@@ -155,38 +179,38 @@ PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "arithmetic": {
-        "gemma-fewshot": {
-            "prompt": (
-                "Q: What is 12 + 7?\nA: 19\n\nQ: What is 9 * 3?\nA: 27\n\n"
-                "Q: What is 30 - 4?\nA: 26\n\nQ: What is {payload[text]}?\nA:"
-            ),
-            "tier": 2,
-        },
+        # Shots are the first training items (``payload[shots]``), never a test item.
+        "gemma-fewshot": {"prompt": "{payload[shots]}{payload[text]} =", "tier": 2},
+        "gemma-recalled": {"prompt": "{payload[recalled]}{payload[text]} =", "tier": 3},
         "gemma-cot": {
             "prompt": (
-                "Q: What is 12 + 7?\nA: 12 + 7 is 10 + 7 + 2, so 17 + 2 = 19. The answer is 19.\n\n"
-                "Q: What is 9 * 3?\nA: 9 * 3 is 9 + 9 + 9, so 18 + 9 = 27. The answer is 27.\n\n"
+                "Q: What is 11 + 3?\nA: Start at 11 and count up 3: 12, 13, 14. The answer is 14.\n\n"
+                "Q: What is 12 + 5?\nA: Start at 12 and count up 5: 13, 14, 15, 16, 17. "
+                "The answer is 17.\n\n"
                 "Q: What is {payload[text]}?\nA:"
             ),
             "max_tokens": COT_MAX_TOKENS,
             "extract": r"answer is (\d+)",
             "tier": 3,
         },
+        "gemma-words": {
+            "prompt": "{payload[word_shots]}Q: What is {payload[words]}?\nA:",
+            "tier": 3,
+        },
         **{
             f"gemma-sample-{seed}": {
-                "prompt": (
-                    "Q: What is 12 + 7?\nA: 19\n\nQ: What is 9 * 3?\nA: 27\n\n"
-                    "Q: What is 30 - 4?\nA: 26\n\nQ: What is {payload[text]}?\nA:"
-                ),
+                "prompt": "{payload[shots]}{payload[text]} =",
                 "temperature": SAMPLE_TEMPERATURE,
                 "seed": seed,
                 "tier": 3,
             }
-            for seed in range(1, 4)
+            for seed in range(1, SELF_CONSISTENCY_SAMPLES + 1)
         },
     },
 }
-SAMPLE_VOTERS = {"arithmetic": tuple(f"gemma-sample-{s}" for s in range(1, 4))}
+SAMPLE_VOTERS = {
+    "arithmetic": tuple(f"gemma-sample-{s}" for s in range(1, SELF_CONSISTENCY_SAMPLES + 1))
+}
 
 
 # ---------------------------------------------------------------- voters and prices
@@ -203,9 +227,14 @@ def _per_call_seconds(fn: Callable[[Question], object], questions: Sequence[Ques
 
 
 def _priced_entry(
-    name: str, fn: Callable[[Question], object], questions: Sequence[Question], tier: int
+    name: str,
+    fn: Callable[[Question], object],
+    questions: Sequence[Question],
+    tier: int,
+    extra_usd: float = 0.0,
 ) -> dict[str, Any]:
-    """A ``pyvoter`` entry whose per-token price makes one call cost its measured compute."""
+    """A ``pyvoter`` entry whose per-token price makes one call cost its measured compute
+    (plus ``extra_usd``: what the voter's inputs cost, e.g. its embedding tokens)."""
     import litellm
 
     q = questions[0]
@@ -219,7 +248,7 @@ def _priced_entry(
     tokens = int(litellm.token_counter(text=prompt)) + int(
         litellm.token_counter(text=reply_text(q, fn(q)))  # type: ignore[arg-type]
     )
-    usd = _per_call_seconds(fn, questions) * COMPUTE_USD_PER_S
+    usd = _per_call_seconds(fn, questions) * COMPUTE_USD_PER_S + extra_usd
     entry["litellm_params"] |= {
         "input_cost_per_token": usd / tokens,
         "output_cost_per_token": usd / tokens,
@@ -244,19 +273,24 @@ def _vader() -> Callable[[Question], Any]:
 
 
 class CrossFitted:
-    """Hashed n-gram logistic regression, cross-fitted: a train item is answered by the
-    model of the fold that did not see it, a test item by the model fitted on all of train,
-    so reliabilities and cascade thresholds learned on train are not learned on memorised
-    answers."""
+    """A text classifier, cross-fitted: a train item is answered by the model of the fold
+    that did not see it, a test item by the model fitted on all of train, so
+    reliabilities and cascade thresholds learned on train are not learned on memorised
+    answers. ``make()`` gives a fresh model with ``fit(texts, labels)``."""
 
-    def __init__(self, train: Sequence[LabeledItem], folds: int = CROSS_FOLDS) -> None:
+    def __init__(
+        self,
+        train: Sequence[LabeledItem],
+        make: Callable[[], Any] = HashingLogistic,
+        folds: int = CROSS_FOLDS,
+    ) -> None:
         texts = [str(i.question.payload["text"]) for i in train]
         golds = [i.gold for i in train]
-        self.full = HashingLogistic().fit(texts, golds)
-        self.by_id: dict[str, HashingLogistic] = {}
+        self.full = make().fit(texts, golds)
+        self.by_id: dict[str, Any] = {}
         for k in range(folds):
             keep = [j for j in range(len(train)) if j % folds != k]
-            model = HashingLogistic().fit([texts[j] for j in keep], [golds[j] for j in keep])
+            model = make().fit([texts[j] for j in keep], [golds[j] for j in keep])
             for j in range(k, len(train), folds):
                 self.by_id[train[j].question.id] = model
 
@@ -264,8 +298,31 @@ class CrossFitted:
         return self.by_id.get(q.id, self.full)(q)
 
 
-def _cheap_voters(task: str, train: Sequence[LabeledItem]) -> dict[str, Callable[[Question], Any]]:
-    """The non-LLM voters of ``task``, fitted on ``train`` where they learn."""
+def _cv_accuracy(train: Sequence[LabeledItem], make: Callable[[], Any]) -> float:
+    """Cross-validated accuracy of ``make()`` on the train split (nothing else is seen)."""
+    fitted = CrossFitted(train, make)
+    return sum(
+        getattr(fitted.by_id[i.question.id](i.question), "answer", None) == i.gold for i in train
+    ) / max(1, len(train))
+
+
+def _embedding_voter(
+    train: Sequence[LabeledItem], vectors: dict[str, list[float]]
+) -> Callable[[Question], Any]:
+    """Logistic regression on the local model's embeddings, cross-fitted; its L2 penalty
+    chosen by cross-validation on the train split."""
+    best = max(
+        L2_GRID,
+        key=lambda l2: (_cv_accuracy(train, lambda: EmbeddingLogistic(vectors, l2=l2)), l2),
+    )
+    return CrossFitted(train, lambda: EmbeddingLogistic(vectors, l2=best))
+
+
+def _cheap_voters(
+    task: str, train: Sequence[LabeledItem], vectors: dict[str, list[float]] | None = None
+) -> dict[str, Callable[[Question], Any]]:
+    """The non-LLM voters of ``task`` (and the embedding model when ``vectors`` are
+    given), fitted on ``train`` where they learn."""
     if task == "arithmetic":
         return {}
     voters: dict[str, Callable[[Question], Any]] = {"hashing-logreg": CrossFitted(train)}
@@ -273,12 +330,64 @@ def _cheap_voters(task: str, train: Sequence[LabeledItem]) -> dict[str, Callable
         voters["vader"] = _vader()
     if task == "k8s_safety":
         voters["keywords"] = KeywordModel(K8S_KEYWORDS)
+    if vectors:
+        voters[EMBED_VOTER] = _embedding_voter(train, vectors)
     return voters
 
 
+def _embed_key(text: str) -> str:
+    return hashlib.sha256(json.dumps([local_llm.MODEL_ALIAS, "mean", text]).encode()).hexdigest()
+
+
+async def embed_texts(
+    base_url: str, texts: Sequence[str], counters: Counters
+) -> tuple[dict[str, list[float]], float]:
+    """Embeddings of ``texts`` from the local model through ``litellm.aembedding`` (cached
+    in ``EMBED_CACHE_PATH`` like the votes), and the mean prompt tokens per text."""
+    import litellm
+
+    cache: dict[str, dict[str, Any]] = {}
+    if EMBED_CACHE_PATH.exists() and not os.environ.get("SWARMKIT_ROUTER_BENCH_NO_CACHE"):
+        for line in EMBED_CACHE_PATH.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                cache[row["key"]] = row
+    wanted = list(dict.fromkeys(texts))
+    missing = [t for t in wanted if _embed_key(t) not in cache]
+    EMBED_CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with EMBED_CACHE_PATH.open("a", encoding="utf-8") as sink:
+        for start in range(0, len(missing), EMBED_BATCH):
+            batch = missing[start : start + EMBED_BATCH]
+            reply = await litellm.aembedding(
+                input=batch, **local_llm.embedding_params(base_url, LLM_TIMEOUT_S)
+            )
+            tokens = int(getattr(reply.usage, "prompt_tokens", 0) or 0)
+            counters.embedding_calls += 1
+            counters.embedding_tokens += tokens
+            for text, datum in zip(batch, reply.data, strict=True):
+                vector = datum["embedding"] if isinstance(datum, dict) else datum.embedding
+                row = {"key": _embed_key(text), "vector": vector, "tokens": tokens / len(batch)}
+                cache[row["key"]] = row
+                sink.write(json.dumps(row) + "\n")
+    rows = [cache[_embed_key(t)] for t in wanted]
+    return {t: r["vector"] for t, r in zip(wanted, rows, strict=True)}, statistics.mean(
+        r["tokens"] for r in rows
+    )
+
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _words(text: str) -> str:
+    """``"3 + 4"`` as ``"three plus four"`` (the worded arithmetic prompt)."""
+    return " ".join(DIGIT_WORDS[int(t)] if t.isdigit() else "plus" for t in text.split())
+
+
 def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, list[LabeledItem]]:
-    """Items whose payload carries ``recalled``: the nearest training examples (never itself)."""
-    line = {"sentiment": SENT_LINE, "k8s_safety": K8S_LINE}.get(task)
+    """Items whose payload carries what the prompts use beyond the text: ``recalled``, the
+    nearest training examples (never the item itself); for arithmetic also ``shots``, the
+    first training items as fixed few-shot lines, and the worded forms."""
+    line = {"sentiment": SENT_LINE, "k8s_safety": K8S_LINE, "arithmetic": ARITH_LINE}.get(task)
     if line is None:
         return items
     train = items["train"]
@@ -287,15 +396,27 @@ def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, li
         [i.gold for i in train],
         [i.question.id for i in train],
     )
+    extra: dict[str, str] = {}
+    if task == "arithmetic":
+        shots = train[:FIXED_SHOTS]
+        extra["shots"] = "".join(
+            line.format(text=i.question.payload["text"], label=i.gold) for i in shots
+        )
+        extra["word_shots"] = "".join(
+            f"Q: What is {_words(str(i.question.payload['text']))}?\nA: {i.gold}\n\n"
+            for i in shots[:3]
+        )
     out: dict[str, list[LabeledItem]] = {}
     for split, rows in items.items():
         out[split] = []
         for item in rows:
             q = item.question
-            recalled = memory.render(str(q.payload["text"]), RECALL_K, line, exclude_id=q.id)
-            question = Question(
-                q.id, q.text, q.schema, q.critical, {**q.payload, "recalled": recalled}
-            )
+            text = str(q.payload["text"])
+            recalled = memory.render(text, RECALL_K, line, exclude_id=q.id)
+            payload = {**q.payload, **extra, "recalled": recalled}
+            if task == "arithmetic":
+                payload["words"] = _words(text)
+            question = Question(q.id, q.text, q.schema, q.critical, payload)
             out[split].append(LabeledItem(question, item.gold))
     return out
 
@@ -321,14 +442,23 @@ def _llm_entry(name: str, spec: dict[str, Any], base_url: str) -> dict[str, Any]
 
 
 def build_pool(
-    task: str, items: dict[str, list[LabeledItem]], base_url: str
+    task: str,
+    items: dict[str, list[LabeledItem]],
+    base_url: str,
+    vectors: dict[str, list[float]] | None = None,
+    embedding_tokens: float = 0.0,
 ) -> tuple[VoterPool, list[str]]:
-    """The task's pool (LLM voters and cheap voters) and the names of its LLM voters."""
+    """The task's pool (LLM voters and cheap voters) and the names of its LLM voters.
+
+    ``vectors`` (text -> embedding) add the embedding voter, priced at its compute plus
+    ``embedding_tokens`` prompt tokens of the local model per question.
+    """
     questions = [i.question for i in items["train"]]
     entries: list[dict[str, Any]] = []
     callables: dict[str, CallableVoter] = {}
-    for tier, (name, fn) in enumerate(_cheap_voters(task, items["train"]).items()):
-        entries.append(_priced_entry(name, fn, questions, tier))
+    for tier, (name, fn) in enumerate(_cheap_voters(task, items["train"], vectors).items()):
+        extra = embedding_tokens * local_llm.INPUT_COST_PER_TOKEN_USD if name == EMBED_VOTER else 0
+        entries.append(_priced_entry(name, fn, questions, tier, extra))
         callables[name] = CallableVoter(fn, in_thread=False)
     llm = list(PROMPTS[task])
     entries += [_llm_entry(name, PROMPTS[task][name], base_url) for name in llm]
@@ -343,10 +473,8 @@ def build_pool(
 def _cache_key(task: str, name: str, item: LabeledItem) -> str:
     spec = {k: v for k, v in PROMPTS[task][name].items() if k != "tier"}
     prompt = spec.pop("prompt")
-    q = item.question
-    filled = prompt.replace("{payload[text]}", str(q.payload["text"])).replace(
-        "{payload[recalled]}", str(q.payload.get("recalled", ""))
-    )
+    payload = item.question.payload
+    filled = re.sub(r"\{payload\[(\w+)\]\}", lambda m: str(payload.get(m.group(1), "")), prompt)
     blob = json.dumps(
         [local_llm.MODEL_ALIAS, filled, spec, MAX_TOKENS, SAMPLE_TEMPERATURE], sort_keys=True
     )
@@ -393,6 +521,8 @@ class Counters:
     completion_tokens: int = 0
     prompt_tokens: int = 0
     latencies: list[float] = field(default_factory=list)
+    embedding_calls: int = 0
+    embedding_tokens: int = 0
 
 
 def _load_cache() -> dict[str, dict[str, Any]]:
@@ -475,6 +605,17 @@ class Arm:
     def error(self) -> float:
         return 1.0 - self.correct / self.questions if self.questions else 1.0
 
+    @property
+    def no_decision(self) -> float:
+        """Share of the questions left without an answer."""
+        return self.no_answer / self.questions if self.questions else 1.0
+
+    @property
+    def wrong_decision(self) -> float:
+        """Share of the questions answered wrongly (no-answer excluded)."""
+        wrong = self.questions - self.correct - self.no_answer
+        return wrong / self.questions if self.questions else 0.0
+
     def row(self) -> dict[str, Any]:
         n = max(1, self.questions)
         return {
@@ -496,26 +637,33 @@ def _liar(vote: Vote, gold: str, labels: Sequence[str]) -> Vote:
 
 
 class OrderedReplay(ReplaySource):
-    """Recorded votes, asked one voter per cascade stage in a fixed order."""
+    """Recorded votes, asked stage by stage in a fixed order of stages."""
 
-    def __init__(self, pool: VoterPool, order: Sequence[str]) -> None:
+    def __init__(self, pool: VoterPool, stages: Sequence[tuple[str, ...]]) -> None:
         super().__init__(pool)
-        self.order = list(order)
+        self.stages = [tuple(s) for s in stages]
 
     def tiers(self, names: Sequence[str] | None = None) -> list[tuple[str, ...]]:
-        chosen = set(names) if names is not None else set(self.order)
-        return [(n,) for n in self.order if n in chosen]
+        chosen = set(names) if names is not None else {n for s in self.stages for n in s}
+        kept = [tuple(n for n in stage if n in chosen) for stage in self.stages]
+        return [stage for stage in kept if stage]
 
 
-def cascade_order(
+def cascade_stages(
     pool: VoterPool, llm: Sequence[str], train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]]
-) -> list[str]:
-    """Cheap voters by price, then the LLM voters by accuracy on the train split."""
+) -> list[tuple[str, ...]]:
+    """The cascade's stages: every non-LLM voter costing under 1% of the cheapest LLM
+    call at once, then the other non-LLM voters by price (the embedding model), then the
+    LLM voters one at a time, most accurate on the train split first."""
     correct = {n: sum(v.key == i.gold for i, vs in train for v in vs if v.voter == n) for n in llm}
-    cheap = sorted(
+    floor = min((pool.price_per_call(n) for n in llm), default=math.inf) * CHEAP_SHARE
+    others = sorted(
         (n for n in (v.name for v in pool.voters) if n not in llm), key=pool.price_per_call
     )
-    return cheap + sorted(llm, key=lambda n: -correct[n])
+    cheap = tuple(n for n in others if pool.price_per_call(n) < floor)
+    priced = [(n,) for n in others if n not in cheap]
+    ranked = [(n,) for n in sorted(llm, key=lambda n: -correct[n])]
+    return ([cheap] if cheap else []) + priced + ranked
 
 
 async def _cascade(
@@ -523,11 +671,15 @@ async def _cascade(
     learner: ReliabilityLearner,
     recorded: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
     threshold: float,
-    order: Sequence[str],
+    stages: Sequence[tuple[str, ...]],
+    min_agreement: float = 1.0,
 ) -> tuple[float, float, int, list[tuple[str | None, float, int]]]:
-    """Accuracy, cost, escalations and per-item (key, cost, calls) of the cascade at ``threshold``."""
-    settings = pool.settings.model_copy(update={"cascade_confidence": threshold})
-    replay = OrderedReplay(pool, order)
+    """Accuracy, cost, escalations and per-item (key, cost, calls) of the cascade at
+    ``threshold`` (posterior) and ``min_agreement`` (share of the votes so far)."""
+    settings = pool.settings.model_copy(
+        update={"cascade_confidence": threshold, "cascade_min_agreement": min_agreement}
+    )
+    replay = OrderedReplay(pool, stages)
     replay.settings = settings
     router = ConsensusRouter(replay, learner)
     router.settings = settings
@@ -609,14 +761,21 @@ async def analyse(
     full_train = sum(
         router.tally(i.question, vs, "weighted").key == i.gold for i, vs in train
     ) / max(1, len(train))
-    order = cascade_order(pool, llm, train)
-    chosen_threshold, best_cost = 1.0, math.inf
+    stages = cascade_stages(pool, llm, train)
+    chosen_threshold, chosen_agreement, best_cost = 1.0, 1.0, math.inf
     for threshold in CASCADE_GRID:
-        acc, cost, _, _ = await _cascade(pool, learner, train, threshold, order)
-        if acc >= full_train - ACCURACY_TOLERANCE and cost < best_cost:
-            chosen_threshold, best_cost = threshold, cost
-    _, _, escalated, results = await _cascade(pool, learner, test, chosen_threshold, order)
-    cascade = Arm(f"cascade (threshold {chosen_threshold}; {' > '.join(order)})", "cascade")
+        for agreement in AGREEMENT_GRID:
+            acc, cost, _, _ = await _cascade(pool, learner, train, threshold, stages, agreement)
+            if acc >= full_train - ACCURACY_TOLERANCE and cost < best_cost:
+                chosen_threshold, chosen_agreement, best_cost = threshold, agreement, cost
+    _, _, escalated, results = await _cascade(
+        pool, learner, test, chosen_threshold, stages, chosen_agreement
+    )
+    described = " > ".join("+".join(stage) for stage in stages)
+    cascade = Arm(
+        f"cascade (posterior {chosen_threshold}, agreement {chosen_agreement}; {described})",
+        "cascade",
+    )
     for (key, cost, calls), (item, _) in zip(results, test, strict=True):
         cascade.add(key, item.gold, cost, calls)
     arms["cascade"] = cascade
@@ -639,8 +798,15 @@ async def analyse(
         else math.inf,
         "cascade_accuracy_drop_pts": 100.0 * (cascade.error - full.error),
         "cascade_threshold": chosen_threshold,
+        "cascade_min_agreement": chosen_agreement,
         "cascade_escalation_rate": escalated / max(1, len(test)),
         "quorum_error": arms["quorum"].error,
+        # The quorum's two failure modes apart: acting on a wrong answer (what one liar
+        # must not cause) and not deciding (what a liar among weak voters does cause).
+        "quorum_wrong_decision": arms["quorum"].wrong_decision,
+        "quorum_no_decision": arms["quorum"].no_decision,
+        "adversarial_quorum_wrong_decision": arms["quorum+liar"].wrong_decision,
+        "adversarial_quorum_no_decision": arms["quorum+liar"].no_decision,
         "adversarial_quorum_error": arms["quorum+liar"].error,
         "adversarial_weighted_error": arms["weighted+liar"].error,
         "trimmed_error": arms["trimmed"].error,
@@ -668,14 +834,57 @@ async def analyse(
 # ---------------------------------------------------------------- overhead and speed
 
 
-async def _overhead_and_speed(base_url: str) -> dict[str, float]:
-    """Router overhead around real calls, and the server's generation speed.
+@contextlib.contextmanager
+def _wire_timer() -> Iterator[list[float]]:
+    """Seconds each HTTP exchange spends on the wire and at the server: from litellm's
+    transport sending the request to the whole reply body read (litellm's aiohttp
+    transport, patched for the duration of the block and restored)."""
+    from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
 
-    Pairs of the same completion (max_tokens 1, prompt cached by the server): once by
-    plain HTTP to the server, once through ``VoterPool.ask`` (litellm.Router); the
-    overhead is the difference of each pair. Speed: the server's own timings of three
-    32-token generations.
+    spans: list[float] = []
+    original = LiteLLMAiohttpTransport.handle_async_request
+
+    async def timed(self: Any, request: Any) -> Any:
+        started = time.perf_counter()
+        response = await original(self, request)
+        await response.aread()
+        spans.append(time.perf_counter() - started)
+        return response
+
+    LiteLLMAiohttpTransport.handle_async_request = timed  # type: ignore[method-assign]
+    try:
+        yield spans
+    finally:
+        LiteLLMAiohttpTransport.handle_async_request = original  # type: ignore[method-assign]
+
+
+def _percentiles(name: str, values_ms: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(values_ms)
+    if not ordered:
+        return {}
+    return {
+        f"{name}_ms_p50": statistics.median(ordered),
+        f"{name}_ms_p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+    }
+
+
+async def _overhead_and_speed(base_url: str) -> dict[str, float]:
+    """Client-side time around real calls, and the server's generation speed.
+
+    The same one-token completion (prompt cached by the server) is asked, in turn,
+    ``OVERHEAD_PAIRS`` times each way: through ``VoterPool.ask`` (the pattern: prompt,
+    litellm.Router, parsing into a vote), through ``Router.acompletion`` alone, and
+    through a bare ``litellm.atext_completion`` (litellm's own floor, no router). Each
+    call's overhead is its wall time minus the time its HTTP exchange took on the wire
+    and at the server (:func:`_wire_timer`), so the figures do not depend on how long
+    the model takes. ``router_overhead`` is the pattern's whole path,
+    ``litellm_floor`` a bare litellm call, ``pool_own_overhead`` the pool's part (its
+    path minus the Router call inside it); the ``_cpu`` figures are the client
+    process's CPU time per call (all its threads), which a busy machine inflates far less
+    than wall time. Speed: the server's own timings of three 32-token generations.
     """
+    import litellm
+
     prompt = "Review: The room was clean and quiet.\nSentiment:"
     entry = local_llm.model_entry("probe", base_url, prompt, logprobs=False)
     pool = VoterPool(
@@ -685,15 +894,47 @@ async def _overhead_and_speed(base_url: str) -> dict[str, float]:
     from patterns.consensus_router import LabelSchema
 
     q = Question("probe", "Sentiment?", LabelSchema(("positive", "negative")))
-    body = json.dumps(
-        {
-            "model": local_llm.MODEL_ALIAS,
-            "prompt": prompt,
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "stop": ["\n"],
-        }
-    ).encode()
+    messages = build_messages(q, pool.spec("probe"))
+    params = entry["litellm_params"]
+
+    async def bare() -> None:
+        await litellm.atext_completion(
+            model=params["model"],
+            api_base=base_url,
+            api_key=params["api_key"],
+            prompt=prompt,
+            max_tokens=1,
+            temperature=0.0,
+            stop=["\n"],
+        )
+
+    async def routed() -> None:
+        await pool._router.acompletion(model="probe", messages=messages, max_tokens=1)
+
+    async def asked() -> None:
+        vote = await pool.ask("probe", q)
+        if vote.status in (VoteStatus.FAILED, VoteStatus.TIMED_OUT):
+            raise RuntimeError(f"probe call failed: {vote.error}")
+
+    ways = {"litellm_floor": bare, "router_call": routed, "router_overhead": asked}
+    for call in ways.values():  # warm up the clients and the server's prompt cache
+        await call()
+    client_ms: dict[str, list[float]] = {name: [] for name in ways}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in ways}
+    with _wire_timer() as wire:
+        for _ in range(OVERHEAD_PAIRS):
+            for name, call in ways.items():
+                wire.clear()
+                cpu = time.process_time()
+                started = time.perf_counter()
+                await call()
+                wall = time.perf_counter() - started
+                cpu_ms[name].append((time.process_time() - cpu) * 1000)
+                if len(wire) == 1:  # one HTTP exchange, no retry
+                    client_ms[name].append((wall - wire[0]) * 1000)
+    own = [
+        a - r for a, r in zip(client_ms["router_overhead"], client_ms["router_call"], strict=False)
+    ]
 
     def direct(payload: bytes) -> dict[str, Any]:
         request = urllib.request.Request(
@@ -703,16 +944,6 @@ async def _overhead_and_speed(base_url: str) -> dict[str, float]:
             result: dict[str, Any] = json.loads(reply.read())
             return result
 
-    await pool.ask("probe", q)  # warm up litellm's client and the server's prompt cache
-    overhead = []
-    for _ in range(OVERHEAD_PAIRS):
-        started = time.perf_counter()
-        await asyncio.to_thread(direct, body)
-        plain = time.perf_counter() - started
-        started = time.perf_counter()
-        await pool.ask("probe", q)
-        routed = time.perf_counter() - started
-        overhead.append((routed - plain) * 1000)
     speed_body = json.dumps(
         {
             "model": local_llm.MODEL_ALIAS,
@@ -726,10 +957,15 @@ async def _overhead_and_speed(base_url: str) -> dict[str, float]:
         float((await asyncio.to_thread(direct, speed_body))["timings"]["predicted_per_second"])
         for _ in range(3)
     ]
-    ordered = sorted(overhead)
     return {
-        "router_overhead_ms_p50": statistics.median(ordered),
-        "router_overhead_ms_p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+        **_percentiles("router_overhead", client_ms["router_overhead"]),
+        **_percentiles("litellm_floor", client_ms["litellm_floor"]),
+        **_percentiles("router_call", client_ms["router_call"]),
+        **_percentiles("pool_own_overhead", own),
+        # CPU the client process spent per call (every thread): the same costs, without
+        # the waiting for a core that a busy machine adds to the wall-clock figures.
+        **_percentiles("router_overhead_cpu", cpu_ms["router_overhead"]),
+        **_percentiles("litellm_floor_cpu", cpu_ms["litellm_floor"]),
         "llm_tokens_per_s": statistics.median(rates),
     }
 
@@ -766,7 +1002,12 @@ async def _run(base_url: str, tasks: Sequence[str]) -> tuple[dict[str, float], s
             limit = int(os.environ.get("SWARMKIT_ROUTER_BENCH_LIMIT", "0"))
             if limit > 0:  # a smoke run on the first items of each split
                 items = {split: rows[:limit] for split, rows in items.items()}
-            pool, llm = build_pool(task, items, base_url)
+            vectors: dict[str, list[float]] | None = None
+            tokens = 0.0
+            if task in EMBED_TASKS:
+                texts = [str(i.question.payload["text"]) for rows in items.values() for i in rows]
+                vectors, tokens = await embed_texts(base_url, texts, counters)
+            pool, llm = build_pool(task, items, base_url, vectors, tokens)
             train = await collect(task, pool, llm, items["train"], cache, counters)
             test = await collect(task, pool, llm, items["test"], cache, counters)
             figures, rows = await analyse(task, pool, llm, train, test)
@@ -777,6 +1018,8 @@ async def _run(base_url: str, tasks: Sequence[str]) -> tuple[dict[str, float], s
         await close_litellm_async_clients()
     out["llm_calls"] = float(counters.calls)
     out["llm_calls_cached"] = float(counters.cached)
+    out["embedding_calls"] = float(counters.embedding_calls)
+    out["embedding_tokens"] = float(counters.embedding_tokens)
     if counters.latencies:
         out["llm_call_s_p50"] = statistics.median(counters.latencies)
     return out, "\n".join(sections)
@@ -788,16 +1031,20 @@ def run_router_bench(tasks: Sequence[str] = TASKS) -> dict[str, float]:
     if missing:
         raise RuntimeError(f"the local model is not installed: {missing}")
     started = time.perf_counter()
-    with local_llm.LocalLLMServer(port=None) as server:
+    with local_llm.LocalLLMServer(port=None, embeddings=True) as server:
         out, report = asyncio.run(_run(server.api_base, tasks))
     out["bench_s"] = time.perf_counter() - started
     REPORT_PATH.parent.mkdir(exist_ok=True)
     header = (
         "# Consensus router: per-arm results on the test splits\n\n"
         "Errors count no-answer as wrong. Costs: local LLM tokens at the price table of "
-        "`patterns/consensus_router/local_llm.py`, non-LLM voters at measured compute. "
-        f"LLM calls made by this run: {int(out['llm_calls'])}, replayed from the vote "
-        f"cache: {int(out['llm_calls_cached'])}.\n\n"
+        "`patterns/consensus_router/local_llm.py` (the embedding voter: its embedding "
+        "tokens at the prompt-token price plus its compute), other non-LLM voters at "
+        f"measured compute. LLM calls made by this run: {int(out['llm_calls'])}, replayed "
+        f"from the vote cache: {int(out['llm_calls_cached'])}; embedding requests made: "
+        f"{int(out['embedding_calls'])} (cached embeddings replayed). The quorum rows: "
+        "no_answer counts its no-decisions, error minus no_answer share its wrong "
+        "decisions.\n\n"
     )
     REPORT_PATH.write_text(header + report)
     print(f"per-arm tables: {REPORT_PATH.relative_to(ROOT)}")
