@@ -63,6 +63,20 @@ class QuicSettings(BaseModel):
     send_queue_messages: int = Field(
         4096, ge=1, le=1_000_000, description="Bound of each peer's send queue, in messages."
     )
+    ack_delay_s: float = Field(
+        0.001,
+        ge=0.001,
+        le=0.025,
+        description=(
+            "How long an established connection may hold back the ACK of received data, "
+            "seconds: aioquic's 1 ms by default, at most the 25 ms max_ack_delay it "
+            "advertises (so loss detection allows for it). Each direction of a peer pair is "
+            "its own connection, so ACKs rarely ride on data; with 0.025 an n=4 PBFT cluster "
+            "in one process spent 24% less CPU per unbatched request and 15% less per batched "
+            "one, but 32 gossip nodes over QUIC stopped converging in time (their transfers "
+            "wait for ACKs to open the congestion window), so it is opt-in."
+        ),
+    )
 
 
 class SimSettings(BaseModel):

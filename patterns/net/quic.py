@@ -339,6 +339,9 @@ class _Connection(QuicConnectionProtocol):
     # -- events -------------------------------------------------------------------
     def _on_handshake(self) -> None:
         self.established_at = self._loop.time()
+        # aioquic acks 1 ms after data arrives and exposes no setting for it: hold ACKs up
+        # to the max_ack_delay it advertises (see QuicSettings.ack_delay_s)
+        self._quic._ack_delay = self._rt.settings.ack_delay_s
         if self.outbound:
             # aioquic verified the chain to our CA and the SAN against node-<expected>.
             cert = self._quic.tls._peer_certificate

@@ -171,6 +171,26 @@ async def test_reliable_broadcast_four_nodes_all_deliver(
             assert stats.connects == 3
             assert stats.auth_failures == stats.malformed_frames == stats.queue_drops == 0
             assert stats.messages_received > 0 and stats.bytes_sent > 0
+        # every established connection, inbound and outbound, holds ACKs as configured
+        conns = [c for rt in cluster.runtimes.values() for c in rt._conns]
+        assert len(conns) == 4 * 3 * 2
+        assert {c._quic._ack_delay for c in conns} == {quic_settings.ack_delay_s}
+
+
+async def test_ack_delay_setting_reaches_every_connection(
+    ca_dir: Path, quic_settings: QuicSettings
+) -> None:
+    ids = [1, 2, 3]
+    held = quic_settings.model_copy(update={"ack_delay_s": 0.02})
+    nodes = [ReliableBroadcastNode(i, ids) for i in ids]
+    async with QuicCluster(nodes, reference_codec(), ca_dir, held) as cluster:
+        cluster.call(1, broadcast_value(b"x"))
+        await cluster.run_until(
+            lambda: all(len(n.delivered) == 1 and n.all_acked for n in cluster.nodes.values()),
+            TIMEOUT_S,
+        )
+        conns = [c for rt in cluster.runtimes.values() for c in rt._conns]
+        assert conns and {c._quic._ack_delay for c in conns} == {0.02}
 
 
 async def test_events_iterator_callback_and_clean_stop(
