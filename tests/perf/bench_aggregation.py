@@ -14,6 +14,7 @@ from patterns.aggregation.aggregates import AggregateSpec, splitmix64_array
 from patterns.aggregation.baselines import flat_to_root, push_sum
 from patterns.aggregation.engine import aggregate_vectorized
 from patterns.aggregation.runner import run_tree_quic, run_tree_sim, simulated_metrics
+from patterns.aggregation.tree import tree_depth
 
 AGENTS = 1_000_000
 K = 16
@@ -110,6 +111,17 @@ def run_aggregation_bench() -> dict[str, float]:
                 )
             out[f"quic{n}{label}_ms"] = rep.elapsed_s * 1000
             out[f"quic{n}{label}_coverage"] = rep.coverage
+    from tests.perf.bench_quic import run_quic_bench
+
+    # the floor of a QUIC tree in one process: its partials carried at the rate a bare
+    # aioquic echo moves messages in this run, plus one round trip per level
+    floor = run_quic_bench(n_rtt=1000, n_pipelined=10_000)
+    out["floor_quic_rtt_p50_ms"] = floor["quic_rtt_p50_us"] / 1000
+    out["floor_quic_msgs_per_s"] = floor["quic_msgs_per_s"]
+    out["floor_quic256_ms"] = (
+        255 / floor["quic_msgs_per_s"] * 1000 + tree_depth(256, 8) * out["floor_quic_rtt_p50_ms"]
+    )
+    out["quic256_vs_floor"] = out["quic256_ms"] / out["floor_quic256_ms"]
     return out
 
 

@@ -136,6 +136,7 @@ async def _bench() -> dict[str, float]:
     out["spawn_p99_us"] = _pct(lat, 99, 1e6)
     out["spawns_per_s"], out["rate_spawns"] = await _spawn_rate()
     out["create_task_spawns_per_s"] = await _create_task_rate()
+    out["spawns_per_s_vs_floor"] = out["spawns_per_s"] / out["create_task_spawns_per_s"]
     out["always_on_items_per_s"] = await _always_on_rate()
 
     root = Path(tempfile.mkdtemp(prefix="bench-ephemeral-"))
