@@ -16,6 +16,10 @@ what this setup can reach. Targets, for comparison: the seed's (p50 < 10 ms,
 * ``dst_seeds_run`` / ``dst_violations``: seeded simulator schedules (the generator of
   tests/byzantine, from seed 1,000,000 on, which `make test` never runs) run with every
   checker; a violation or an incomplete run counts (the seeds are printed to replay).
+* ``*_multiprocess``: the unbatched latency and the n = 4 batched throughput with each
+  replica in its own OS process (``tests/perf/pbft_multiprocess.py``), as deployed.
+* ``*_vs_floor``: each figure over a bare aioquic echo measured in the same run
+  (``floor_quic_rtt_p50_ms``, ``floor_quic_msgs_per_s``), so it holds on a noisy machine.
 * ``restart_rejoin_s`` / ``primary_kill_recovery_s``: replicas as separate OS processes
   (``python -m patterns.byzantine serve``), SIGKILLed: a restarted replica's spawn to the
   first commit that needs it, and a killed primary to the next commit (medians of
@@ -220,6 +224,25 @@ async def _multiprocess_figures() -> dict[str, float]:
     return out
 
 
+def _floor_ratios(out: dict[str, float]) -> dict[str, float]:
+    """The figures against a bare aioquic echo measured now (``tests.perf.bench_quic``):
+    an unbatched request against one round trip, ops/s against echoed messages/s."""
+    from tests.perf.bench_quic import run_quic_bench
+
+    floor = run_quic_bench(n_rtt=1000, n_pipelined=10_000)
+    rtt_ms = floor["quic_rtt_p50_us"] / 1000
+    return {
+        "floor_quic_rtt_p50_ms": rtt_ms,
+        "floor_quic_msgs_per_s": floor["quic_msgs_per_s"],
+        "n4_p50_vs_floor": out["n4_p50_ms"] / rtt_ms,
+        "n4_p50_multiprocess_vs_floor": out["n4_p50_ms_multiprocess"] / rtt_ms,
+        "n4_batched_vs_floor": out["n4_batched_ops_per_s"] / floor["quic_msgs_per_s"],
+        "n4_batched_multiprocess_vs_floor": (
+            out["n4_batched_ops_per_s_multiprocess"] / floor["quic_msgs_per_s"]
+        ),
+    }
+
+
 KILL_ROUNDS = 3  # SIGKILL rounds; the figures are medians
 
 
@@ -266,6 +289,8 @@ def run_pbft_bench() -> dict[str, float]:
     """Every figure of the PBFT benchmark (see the module docstring)."""
     out: dict[str, float] = dict(TARGETS)
     out.update(asyncio.run(_quic_figures()))
+    out.update(asyncio.run(_multiprocess_figures()))
+    out.update(_floor_ratios(out))
     out.update(_process_kills())
     out.update(_dst())
     return out
