@@ -15,6 +15,7 @@ from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
 
 from patterns.codegen.agent import AgentSettings, Episode, RepairAgent
 from patterns.codegen.bank import BankSettings, ReasoningBank, RecalledItem, RecordReport
+from patterns.codegen.bank.settings import repair_bank_settings
 from patterns.codegen.edits import EditEngine, MergeResult
 from patterns.codegen.humaneval import get_problem
 from patterns.codegen.records import EditFormat, Trajectory
@@ -45,7 +46,9 @@ def get_bank(
     table_key = memory.model_copy(update={"create_if_missing": False}).model_dump_json()
     if create and not memory.create_if_missing:
         memory = memory.model_copy(update={"create_if_missing": True})
-    bank_settings = bank_settings or get_settings().bank
+    if bank_settings is None:  # the repair agent's defaults, under what the user set explicitly
+        configured = get_settings().bank
+        bank_settings = repair_bank_settings(**configured.model_dump(exclude_unset=True))
     key = f"{table_key}|{namespace}|{bank_settings!r}"
     with _BANKS_LOCK:
         bank = _BANKS.get(key)
@@ -109,7 +112,8 @@ def record_trajectory(
 
     ``success_only`` overrides the ``bank`` settings group's switch when given.
     """
-    bank_settings = get_settings().bank
+    configured = get_settings().bank
+    bank_settings = repair_bank_settings(**configured.model_dump(exclude_unset=True))
     if success_only is not None and success_only != bank_settings.success_only:
         bank_settings = bank_settings.model_copy(update={"success_only": success_only})
     return get_bank(settings, namespace, bank_settings, create=True).record(trajectory)

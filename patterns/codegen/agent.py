@@ -3,10 +3,11 @@
 An episode on a :class:`~patterns.codegen.repair.suite.RepairTask`:
 
 1. run the problem's tests on the buggy program (with line coverage, for fault
-   localization) and take its failure signature;
-2. build a retrieval query from the task statement, the failure signature and the
-   code's features, and recall the most relevant strategies and pitfalls from the
-   reasoning bank;
+   localization) and take its failure signature and shape;
+2. build the failure context (:func:`~patterns.codegen.repair.context.failure_context`:
+   error type, how the assertions failed, the exception's message and traceback
+   statement, the syntax of the most suspicious lines) and recall the strategies and
+   pitfalls of the most similar past contexts;
 3. turn them into tag priors for the search generator (and a prompt block for the
    model generator, when one is configured) and rank the candidate edits;
 4. apply candidates one by one with the fast edit engine and run the tests in the
@@ -23,22 +24,33 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from patterns.codegen.edits import EditEngine
 from patterns.codegen.exceptions import EditError
 from patterns.codegen.records import Candidate, Step, TestOutcome, Trajectory
+from patterns.codegen.repair.context import context_query, failure_context
 from patterns.codegen.repair.operators import SearchGenerator, site_features
 from patterns.codegen.repair.sandbox import SpectrumOutcome, run_tests
 from patterns.core.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from patterns.codegen.bank import ReasoningBank, RecalledItem
-    from patterns.codegen.bank.prompting import ModelEditGenerator
     from patterns.codegen.repair.suite import RepairTask
+
+
+class EditProposer(Protocol):
+    """Proposes candidate edits from a model (``ModelEditGenerator``, ``CompletionEditGenerator``)."""
+
+    async def propose(
+        self, task: str, source: str, outcome: TestOutcome, recalled: Sequence[RecalledItem]
+    ) -> list[Candidate]:
+        """Candidates for ``source`` failing with ``outcome``, memories ``recalled``."""
+        ...
+
 
 TestRunner = Callable[..., "TestOutcome | SpectrumOutcome"]
 """Runs a problem's tests on a program: ``runner(problem, source, *, timeout_s, coverage)``."""
@@ -66,6 +78,10 @@ class AgentSettings:
         prior_weight: scale of the bank's tag priors against the generator's own score
             (fault-localization suspiciousness in [0, 1]).
         prior_tags: tag prefixes whose priors reach the generator (all when empty).
+        stepwise: keep an edit that makes fewer tests fail (same test count, no timeout)
+            and continue from the edited program with freshly generated candidates, so
+            bugs needing several edits can be fixed; each step's edit then applies to the
+            program as the last adopted step left it.
     """
 
     budget: int = DEFAULT_BUDGET
@@ -75,6 +91,7 @@ class AgentSettings:
     learn: bool = True
     prior_weight: float = DEFAULT_PRIOR_WEIGHT
     prior_tags: tuple[str, ...] = DEFAULT_PRIOR_TAGS
+    stepwise: bool = False
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -123,9 +140,9 @@ class Episode:
         return step is not None and step.index < k
 
 
-def build_query(task_text: str, outcome: TestOutcome, features: Sequence[str]) -> str:
-    """The retrieval text of a task: statement, failure signature and code features."""
-    return f"{task_text} | failure: {outcome.signature} | code: {' '.join(features)}"
+def build_query(context: Sequence[str]) -> str:
+    """The retrieval text of a task: its failure-context tokens (not the task's wording)."""
+    return context_query(context)
 
 
 class RepairAgent:
@@ -139,6 +156,9 @@ class RepairAgent:
             candidates are tried before the search generator's.
         settings: budget, recall size, sandbox deadline, learning switch.
         runner: runs the tests; the sandbox's :func:`run_tests` by default.
+        fixed_priors: tag boosts used for every task, memoryless (e.g. the operator
+            frequencies of :func:`patterns.codegen.evaluation.frequency_prior`); added to
+            the bank's priors when both are given, scaled by ``prior_weight`` alike.
     """
 
     def __init__(
@@ -147,11 +167,13 @@ class RepairAgent:
         *,
         engine: EditEngine | None = None,
         generator: SearchGenerator | None = None,
-        model_generator: ModelEditGenerator | None = None,
+        model_generator: EditProposer | None = None,
         settings: AgentSettings | None = None,
         runner: TestRunner | None = None,
+        fixed_priors: Mapping[str, float] | None = None,
     ) -> None:
         self.bank = bank
+        self.fixed_priors = dict(fixed_priors or {})
         self.runner: TestRunner = runner or run_tests
         self.engine = engine or EditEngine()
         self.generator = generator or SearchGenerator()
@@ -182,18 +204,23 @@ class RepairAgent:
         spectrum = measured if isinstance(measured, SpectrumOutcome) else None
         first = measured.outcome if isinstance(measured, SpectrumOutcome) else measured
         features = site_features(source, problem.entry_point)
+        # The function-wide features stay out of the recall key: chosen on the validation
+        # split of the training half, the failure and the suspicious lines' syntax recall better.
+        context = failure_context(source, problem.entry_point, first, spectrum)
         task_text = f"Repair `{problem.entry_point}`: {problem.description}"
-        query = build_query(task_text, first, features)
+        query = build_query(context)
         t0 = time.perf_counter()
         recalled: tuple[RecalledItem, ...] = ()
-        priors: dict[str, float] = {}
+        boosts: dict[str, float] = dict(self.fixed_priors)
         if self.bank is not None:
             recalled = tuple(await asyncio.to_thread(self.bank.recall, query, k=settings.recall_k))
-            priors = {
-                tag: settings.prior_weight * boost
-                for tag, boost in self.bank.priors(recalled).items()
-                if not settings.prior_tags or tag.startswith(settings.prior_tags)
-            }
+            for tag, boost in self.bank.priors(recalled).items():
+                boosts[tag] = boosts.get(tag, 0.0) + boost
+        priors = {
+            tag: settings.prior_weight * boost
+            for tag, boost in boosts.items()
+            if not settings.prior_tags or tag.startswith(settings.prior_tags)
+        }
         recall_s = time.perf_counter() - t0
         candidates: list[Candidate] = []
         if self.model_generator is not None:
@@ -208,11 +235,16 @@ class RepairAgent:
         steps: list[Step] = []
         apply_s = test_s = 0.0
         final = source
-        for index, candidate in enumerate(candidates[: settings.budget]):
+        base, base_outcome = source, first  # the program candidates apply to
+        queue, position = candidates, 0
+        while len(steps) < settings.budget and position < len(queue):
+            candidate = queue[position]
+            position += 1
+            index = len(steps)
             t0 = time.perf_counter()
             try:
                 merged = self.engine.merge(
-                    source, candidate.edit, candidate.format, language="python"
+                    base, candidate.edit, candidate.format, language="python"
                 )
             except EditError as err:
                 apply_s += time.perf_counter() - t0
@@ -225,10 +257,27 @@ class RepairAgent:
             )
             outcome = ran.outcome if isinstance(ran, SpectrumOutcome) else ran
             test_s += time.perf_counter() - t0
-            steps.append(_step(index, candidate, outcome=outcome))
             if outcome.passed:
+                steps.append(_step(index, candidate, outcome=outcome))
                 final = merged.text
                 break
+            adopt = settings.stepwise and improves(outcome, base_outcome)
+            steps.append(_step(index, candidate, outcome=outcome, adopted=adopt))
+            if adopt:  # keep the partial fix and search again from it
+                base = merged.text
+                again = await asyncio.to_thread(
+                    self.runner, problem, base, timeout_s=settings.timeout_s, coverage=True
+                )
+                base_spectrum = again if isinstance(again, SpectrumOutcome) else None
+                base_outcome = again.outcome if isinstance(again, SpectrumOutcome) else again
+                queue = self.generator.candidates(
+                    base,
+                    problem.entry_point,
+                    outcome=base_outcome,
+                    spectrum=base_spectrum,
+                    priors=priors,
+                )
+                position = 0
         trajectory = Trajectory(
             id=uuid.uuid4().hex,
             task_id=task.task_id,
@@ -236,7 +285,8 @@ class RepairAgent:
             context={
                 "query": query,
                 "signature": first.signature,
-                "features": list(features),
+                "features": list(context),
+                "code_features": list(features),
                 "recalled": [r.item.id for r in recalled],
             },
             steps=tuple(steps),
@@ -272,6 +322,16 @@ class RepairAgent:
             self.bank.feedback(sorted(blamed - credited), False)
 
 
+def improves(outcome: TestOutcome, base: TestOutcome) -> bool:
+    """``outcome`` fails strictly fewer of the same tests than ``base`` (a partial fix)."""
+    return (
+        not outcome.timed_out
+        and outcome.total > 0
+        and outcome.total == base.total
+        and outcome.failed < base.failed
+    )
+
+
 def _step(
     index: int,
     candidate: Candidate,
@@ -279,6 +339,7 @@ def _step(
     applied: bool = True,
     apply_error: str | None = None,
     outcome: TestOutcome | None = None,
+    adopted: bool = False,
 ) -> Step:
     return Step(
         index=index,
@@ -290,6 +351,7 @@ def _step(
         applied=applied,
         apply_error=apply_error,
         outcome=outcome,
+        adopted=adopted,
     )
 
 

@@ -53,6 +53,13 @@ class TestOutcome:
         error_message: its message, truncated.
         timed_out: the run was killed at its deadline.
         duration_s: wall time of the subprocess.
+        shapes: how the failing assertions failed, most frequent first: for ``a == b``
+            assertions the shape of the returned value against the expected one
+            (``num:off-by-one``, ``seq:reversed``, ``bool:inverted``...), ``raised:<type>``
+            for exceptions, ``assert:falsy`` otherwise (see the sandbox harness).
+        fault_line: the program's innermost line in the first exception's traceback
+            (0: no exception in the program).
+        fault_depth: the program's frames in that traceback (recursion shows as > 1).
     """
 
     __test__ = False  # not a pytest test class
@@ -64,6 +71,9 @@ class TestOutcome:
     error_message: str = ""
     timed_out: bool = False
     duration_s: float = 0.0
+    shapes: tuple[str, ...] = ()
+    fault_line: int = 0
+    fault_depth: int = 0
 
     @property
     def signature(self) -> str:
@@ -87,6 +97,8 @@ class Step:
         applied: the edit engine applied it (False: the error is in ``apply_error``).
         apply_error: the edit engine's error message.
         outcome: the test outcome, when applied.
+        adopted: the edit made fewer tests fail and later steps continue from its program
+            (a stepwise agent's partial fix).
     """
 
     index: int
@@ -98,6 +110,7 @@ class Step:
     applied: bool = True
     apply_error: str | None = None
     outcome: TestOutcome | None = None
+    adopted: bool = False
 
     @property
     def succeeded(self) -> bool:

@@ -499,3 +499,59 @@ def test_bad_input_is_refused_and_leaves_the_store_unchanged(
     item = bank.get(item_id)
     assert item is not None and item.stats == UsageStats()
     assert bank.trajectories() == [good]
+
+
+# ---------------------------------------------------------------------- context embedding, recency
+
+
+def test_context_embedding_recalls_by_situation_not_by_wording(store: MemoryStore) -> None:
+    from patterns.codegen.bank.settings import repair_bank_settings
+
+    bank = ReasoningBank(store, settings=repair_bank_settings(recency_weight=0.0))
+    # Same wording, different situations: the fix depends on how the failure looks.
+    bank.record(
+        trajectory(
+            "off",
+            win=("op:const-dec",),
+            fails=(),
+            features=("err:AssertionError", "shape:num:off-by-one", "hot:const"),
+        )
+    )
+    bank.record(
+        trajectory(
+            "rev",
+            win=("op:flip-reverse",),
+            fails=(),
+            features=("err:AssertionError", "shape:seq:reversed", "hot:call:sorted"),
+        )
+    )
+    hits = bank.recall("err:AssertionError shape:seq:reversed hot:call:sorted", k=2)
+    assert hits[0].item.primary_tag == "op:flip-reverse"
+    assert hits[0].similarity > hits[1].similarity
+    # the default ('item') embeds the whole text, so the shared wording dominates less cleanly
+    assert bank.settings.embed == "context" and BankSettings().embed == "item"
+
+
+def test_recency_ranks_the_recently_supported_item_first(store: MemoryStore) -> None:
+    settings = BankSettings(
+        embed="context",
+        recency_weight=0.5,
+        recency_half_life=1,
+        reliability_weight=0.0,
+        merge_threshold=1.0,
+    )
+    bank = ReasoningBank(store, settings=settings)
+    same = ("err:IndexError", "hot:index")  # both fixes answer the same situation
+    bank.record(trajectory("old", win=("op:old-fix",), fails=(), features=same))
+    for i in range(4):  # later trajectories about something else age the first item
+        bank.record(trajectory(f"x{i}", win=(f"op:other{i}",), fails=(), features=(f"err:E{i}",)))
+    bank.record(trajectory("new", win=("op:new-fix",), fails=(), features=same))
+    hits = bank.recall(" ".join(same), k=10)
+    assert [h.item.primary_tag for h in hits[:2]] == ["op:new-fix", "op:old-fix"]
+    assert hits[0].similarity == pytest.approx(hits[1].similarity)  # recency decided
+    assert (hits[1].item.seq, hits[0].item.seq) == (0, 5)
+
+
+def test_rank_weights_must_fit_in_one() -> None:
+    with pytest.raises(ValueError, match="must not exceed 1"):
+        BankSettings(reliability_weight=0.8, recency_weight=0.3)

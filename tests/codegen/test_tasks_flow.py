@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo_codegen import codegen_demo, demo_workdir
+from flows.demo_codegen import (
+    DEMO_NAMESPACE,
+    DEMO_PROBLEMS,
+    codegen_demo,
+    demo_workdir,
+    verdict_text,
+)
 from patterns.codegen.exceptions import AnchorNotFoundError, SyntaxCheckError
 from patterns.codegen.records import EditFormat, Step, Trajectory
 from patterns.codegen.records import TestOutcome as RunOutcome
@@ -105,6 +111,23 @@ def test_demo_flow_repairs_and_applies_the_winning_edit(
     assert out["cold"]["attempts"] >= 1 and out["warm"]["attempts"] >= 1
     assert 0 <= out["warm_success1"] <= out["warm_solved"] <= out["held_out"]
     assert out["held_out"] > 0 and out["cold_solved"] <= out["held_out"]
+    assert 0 < out["p_value1"] <= 1 and out["trained"] == 3
+    # the bank the demo keeps holds the training trajectories and no held-out one
+    from patterns.codegen.bank import ReasoningBank
+    from patterns.codegen.humaneval import get_problem
+    from patterns.codegen.repair.suite import split
+    from patterns.memory import MemoryStore
+
+    with MemoryStore(MemorySettings(uri=str(tmp_path / "db"), table="codegen_demo")) as store:
+        stored = {t.task_id for t in ReasoningBank(store, namespace=DEMO_NAMESPACE).trajectories()}
+    _train, heldout = split([get_problem(n).task_id for n in DEMO_PROBLEMS], 0)
+    assert len(stored) == 3 and out["target"] not in stored
+    assert not {task_id.split("#")[0] for task_id in stored} & heldout
+
+
+def test_demo_verdict_claims_significance_only_below_005() -> None:
+    assert verdict_text(0.03, 40) == "a significant difference on 40 bugs"
+    assert verdict_text(1.0, 10).startswith("no significant difference on 10 bugs")
 
 
 def test_bank_settings_group_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from patterns.codegen.bank.codec import (
     item_text,
     trajectory_from_dict,
     trajectory_text,
+    vector_text,
 )
 from patterns.codegen.bank.distill import AsyncDistiller, Distiller, RuleDistiller
 from patterns.codegen.bank.exceptions import (
@@ -65,6 +66,7 @@ class _Planned:
     support: int
     stats: UsageStats
     record: MemoryRecord | None = None
+    seq: int = 0
 
 
 class ReasoningBank:
@@ -215,8 +217,9 @@ class ReasoningBank:
         self, trajectory: Trajectory, record_id: str, distilled: Sequence[DistilledItem]
     ) -> RecordReport:
         items = self._checked_items(distilled)
+        seq = self._trajectory_count()
         vectors = (
-            self.store.embedder.embed([item_text(d) for d in items])
+            self.store.embedder.embed([vector_text(d, self.settings.embed) for d in items])
             if items
             else np.zeros((0, self.store.dim), dtype=np.float32)
         )
@@ -226,6 +229,7 @@ class ReasoningBank:
             target = self._merge_target(d, vec, new, merged)
             if target is not None:
                 target.support += 1
+                target.seq = seq
                 if trajectory.id not in target.sources:
                     target.sources.append(trajectory.id)
                 del target.sources[: -self.settings.max_sources]
@@ -241,6 +245,7 @@ class ReasoningBank:
                     sources=[trajectory.id],
                     support=1,
                     stats=UsageStats(),
+                    seq=seq,
                 )
             )
         rows = [
@@ -270,7 +275,9 @@ class ReasoningBank:
 
     def _row(self, p: _Planned) -> MemoryItem:
         score = ranking.reliability(p.stats, self.settings)
-        metadata = item_metadata(p.item, sources=p.sources, support=p.support, stats=p.stats)
+        metadata = item_metadata(
+            p.item, sources=p.sources, support=p.support, stats=p.stats, seq=p.seq
+        )
         if p.record is None:
             return MemoryItem(
                 text=p.text,
@@ -337,11 +344,18 @@ class ReasoningBank:
                     support=existing.support,
                     stats=existing.stats,
                     record=hit.record,
+                    seq=existing.seq,
                 )
             best = (hit.similarity, planned)
         if best is not None and best[1].record is not None:
             merged.setdefault(best[1].id, best[1])
         return best[1] if best is not None else None
+
+    def _trajectory_count(self) -> int:
+        try:
+            return self.store.count(self.namespace, TRAJECTORY_KIND)
+        except UnknownNamespaceError:
+            return 0
 
     # ------------------------------------------------------------------ recall
 
@@ -379,6 +393,7 @@ class ReasoningBank:
         vec = self.store.embedder.embed_one(query)
         fetch = min(k * self.settings.overfetch, MAX_K)
         s = self.settings
+        now = self._trajectory_count() if s.recency_weight > 0 else 0
         out: list[RecalledItem] = []
         for kind in wanted:
             try:
@@ -390,9 +405,10 @@ class ReasoningBank:
                     continue
                 item = item_from_record(hit.record)
                 rel = ranking.reliability(item.stats, s)
+                fresh = ranking.recency(now - item.seq, s)
                 out.append(
                     RecalledItem(
-                        item, hit.similarity, rel, ranking.rank_score(hit.similarity, rel, s)
+                        item, hit.similarity, rel, ranking.rank_score(hit.similarity, rel, s, fresh)
                     )
                 )
         out.sort(key=lambda r: (-r.rank, -r.similarity, r.item.id))
@@ -484,6 +500,7 @@ class ReasoningBank:
                 support=item.support,
                 stats=stats,
                 record=record,
+                seq=item.seq,
             )
             rows.append(self._row(planned))
             updated[rid] = replace(item, stats=stats)

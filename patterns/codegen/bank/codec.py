@@ -19,7 +19,7 @@ from patterns.memory.schema import MemoryRecord
 METADATA_VERSION = 1  # the ``v`` field of item metadata
 SIGNATURE_KEYS = ("signature", "failure_signature")  # context keys read as the failure
 FEATURE_KEYS = ("features", "code_features")  # context keys read as code features
-MAX_FEATURES = 16  # features kept per context
+MAX_FEATURES = 32  # features kept per context
 
 
 def context_of(trajectory: Trajectory) -> ItemContext:
@@ -64,6 +64,13 @@ def item_text(item: DistilledItem | BankItem) -> str:
     return " ".join(p for p in parts if p)
 
 
+def vector_text(item: DistilledItem | BankItem, mode: str) -> str:
+    """What an item's vector embeds: its context's features (``mode="context"``) or its text."""
+    if mode == "context" and item.context.features:
+        return " ".join(item.context.features)
+    return item_text(item)
+
+
 def trajectory_text(trajectory: Trajectory, limit: int) -> str:
     """The searchable text of a trajectory: its task and its context summary."""
     ctx = context_of(trajectory)
@@ -82,10 +89,12 @@ def item_metadata(
     sources: Sequence[str],
     support: int,
     stats: UsageStats,
+    seq: int = 0,
 ) -> dict[str, Any]:
     """The JSON metadata of an item record."""
     return {
         "v": METADATA_VERSION,
+        "seq": seq,
         "title": item.title,
         "description": item.description,
         "content": item.content,
@@ -149,6 +158,7 @@ def item_from_record(record: MemoryRecord) -> BankItem:
             last_used=_time(st.get("last_used")),
         ),
         created_at=record.created_at,
+        seq=_int(meta.get("seq")),
     )
 
 
@@ -163,6 +173,9 @@ def _outcome(data: object) -> TestOutcome | None:
         error_message=str(data.get("error_message") or ""),
         timed_out=bool(data.get("timed_out")),
         duration_s=float(data.get("duration_s") or 0.0),
+        shapes=tuple(str(s) for s in data.get("shapes") or ()),
+        fault_line=int(data.get("fault_line") or 0),
+        fault_depth=int(data.get("fault_depth") or 0),
     )
 
 
@@ -184,6 +197,7 @@ def trajectory_from_dict(data: Mapping[str, Any]) -> Trajectory:
             applied=bool(s.get("applied", True)),
             apply_error=s.get("apply_error"),
             outcome=_outcome(s.get("outcome")),
+            adopted=bool(s.get("adopted", False)),
         )
         for s in data["steps"]
     )

@@ -99,7 +99,7 @@ class RuleDistiller:
             )
         failures: dict[str, list[Step]] = {}
         for step in trajectory.steps:
-            if step.succeeded:
+            if step.succeeded or step.adopted:  # a kept partial fix is no pitfall
                 continue
             tag = step.tags[0] if step.tags else UNTAGGED
             if winner is not None and winner.tags and tag == winner.tags[0]:

@@ -27,10 +27,21 @@ def reliability(stats: UsageStats, settings: BankSettings) -> float:
     return (stats.successes + a) / (stats.successes + stats.failures + a + b)
 
 
-def rank_score(similarity: float, reliability_: float, settings: BankSettings) -> float:
-    """``(1 - w) * similarity + w * reliability`` with ``w = settings.reliability_weight``."""
-    w = settings.reliability_weight
-    return (1.0 - w) * similarity + w * reliability_
+def recency(age: int, settings: BankSettings) -> float:
+    """``0.5 ** (age / recency_half_life)``: 1 for an item the latest trajectory supported."""
+    return float(0.5 ** (max(age, 0) / settings.recency_half_life))
+
+
+def rank_score(
+    similarity: float, reliability_: float, settings: BankSettings, recency_: float = 1.0
+) -> float:
+    """``(1 - w - r) * similarity + w * reliability + r * recency``.
+
+    ``w = settings.reliability_weight`` (usefulness from feedback), ``r =
+    settings.recency_weight``; with ``r = 0`` this is the similarity/reliability blend.
+    """
+    w, r = settings.reliability_weight, settings.recency_weight
+    return (1.0 - w - r) * similarity + w * reliability_ + r * recency_
 
 
 def priors(recalled: Sequence[RecalledItem], settings: BankSettings) -> dict[str, float]:

@@ -104,6 +104,7 @@ class BankItem:
         support: how many distillations it stands for (1 + merges).
         stats: usage statistics.
         created_at: when it was first stored.
+        seq: trajectories the bank held when the item was last supported (its recency).
     """
 
     id: str
@@ -117,6 +118,7 @@ class BankItem:
     support: int
     stats: UsageStats
     created_at: datetime
+    seq: int = 0
 
     @property
     def primary_tag(self) -> str:

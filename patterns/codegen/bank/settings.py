@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class BankSettings(BaseModel):
@@ -95,3 +95,51 @@ class BankSettings(BaseModel):
     prompt_item_chars: int = Field(
         300, ge=40, le=10_000, description="Longest line one item takes in a prompt block."
     )
+    embed: Literal["item", "context"] = Field(
+        "item",
+        description="What an item's vector embeds: 'item' its whole text (title, content, "
+        "context, tags); 'context' only the context it applies to (failure signature and "
+        "features, e.g. the repair agent's failure-shape and code tokens), so recall ranks "
+        "by similarity of situations, not of wording. Items without features embed their text.",
+    )
+    recency_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of an item's rank that comes from its recency: 1 for an item "
+        "supported by the latest trajectory, halving every recency_half_life trajectories.",
+    )
+    recency_half_life: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        description="Trajectories recorded after an item's last support that halve its recency.",
+    )
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> BankSettings:
+        if self.reliability_weight + self.recency_weight > 1.0:
+            raise ValueError(
+                f"reliability_weight ({self.reliability_weight}) + recency_weight "
+                f"({self.recency_weight}) must not exceed 1"
+            )
+        return self
+
+
+def repair_bank_settings(**overrides: object) -> BankSettings:
+    """The bank settings the repair agent is benchmarked with: context embedding, recency.
+
+    Items embed the failure context (:mod:`patterns.codegen.repair.context`), and
+    a fifth of an item's rank is its recency, so a growing bank keeps recalling
+    what recent, similar trajectories taught. ``overrides`` replace single fields.
+    """
+    base: dict[str, object] = {
+        "embed": "context",
+        "recency_weight": REPAIR_RECENCY_WEIGHT,
+        "reliability_weight": REPAIR_RELIABILITY_WEIGHT,
+    }
+    return BankSettings.model_validate({**base, **overrides})
+
+
+REPAIR_RECENCY_WEIGHT = 0.1
+REPAIR_RELIABILITY_WEIGHT = 0.2

@@ -63,6 +63,8 @@ OUTPUT_TAIL_CHARS = 500  # stderr kept in crash messages
 MESSAGE_CHARS = 300
 ASSERT_TEXT_CHARS = 120  # asserted expression text kept per assertion
 RECORDER = "__sk_rec__"
+MAX_SHAPES = 8  # failure-shape tokens kept per outcome
+SHAPE_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +189,9 @@ class _CountAsserts(ast.NodeTransformer):
             text = f"{text}, {node.msg.value!r}"[: ASSERT_TEXT_CHARS * 2]
         self.texts.append(text)
         value, error = "__sk_v__", "__sk_e__"
+        test = node.test
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+            return ast.copy_location(self._equality(index, test, error), node)
 
         def rec(method: str, *args: ast.expr) -> ast.stmt:
             call = ast.Call(
@@ -199,7 +204,7 @@ class _CountAsserts(ast.NodeTransformer):
             return ast.Expr(call)
 
         replacement = ast.Try(
-            body=[ast.Assign(targets=[ast.Name(value, ast.Store())], value=node.test)],
+            body=[ast.Assign(targets=[ast.Name(value, ast.Store())], value=test)],
             handlers=[
                 ast.ExceptHandler(
                     type=ast.Name("Exception", ast.Load()),
@@ -211,6 +216,51 @@ class _CountAsserts(ast.NodeTransformer):
             finalbody=[],
         )
         return ast.copy_location(replacement, node)
+
+    def _equality(self, index: int, test: ast.Compare, error: str) -> ast.stmt:
+        """``assert a == b`` -> both sides evaluated in order, compared by the recorder.
+
+        The recorder then knows the value the program returned and the one the test
+        expected (the side calling ``candidate`` is the actual one), and records the
+        failure's shape (:func:`patterns.codegen.repair._harness.failure_shape`).
+        """
+        left, right = "__sk_l__", "__sk_r__"
+        swapped = _calls_candidate(test.comparators[0]) and not _calls_candidate(test.left)
+        call = ast.Call(
+            func=ast.Attribute(value=ast.Name(RECORDER, ast.Load()), attr="equal", ctx=ast.Load()),
+            args=[
+                ast.Constant(index),
+                ast.Name(left, ast.Load()),
+                ast.Name(right, ast.Load()),
+                ast.Constant(swapped),
+            ],
+            keywords=[],
+        )
+        raised = ast.Call(
+            func=ast.Attribute(value=ast.Name(RECORDER, ast.Load()), attr="raised", ctx=ast.Load()),
+            args=[ast.Constant(index), ast.Name(error, ast.Load())],
+            keywords=[],
+        )
+        return ast.Try(
+            body=[
+                ast.Assign(targets=[ast.Name(left, ast.Store())], value=test.left),
+                ast.Assign(targets=[ast.Name(right, ast.Store())], value=test.comparators[0]),
+            ],
+            handlers=[
+                ast.ExceptHandler(
+                    type=ast.Name("Exception", ast.Load()), name=error, body=[ast.Expr(raised)]
+                )
+            ],
+            orelse=[ast.Expr(call)],
+            finalbody=[],
+        )
+
+
+def _calls_candidate(node: ast.expr) -> bool:
+    return any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "candidate"
+        for n in ast.walk(node)
+    )
 
 
 @lru_cache(maxsize=512)
@@ -380,6 +430,7 @@ def _finish(
             )
         return SpectrumOutcome(outcome) if run.coverage else outcome
     try:
+        fault_line, fault_depth = (int(n) for n in done.get("fault") or (0, 0))
         if done.get("status") == "load_error":
             outcome = TestOutcome(
                 passed=False,
@@ -388,6 +439,9 @@ def _finish(
                 error_type=str(done["error_type"]),
                 error_message=str(done.get("error_message", ""))[:MESSAGE_CHARS],
                 duration_s=duration_s,
+                shapes=(f"load:{done['error_type']}",),
+                fault_line=fault_line,
+                fault_depth=fault_depth,
             )
             assertions: tuple[AssertionRecord, ...] = ()
         else:
@@ -400,6 +454,9 @@ def _finish(
                 error_type=None if error_type is None else str(error_type),
                 error_message=str(done.get("error_message") or "")[:MESSAGE_CHARS],
                 duration_s=duration_s,
+                shapes=_ranked_shapes(done.get("shapes") or {}),
+                fault_line=fault_line,
+                fault_depth=fault_depth,
             )
             assertions = tuple(
                 AssertionRecord(
@@ -413,6 +470,12 @@ def _finish(
     except (KeyError, TypeError, ValueError) as err:
         raise SandboxError(f"the sandbox returned a malformed result: {err}") from err
     return SpectrumOutcome(outcome, assertions) if run.coverage else outcome
+
+
+def _ranked_shapes(counts: dict[str, Any]) -> tuple[str, ...]:
+    """Shape tokens, most frequent first (ties by name), at most ``MAX_SHAPES``."""
+    ranked = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(k[:SHAPE_CHARS] for k, _ in ranked[:MAX_SHAPES])
 
 
 def _spawn_kwargs(run: _Run) -> dict[str, Any]:
