@@ -87,7 +87,8 @@ def causal(
         "edges": {r.method: int(r.edges.sum()) for r in results}
         | {"consensus": int(cons.edges.sum())},
         "abstained": [r.method for r in results if r.abstained],
-        "rule": calibration.rule,
+        "rule": cons.rule,
+        "rule_cv_f1": {k: round(v, 3) for k, v in calibration.rule_f1.items()},
         "threshold": round(cons.theta, 6),
         "quorum": calibration.quorum,
         "reliability": {k: round(v, 3) for k, v in calibration.reliability.items()},

@@ -136,6 +136,7 @@ def intervene(
         settings.horizon,
         settings.bootstrap,
         settings.seed,
+        settings.root_cause_onset,
     )
 
 

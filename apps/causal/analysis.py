@@ -92,13 +92,26 @@ def interventions(
     horizon: int,
     bootstrap: int,
     seed: int,
+    onset: int | None = 1,
 ) -> Analysis:
-    """The intervention step on a consensus graph (do-effects of the first hit, root causes)."""
+    """The intervention step (do-effects of the first hit, root causes).
+
+    Root causes are ranked by the target's move that the innovations of the first
+    ``onset`` steps of the crash window explain (the shocks that started it; later
+    innovations are mostly what the crash caused: forced selling, volatility), see
+    :func:`apps.causal.intervene.root_causes`; None counts the whole window.
+
+    The SCM is fitted on the links the consensus finds more likely than not
+    (:meth:`~apps.causal.consensus.Consensus.probable`): a spurious link adds a wrong
+    effect path to every do-effect, so the SCM keeps the precise links rather than the
+    F1-optimal set the consensus reports.
+    """
     t0 = time.perf_counter()
     start = crash_window(data, horizon) if crash_start is None else crash_start
     src = first_hit(data, start) if source is None else source
-    effects = do_effects(data, cons.edges, src, start, horizon, bootstrap, seed=seed)
-    causes = root_causes(data, cons.edges, target, start, horizon)
+    graph = cons.probable()
+    effects = do_effects(data, graph, src, start, horizon, bootstrap, seed=seed)
+    causes = root_causes(data, graph, target, start, horizon, onset)
     return Analysis(
         names=list(names),
         results=results,

@@ -8,7 +8,12 @@ and learned against the known graphs (see :func:`fit_calibration`):
    evidence maps (the confidence each method's vote carries to the pattern-5 router) and
    each method's learned reliability (how far its vote can move the posterior);
 2. the quorum of the consensus rule; links are then accepted by expected F1
-   (:func:`apps.causal.consensus.expected_f1_threshold`) on the calibrated posteriors.
+   (:func:`apps.causal.consensus.expected_f1_threshold`) on the calibrated posteriors;
+3. the decision rule, by cross-validation over the calibration markets (a discrete super
+   learner, van der Laan, Polley & Hubbard 2007): the weighted vote, or deferring to the
+   one method whose own decisions scored best on markets the vote was not fitted on. The
+   vote is kept unless a single method beats it out of sample; the choice and every
+   candidate's cross-validated F1 are reported (``Calibration.rule_f1``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from apps.causal.stats import f1_score
 log = logging.getLogger(__name__)
 
 CALIBRATION_SEED_BASE = 900_000  # calibration seeds: 900000 + k; evaluation seeds stay below
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 P_BINS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0]  # on -log10 p
 COEF_BINS = [0.0, 1e-12, 0.03, 0.05, 0.08, 0.12, 0.2]  # on |coefficient|
 QUORUMS = (1, 2)
@@ -102,8 +107,41 @@ def fit_stack(
 
 
 def fit_calibration(
-    markets: Sequence[Market], results: Sequence[Sequence[MethodResult]]
+    markets: Sequence[Market], results: Sequence[Sequence[MethodResult]], select: bool = True
 ) -> Calibration:
+    """Learn the stacked vote (:func:`fit_vote`) and, with ``select``, the decision rule.
+
+    The rule is chosen by leave-one-market-out cross-validation (needs 3+ markets): for
+    each calibration market the vote is refitted on the others and scored on it, beside
+    each method's own decisions on it; the candidate with the best mean F1 wins, the vote
+    on ties. ``Calibration.defer_to`` names the method deferred to ("" for the vote).
+    """
+    cal = fit_vote(markets, results)
+    if not select or len(markets) < 3:
+        return cal
+    scores: dict[str, list[float]] = {"vote": []}
+    lags = results[0][0].max_lag
+    for v, (market, res) in enumerate(zip(markets, results, strict=True)):
+        inner = fit_vote(
+            [m for u, m in enumerate(markets) if u != v],
+            [r for u, r in enumerate(results) if u != v],
+        )
+        mask = cross_mask(lags, market.n)
+        truth = _truth(market.graph, lags)
+        vote_f1 = f1_score(consensus(res, inner, market.names).edges, truth, mask)[2]
+        scores["vote"].append(vote_f1)
+        for r in res:
+            # an abstaining method is replaced by the vote on that market (what consensus does)
+            f1 = vote_f1 if r.abstained else f1_score(r.edges, truth, mask)[2]
+            scores.setdefault(r.method, []).append(f1)
+    means = {k: float(np.mean(v)) for k, v in scores.items()}
+    best = max(means, key=lambda k: (means[k] - (0.0 if k == "vote" else 1e-9), k == "vote"))
+    cal.defer_to = "" if best == "vote" else best
+    cal.rule_f1 = means
+    return cal
+
+
+def fit_vote(markets: Sequence[Market], results: Sequence[Sequence[MethodResult]]) -> Calibration:
     """Learn the stacked evidence maps, reliability and quorum from markets with known graphs.
 
     One monotone additive logistic regression of the truth on every method's evidence at

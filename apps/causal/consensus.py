@@ -20,6 +20,12 @@ most probable links, ``k`` maximizing the expected F1 of the graph
 (:func:`expected_f1_threshold`; or, under the older ``theta`` rule, when its posterior
 reaches ``theta``) **and** at least ``quorum`` methods voted for it (the quorum rule),
 so no single method can add a link on its own when ``quorum >= 2``.
+
+Calibration may instead learn that, for this data shape, one method's own decisions beat
+the vote out of sample (``Calibration.defer_to``, chosen by cross-validation over the
+calibration markets); the links accepted are then that method's, the posteriors and
+votes are still the router's, and the consensus says which rule decided
+(``Consensus.rule``).
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ class Calibration:
             base rate plus what its abstention itself says).
         reliability: per method, the largest log-odds its vote can move the posterior
             (what the stacked calibration learned it is worth; ~0 means ignored).
+        defer_to: "" when the vote decides; else the method whose own decisions are
+            accepted (it beat the vote in cross-validation on the calibration markets;
+            the vote decides when that method abstains).
+        rule_f1: cross-validated F1 of each candidate rule ("vote" and each method).
     """
 
     maps: dict[str, EvidenceMap]
@@ -103,6 +113,8 @@ class Calibration:
     intercept: float = 0.0
     abstain_offset: dict[str, float] = field(default_factory=dict)
     reliability: dict[str, float] = field(default_factory=dict)
+    defer_to: str = ""
+    rule_f1: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the on-disk cache."""
@@ -119,6 +131,8 @@ class Calibration:
             "intercept": self.intercept,
             "abstain_offset": self.abstain_offset,
             "reliability": self.reliability,
+            "defer_to": self.defer_to,
+            "rule_f1": self.rule_f1,
         }
 
     @classmethod
@@ -139,6 +153,8 @@ class Calibration:
             intercept=float(raw.get("intercept", 0.0)),
             abstain_offset={str(k): float(v) for k, v in raw.get("abstain_offset", {}).items()},
             reliability={str(k): float(v) for k, v in raw.get("reliability", {}).items()},
+            defer_to=str(raw.get("defer_to", "")),
+            rule_f1={str(k): float(v) for k, v in raw.get("rule_f1", {}).items()},
         )
 
 
@@ -164,6 +180,9 @@ class Consensus:
         theta: the threshold used; ``quorum``: the quorum used.
         decided_by_router: links put to the router one by one (the rest are tallied
             the same way in bulk; see :func:`consensus`).
+        rule: what accepted the links: ``"vote"`` or ``"defer:<method>"``.
+        offset: log-odds turning ``posterior`` into a calibrated probability (see
+            :func:`calibration_offset`).
     """
 
     edges: BoolArray
@@ -173,6 +192,20 @@ class Consensus:
     theta: float
     quorum: int
     decided_by_router: int = 0
+    rule: str = "vote"
+    offset: float = 0.0
+
+    def probability(self) -> FloatArray:
+        """The calibrated probability of a link per link (the posterior plus the offset)."""
+        post = np.clip(self.posterior, 1e-12, 1 - 1e-12)
+        out: FloatArray = 1.0 / (1.0 + np.exp(-(np.log(post / (1 - post)) + self.offset)))
+        return out
+
+    def probable(self) -> BoolArray:
+        """Links more likely than not (calibrated probability >= 1/2): the graph interventions use."""
+        lags, n, _ = self.edges.shape
+        out: BoolArray = (self.probability() >= 0.5) & cross_mask(lags, n)
+        return out
 
     def confidence(self) -> FloatArray:
         """Confidence of the consensus answer per link: the posterior of what it decided."""
@@ -314,10 +347,18 @@ def consensus(
         posterior[tau, j, i] = memo[key]
     votes_for = (votes.says_edge & votes.answered).sum(axis=0)
     theta = calibration.theta
+    offset = calibration_offset(results, calibration)
     if calibration.rule == "expected_f1":
-        theta = expected_f1_threshold(posterior[mask], calibration_offset(results, calibration))
+        theta = expected_f1_threshold(posterior[mask], offset)
     edges = (posterior >= theta) & (votes_for >= calibration.quorum) & mask
-    return Consensus(edges, posterior, votes_for, votes, theta, calibration.quorum, len(memo))
+    rule = "vote"
+    deferred = [r for r in results if r.method == calibration.defer_to and not r.abstained]
+    if deferred:
+        edges = deferred[0].edges & mask
+        rule = f"defer:{calibration.defer_to}"
+    return Consensus(
+        edges, posterior, votes_for, votes, theta, calibration.quorum, len(memo), rule, offset
+    )
 
 
 def calibration_offset(results: Sequence[MethodResult], calibration: Calibration) -> float:
@@ -447,6 +488,7 @@ def apply_live(
         if abs(cons.posterior[link] - p) > 1e-9:
             changed += 1
         cons.posterior[link] = p
-        cons.edges[link] = p >= cons.theta and cons.votes_for[link] >= cons.quorum
+        if cons.rule == "vote":
+            cons.edges[link] = p >= cons.theta and cons.votes_for[link] >= cons.quorum
     cons.decided_by_router = len(links)
     return changed

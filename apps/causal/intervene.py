@@ -160,10 +160,18 @@ def impulse_responses(coef: FloatArray, horizon: int) -> FloatArray:
 
 
 def root_causes(
-    data: FloatArray, graph: BoolArray, target: int, start: int, horizon: int
+    data: FloatArray,
+    graph: BoolArray,
+    target: int,
+    start: int,
+    horizon: int,
+    onset: int | None = None,
 ) -> list[tuple[int, float]]:
     """Series ranked by how much of the target's cumulative move over ``[start, start+horizon)``
     their own innovations explain (historical decomposition); the target itself is left out.
+
+    ``onset`` counts only the innovations of the first ``onset`` steps of the window (the
+    shocks that started the crash, not the later ones it caused); None counts all of them.
 
     Returns (series, contribution) pairs, largest |contribution| first; contributions are in
     the units of ``data``.
@@ -172,7 +180,8 @@ def root_causes(
     fitted = fit_scm(data, graph)
     irf = impulse_responses(fitted.coef, horizon)
     contrib = np.zeros(n)
-    for t in range(start, min(start + horizon, len(data))):
+    last = start + horizon if onset is None else start + min(onset, horizon)
+    for t in range(start, min(last, len(data))):
         u = fitted.residuals[t - lags]  # innovation of every series at t
         remaining = start + horizon - t
         contrib += u * irf[:remaining, :, target].sum(axis=0)

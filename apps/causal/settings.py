@@ -20,6 +20,12 @@ class CausalSettings(BaseModel):
         description="Simulated markets of the data's shape used to calibrate the vote.",
     )
     horizon: int = Field(10, ge=1, le=500, description="Steps over which do-effects are summed.")
+    root_cause_onset: int = Field(
+        1,
+        ge=1,
+        le=500,
+        description="Root causes: innovations of the first this-many steps of the crash window count.",
+    )
     bootstrap: int = Field(100, ge=0, le=5000, description="Bootstrap refits behind each interval.")
     live_router: bool = Field(
         True,

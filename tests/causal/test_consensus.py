@@ -194,3 +194,35 @@ def test_calibration_is_cached_and_a_corrupt_cache_is_recomputed(tmp_path: Path)
 
 def test_edge_label_is_what_the_router_reports() -> None:
     assert EDGE == "edge"
+
+
+def test_calibration_defers_only_to_a_method_that_beats_the_vote_out_of_sample() -> None:
+    rng = np.random.default_rng(2)
+    markets = [
+        simulate_market(MarketSpec(n_series=4, n_steps=300, max_lag=1, seed=920_000 + k))
+        for k in range(3)
+    ]
+    noise = [rng.exponential(1.0, m.graph[:1].shape) for m in markets]
+    # m1 decides perfectly but its evidence says nothing: the vote cannot match it
+    decisive = [
+        [MethodResult("m1", m.graph[:1].copy(), z), MethodResult("m2", z > 9, z)]
+        for m, z in zip(markets, noise, strict=True)
+    ]
+    cal = fit_calibration(markets, decisive)
+    assert cal.defer_to == "m1" and cal.rule_f1["m1"] == 1.0 > cal.rule_f1["vote"]
+    cons = consensus(decisive[0], cal, markets[0].names)
+    assert cons.rule == "defer:m1" and (cons.edges == markets[0].graph[:1]).all()
+    # an abstaining deferred method leaves the decision to the vote
+    absent = [MethodResult("m1", decisive[0][0].edges, noise[0], abstained=True), decisive[0][1]]
+    assert consensus(absent, cal, markets[0].names).rule == "vote"
+    # evidence that separates the links but own decisions that miss them: the vote is kept
+    informative = [
+        [
+            MethodResult(name, np.zeros_like(m.graph[:1]), np.where(m.graph[:1], 6.0, 0.1) + z)
+            for name in ("m1", "m2")
+        ]
+        for m, z in zip(markets, noise, strict=True)
+    ]
+    kept = fit_calibration(markets, informative)
+    assert kept.defer_to == "" and kept.rule_f1["vote"] > kept.rule_f1["m1"]
+    assert consensus(informative[0], kept, markets[0].names).rule == "vote"

@@ -31,16 +31,31 @@ def test_impulse_response_of_a_chain() -> None:
     assert irf[0, 0, 0] == 1 and irf[1, 0, 1] == 0.5 and np.isclose(irf[2, 0, 2], 0.2)
 
 
-def test_root_cause_is_the_shocked_series_not_the_mediator() -> None:
-    rng = np.random.default_rng(0)
+def chain(seed: int, shocks: dict[tuple[int, int], float]) -> tuple[np.ndarray, np.ndarray]:
+    """A 3-series chain 0 -> 1 -> 2 (lag 1, coefficient 0.6) with the given innovations
+    replaced (``(t, series): value``), and its true lag-1 graph."""
+    rng = np.random.default_rng(seed)
     x = np.zeros((600, 3))
     u = rng.standard_normal(x.shape)
-    u[400, 0] = -12.0  # the first hit
+    for (t, i), value in shocks.items():
+        u[t, i] = value
     for t in range(1, len(x)):
         x[t] = u[t]
-        x[t, 1] += 0.6 * x[t - 1, 0]  # 0 -> 1 -> 2
+        x[t, 1] += 0.6 * x[t - 1, 0]
         x[t, 2] += 0.6 * x[t - 1, 1]
     graph = np.zeros((1, 3, 3), dtype=bool)
     graph[0, 0, 1] = graph[0, 1, 2] = True
+    return x, graph
+
+
+def test_root_cause_is_the_shocked_series_not_the_mediator() -> None:
+    x, graph = chain(0, {(400, 0): -12.0})  # the first hit
     ranked = root_causes(x, graph, target=2, start=400, horizon=5)
     assert ranked[0][0] == 0 and ranked[0][1] < 0
+
+
+def test_onset_ranks_the_first_hit_above_a_larger_later_shock() -> None:
+    # the first hit at the onset, then a later, larger shock of the mediator (forced selling)
+    x, graph = chain(1, {(400, 0): -10.0, (402, 1): -30.0})
+    assert root_causes(x, graph, target=2, start=400, horizon=6)[0][0] == 1  # whole window
+    assert root_causes(x, graph, target=2, start=400, horizon=6, onset=1)[0][0] == 0
