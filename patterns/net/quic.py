@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from functools import partial
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from aioquic import tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -130,6 +130,8 @@ class QuicStats:
         encode_errors: outgoing messages that could not be encoded (too large).
         node_errors: exceptions raised by the node while handling a message or timer.
         events_dropped: events dropped from a slow :meth:`QuicNodeRuntime.iter_events`.
+        immediate_acks: ACKs sent at once for a second unacknowledged data packet
+            (see ``QuicSettings.ack_delay_s``).
         peers_silent: outbound connections dropped because the peer stopped answering
             (``liveness_timeout_s``) or restarted.
         peer_restarts: hellos from a peer with a new incarnation (the process restarted).
@@ -151,6 +153,7 @@ class QuicStats:
     encode_errors: int = 0
     node_errors: int = 0
     events_dropped: int = 0
+    immediate_acks: int = 0
     peers_silent: int = 0
     peer_restarts: int = 0
 
@@ -231,15 +234,30 @@ class _Connection(QuicConnectionProtocol):
         self._streams: dict[int, _InboundStream] = {}
         self._held: list[tuple[int, bytes, bool]] = []
         self._held_bytes = 0
+        self._stream_data = False  # the datagram being processed carried stream data
         if not self.outbound:
             _request_client_certificate(quic)
         runtime._conns.add(self)
 
     # -- aioquic hooks ------------------------------------------------------------
     def datagram_received(self, data: bytes | str, addr: Any) -> None:
-        """Process a datagram, then move queued frames in if acknowledgements made room."""
-        self.last_heard = self._loop.time()
-        super().datagram_received(data, addr)
+        """Process a datagram, then move queued frames in if acknowledgements made room.
+
+        ACKs are held up to ``QuicSettings.ack_delay_s``, except that a second packet of
+        stream data arriving while one is still unacknowledged is acknowledged at once
+        (RFC 9000 section 13.2.2), so a bulk transfer keeps its congestion window open.
+        """
+        now = self._loop.time()
+        self.last_heard = now
+        space = self._quic._spaces.get(tls.Epoch.ONE_RTT)
+        held = space is not None and space.ack_at is not None
+        self._stream_data = False
+        self._quic.receive_datagram(cast(bytes, data), addr, now=now)
+        self._process_events()
+        if held and self._stream_data and space is not None and space.ack_at is not None:
+            space.ack_at = now  # the second unacknowledged data packet: acknowledge now
+            self._rt.stats.immediate_acks += 1
+        self.transmit()
         if self.link is not None:
             self.link.pump()
 
@@ -385,6 +403,7 @@ class _Connection(QuicConnectionProtocol):
         self._rt._connection_terminated(self)
 
     def _on_stream_data(self, stream_id: int, data: bytes, end_stream: bool) -> None:
+        self._stream_data = True
         if self.closing or self.outbound:
             return  # a peer never sends on the streams we open; ignore it
         if self.peer_id is None:

@@ -75,10 +75,16 @@ async def test_a_restart_replaces_the_link_keys(
         await c.stop_replica(3)
         await c.restart_replica(3)
         await c.submit([encode_op(Put(f"x{i}", "y")) for i in range(6)], timeout_s=30.0)
-        await c.quic.run_until(
-            lambda: c.replica(3).last_executed == c.replica(0).last_executed, 20.0
-        )
         rts = c.quic.runtimes
+        # caught up, and every survivor's hello on its new link to 3 arrived (a survivor
+        # rotates its send key when it dials; the hello carrying it may still be in flight)
+        await c.quic.run_until(
+            lambda: (
+                c.replica(3).last_executed == c.replica(0).last_executed
+                and all(rts[3].link_keys.receive_keys(a) for a in (0, 1, 2))
+            ),
+            20.0,
+        )
         for a in (0, 1, 2):
             new = rts[a].link_keys.send_key(3)
             assert new != old_to_3[a]  # rotated when the link to the new process was made

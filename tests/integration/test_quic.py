@@ -191,6 +191,14 @@ async def test_ack_delay_setting_reaches_every_connection(
         )
         conns = [c for rt in cluster.runtimes.values() for c in rt._conns]
         assert conns and {c._quic._ack_delay for c in conns} == {0.02}
+        quiet = {nid: st.immediate_acks for nid, st in cluster.stats().items()}
+        # a bulk transfer: packets arrive back to back, every second one is acked at once
+        before = len(cluster.node(2).delivered)
+        for k in range(200):
+            cluster.call(1, broadcast_value(b"%04d" % k + b"x" * 2000))
+        await cluster.run_until(lambda: len(cluster.node(2).delivered) == before + 200, TIMEOUT_S)
+        bulk = {nid: st.immediate_acks for nid, st in cluster.stats().items()}
+        assert bulk[2] > quiet[2] and bulk[3] > quiet[3]
 
 
 async def test_events_iterator_callback_and_clean_stop(
