@@ -86,6 +86,9 @@ class IndexStatus:
         indexed_rows: rows covered by the vector index.
         unindexed_rows: rows written since; searches scan them exactly.
         deltas: graphs (one per build or incremental update) making up the index.
+        side_unindexed_rows: the most rows any scalar or full-text index (id,
+            namespace, kind, created_at, text) does not cover yet; a filter on a
+            column scans those rows, so a namespace-filtered search pays for them.
     """
 
     rows: int
@@ -93,6 +96,7 @@ class IndexStatus:
     indexed_rows: int
     unindexed_rows: int
     deltas: int
+    side_unindexed_rows: int = 0
 
     @property
     def has_index(self) -> bool:
@@ -116,17 +120,19 @@ def plan_maintenance(status: IndexStatus, settings: MemorySettings) -> IndexActi
 
     * no index: build one once the table reaches ``index_threshold_rows``;
     * fewer than ``reindex_unindexed_rows`` unindexed rows: nothing (they are
-      scanned exactly, which stays cheap);
+      scanned exactly, which stays cheap), unless a scalar or full-text index
+      lags that many rows behind: then fold the new rows into every index;
     * otherwise rebuild when the table grew ``retrain_growth_factor`` times
       past the indexed rows or the index has ``MAX_VECTOR_INDEX_DELTAS``
       delta graphs, else fold the new rows in incrementally.
     """
+    stale_side = status.side_unindexed_rows >= settings.reindex_unindexed_rows
     if not status.has_index:
-        return (
-            IndexAction.BUILD if status.rows >= settings.index_threshold_rows else IndexAction.NONE
-        )
+        if status.rows >= settings.index_threshold_rows:
+            return IndexAction.BUILD
+        return IndexAction.OPTIMIZE if stale_side else IndexAction.NONE
     if status.unindexed_rows < settings.reindex_unindexed_rows:
-        return IndexAction.NONE
+        return IndexAction.OPTIMIZE if stale_side else IndexAction.NONE
     grown = status.rows >= settings.retrain_growth_factor * max(1, status.indexed_rows)
     if grown or status.deltas >= MAX_VECTOR_INDEX_DELTAS:
         return IndexAction.REBUILD

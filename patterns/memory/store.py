@@ -741,8 +741,13 @@ class MemoryStore:
         async def status() -> IndexStatus:
             rows = int(await self._table.count_rows())
             names = {cfg.name for cfg in await self._table.list_indices()}
+            side = 0
+            for name in names - {VECTOR_INDEX_NAME}:
+                side_stats = await self._table.index_stats(name)
+                if side_stats is not None:
+                    side = max(side, int(side_stats.num_unindexed_rows))
             if VECTOR_INDEX_NAME not in names:
-                return IndexStatus(rows, None, 0, rows, 0)
+                return IndexStatus(rows, None, 0, rows, 0, side)
             stats = await self._table.index_stats(VECTOR_INDEX_NAME)
             return IndexStatus(
                 rows=rows,
@@ -750,12 +755,14 @@ class MemoryStore:
                 indexed_rows=int(stats.num_indexed_rows),
                 unindexed_rows=int(stats.num_unindexed_rows),
                 deltas=int(stats.num_indices or 1),
+                side_unindexed_rows=side,
             )
 
         return self._run(status(), "index status")
 
     def build_index(self) -> IndexStatus:
-        """Build (or rebuild from scratch) the vector index now, whatever the table size."""
+        """Build (or rebuild from scratch) the vector index now, whatever the table size,
+        and fold every row into the scalar and full-text indices."""
         with self._write_lock:
             rows = int(self._run(self._table.count_rows(), "count"))
             if rows == 0:
@@ -767,6 +774,8 @@ class MemoryStore:
                 ),
                 "build vector index",
             )
+            keep = timedelta(seconds=self.settings.keep_versions_s)
+            self._run(self._table.optimize(cleanup_older_than=keep), "update side indices")
             self._drop_working_set()
         return self.index_status()
 

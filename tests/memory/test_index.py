@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -73,9 +75,30 @@ def test_auto_index_can_be_switched_off_and_built_on_demand(db_uri: str) -> None
             store.build_index()
         store.add(items(0, 40))
         assert not store.index_status().has_index
+        assert store.index_status().side_unindexed_rows == 40  # created empty, never updated
         assert store.maintain_index() is IndexAction.BUILD
-        assert store.index_status().indexed_rows == 40
+        after = store.index_status()
+        assert after.indexed_rows == 40
+        assert after.side_unindexed_rows == 0  # the scalar and text indices cover every row
         assert store.maintain_index() is IndexAction.NONE
+
+
+def test_lagging_scalar_indices_are_folded_in_without_a_vector_index(db_uri: str) -> None:
+    settings = MemorySettings(
+        create_if_missing=True,
+        uri=db_uri,
+        dim=SMALL_DIM,
+        index_threshold_rows=10_000,
+        reindex_unindexed_rows=30,
+        auto_index=False,
+    )
+    with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM)) as store:
+        store.add(items(0, 40))
+        assert store.maintain_index() is IndexAction.OPTIMIZE  # below the vector threshold
+        status_ = store.index_status()
+        assert not status_.has_index and status_.side_unindexed_rows == 0
+        assert store.maintain_index() is IndexAction.NONE
+        assert store.search("log line 3: service 3 returned error 3", k=1)[0].record.id == "r3"
 
 
 def status(rows: int, indexed: int, deltas: int = 1, has: bool = True) -> IndexStatus:
@@ -91,6 +114,9 @@ def status(rows: int, indexed: int, deltas: int = 1, has: bool = True) -> IndexS
         (status(70_000, 40_000), IndexAction.OPTIMIZE),
         (status(70_000, 40_000, deltas=4), IndexAction.REBUILD),
         (status(90_000, 40_000), IndexAction.REBUILD),
+        (replace(status(9_999, 0, 0, has=False), side_unindexed_rows=25_000), IndexAction.OPTIMIZE),
+        (replace(status(50_000, 40_000), side_unindexed_rows=25_000), IndexAction.OPTIMIZE),
+        (replace(status(50_000, 40_000), side_unindexed_rows=5_000), IndexAction.NONE),
     ],
 )
 def test_maintenance_policy(state: IndexStatus, action: IndexAction) -> None:
