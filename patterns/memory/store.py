@@ -62,7 +62,7 @@ from patterns.memory.schema import (
     records_from_arrow,
 )
 from patterns.memory.settings import MemorySettings
-from patterns.memory.working_set import MIRROR_COLUMNS, Filter, WorkingSet
+from patterns.memory.working_set import MIRROR_COLUMNS, RECORD_COLUMNS, Filter, WorkingSet
 
 T = TypeVar("T")
 
@@ -185,6 +185,8 @@ class MemoryStore:
     :class:`~patterns.memory.working_set.WorkingSet` while the table has at
     most ``settings.working_set_rows`` rows); above it an IVF_HNSW_FLAT index
     is built and maintained automatically (see :mod:`patterns.memory.index`).
+    Up to ``settings.record_mirror_rows`` rows the records (not the vectors)
+    stay mirrored in process, so the index is asked for ids and distances only.
 
     The sync API runs LanceDB's async API on one background event loop; a
     store may be shared by threads. Several processes may use one table:
@@ -564,7 +566,7 @@ class MemoryStore:
             return []
         ids = [row.id for row in checked]
         chunk = self.settings.write_batch_rows
-        keep_batches = len(checked) <= self.settings.working_set_rows
+        keep_batches = len(checked) <= self._mirror_rows()
         written: list[pa.RecordBatch] = []
         errors: list[MemoryStoreError] = []
 
@@ -603,11 +605,14 @@ class MemoryStore:
                 if errors:
                     raise errors[0] from None
                 raise
-            if upsert or not keep_batches:
+            if not keep_batches:
                 self._drop_working_set()
             else:
                 table = pa.Table.from_batches(written, schema=self._schema)
-                self._patch_working_set(lambda ws: ws.append(table, version), version)
+                if upsert:
+                    self._patch_working_set(lambda ws: ws.upsert(table, version), version)
+                else:
+                    self._patch_working_set(lambda ws: ws.append(table, version), version)
             self._after_write()
         return ids
 
@@ -942,15 +947,27 @@ class MemoryStore:
             # One hop to the loop: while the table is known to be too large for
             # the working set, query LanceDB straight away.
             version = int(await self._table.version())
-            if s.working_set_rows > 0 and version != self._too_large_at:
+            if self._mirror_rows() > 0 and version != self._too_large_at:
                 return version, None
             return version, await self._filtered_query(build, flt, version)
 
         version, table = self._run(lancedb_unless_mirrored(), "vector search")
         if table is None:
             ws = self._current_working_set(version)
-            if ws is not None and ws.version == version:
+            if ws is not None and ws.version == version and ws.has_vectors:
                 return [SearchHit(r, x) for r, x in ws.search(vec, k, flt, with_vectors)]
+            if ws is not None and ws.version == version and not with_vectors:
+                # LanceDB's index finds ids and distances; the records come from the mirror
+                hits = self._run(
+                    self._filtered_query(
+                        lambda where: build(where).select(["id", "_distance"]), flt, version
+                    ),
+                    "vector search",
+                )
+                records = ws.records(hits.column("id").to_pylist())
+                if records is not None:
+                    sims = (1.0 - hits.column("_distance").to_numpy(zero_copy_only=False)).tolist()
+                    return [SearchHit(r, float(x)) for r, x in zip(records, sims, strict=True)]
             table = self._run(self._filtered_query(build, flt, version), "vector search")
         sims = (1.0 - table.column("_distance").to_numpy(zero_copy_only=False)).tolist()
         records = records_from_arrow(table.drop_columns(["_distance"]))
@@ -1033,8 +1050,13 @@ class MemoryStore:
             if ws is None:
                 return
             stale = ws.version + 1 != version
-            if stale or patch(ws) is False or ws.rows > self.settings.working_set_rows:
+            limit = self.settings.working_set_rows if ws.has_vectors else self._mirror_rows()
+            if stale or patch(ws) is False or ws.rows > limit:
                 self._working_set = None
+
+    def _mirror_rows(self) -> int:
+        """The largest table mirrored in process (with vectors or records only)."""
+        return max(self.settings.working_set_rows, self.settings.record_mirror_rows)
 
     def _current_working_set(self, version: int) -> WorkingSet | None:
         """The mirror of table ``version``, loading it if the table is small enough.
@@ -1042,7 +1064,7 @@ class MemoryStore:
         A table found too large is remembered per version, so searches on a
         large table pay no extra round trip.
         """
-        limit = self.settings.working_set_rows
+        limit = self._mirror_rows()
         if limit == 0:
             return None
         with self._ws_lock:
@@ -1052,13 +1074,18 @@ class MemoryStore:
             if self._too_large_at == version:
                 return None
 
+        small = self.settings.working_set_rows
+
         async def snapshot() -> tuple[pa.Table | None, int]:
             # Read, then confirm no commit landed in between; give up after a few tries.
+            # Small tables are mirrored with their vectors, larger ones records only.
             for _ in range(3):
                 before = int(await self._table.version())
-                if int(await self._table.count_rows()) > limit:
+                rows = int(await self._table.count_rows())
+                if rows > limit:
                     return None, before
-                table = await self._table.query().select(list(MIRROR_COLUMNS)).to_arrow()
+                columns = list(MIRROR_COLUMNS) if rows <= small else RECORD_COLUMNS
+                table = await self._table.query().select(columns).to_arrow()
                 if int(await self._table.version()) == before:
                     return table, before
             return None, -1
@@ -1068,7 +1095,7 @@ class MemoryStore:
             if table is None or table.num_rows > limit:
                 self._too_large_at = at if table is None else None
                 return None
-            self._working_set = WorkingSet(table, at)
+            self._working_set = WorkingSet(table, at, vectors="vector" in table.column_names)
             return self._working_set
 
 

@@ -11,6 +11,16 @@ from numpy.typing import NDArray
 
 from patterns.memory.schema import MemoryRecord, records_from_arrow
 
+RECORD_COLUMNS = [  # a records-only mirror: what a search returns, without the vectors
+    "id",
+    "namespace",
+    "kind",
+    "text",
+    "metadata",
+    "created_at",
+    "expires_at",
+    "score",
+]
 NEVER_US = np.iinfo(np.int64).max  # expires_at of records that never expire, microseconds
 MIRROR_COLUMNS = (
     "id",
@@ -46,7 +56,12 @@ def _micros(column: pa.ChunkedArray | pa.Array, fill: int) -> NDArray[np.int64]:
 
 
 class WorkingSet:
-    """A read-only numpy mirror of one version of a small memory table.
+    """A read-only numpy mirror of one version of a memory table.
+
+    With ``vectors`` (small tables) it answers vector searches itself, exactly.
+    Without (larger tables) it holds the records only: LanceDB's ANN index finds
+    the ids and :meth:`records` returns their records without a second read of
+    the table's columns.
 
     LanceDB stays the source of truth: the store builds a mirror from a full
     read of the table, tags it with the table version it reflects, and drops
@@ -59,20 +74,25 @@ class WorkingSet:
         version: the LanceDB table version ``table`` was read at.
     """
 
-    def __init__(self, table: pa.Table, version: int) -> None:
+    def __init__(self, table: pa.Table, version: int, *, vectors: bool = True) -> None:
         self.version = version
-        self._table = table.select(list(MIRROR_COLUMNS)).combine_chunks()
+        self.has_vectors = vectors
+        self._columns = list(MIRROR_COLUMNS) if vectors else RECORD_COLUMNS
+        self._table = table.select(self._columns).combine_chunks()
         self._index()
 
     def _index(self) -> None:
         t = self._table
         n = t.num_rows
-        vec = t.column("vector").combine_chunks()
-        dim = vec.type.list_size
-        flat = vec.flatten().to_numpy(zero_copy_only=False)
-        self._vectors: NDArray[np.float32] = np.ascontiguousarray(
-            flat.reshape(n, dim), dtype=np.float32
-        )
+        self._vectors: NDArray[np.float32] = np.zeros((n, 0), dtype=np.float32)
+        if not self.has_vectors:  # records only: an id -> row map is all a lookup needs
+            self._ids = {rid: i for i, rid in enumerate(t.column("id").to_pylist())}
+            return
+        if self.has_vectors:
+            vec = t.column("vector").combine_chunks()
+            dim = vec.type.list_size
+            flat = vec.flatten().to_numpy(zero_copy_only=False)
+            self._vectors = np.ascontiguousarray(flat.reshape(n, dim), dtype=np.float32)
         self._namespace: NDArray[np.object_] = np.asarray(t.column("namespace").to_pylist(), object)
         self._kind: NDArray[np.object_] = np.asarray(t.column("kind").to_pylist(), object)
         self._created = _micros(t.column("created_at"), 0)
@@ -81,16 +101,41 @@ class WorkingSet:
 
     @property
     def rows(self) -> int:
-        """Rows mirrored."""
-        return int(self._table.num_rows)
+        """Records mirrored (live ones: a records-only mirror keeps replaced rows a while)."""
+        return len(self._ids) if not self.has_vectors else int(self._table.num_rows)
 
     def append(self, batch: pa.Table, version: int) -> None:
         """Add rows that one commit (the one that produced ``version``) appended."""
+        if not self.has_vectors:
+            self.upsert(batch, version)
+            return
         self._table = pa.concat_tables(
-            [self._table, batch.select(list(MIRROR_COLUMNS)).cast(self._table.schema)]
+            [self._table, batch.select(self._columns).cast(self._table.schema)]
         ).combine_chunks()
         self.version = version
         self._index()
+
+    def upsert(self, batch: pa.Table, version: int) -> bool:
+        """Apply one upsert commit (the one that produced ``version``); False when this
+        mirror cannot (one with vectors is rebuilt instead).
+
+        A records-only mirror appends the rows and points their ids at the new rows;
+        the replaced rows are dropped once they make up half of the table.
+        """
+        if self.has_vectors:
+            return False
+        base = self._table.num_rows
+        self._table = pa.concat_tables(
+            [self._table, batch.select(self._columns).cast(self._table.schema)]
+        )
+        for i, rid in enumerate(batch.column("id").to_pylist()):
+            self._ids[rid] = base + i
+        self.version = version
+        if self._table.num_rows > 2 * len(self._ids) + 1_000:
+            live = sorted(self._ids.values())
+            self._table = self._table.take(pa.array(live, pa.int64()))
+            self._index()
+        return True
 
     def set_score(self, record_id: str, score: float, version: int) -> bool:
         """Patch one record's score after the commit that produced ``version``."""
@@ -104,10 +149,22 @@ class WorkingSet:
         self.version = version
         return True
 
+    def records(self, ids: list[str]) -> list[MemoryRecord] | None:
+        """The records of ``ids``, in that order (without vectors); None if one is missing."""
+        rows = [self._ids.get(rid) for rid in ids]
+        if any(row is None for row in rows):
+            return None
+        taken = self._table.take(pa.array(rows, pa.int64()))
+        if self.has_vectors:
+            taken = taken.drop_columns(["vector"])
+        return records_from_arrow(taken)
+
     def search(
         self, query: NDArray[np.float32], k: int, flt: Filter, with_vectors: bool = False
     ) -> list[tuple[MemoryRecord, float]]:
         """Exact top-``k`` by cosine similarity among rows passing ``flt``, best first."""
+        if not self.has_vectors:
+            raise ValueError("a records-only mirror cannot search by vector")
         # einsum runs numpy's own single-threaded loop: a multi-threaded BLAS gemv
         # measured 4x slower here when the cores are shared with LanceDB's threads.
         sims: NDArray[np.float32] = np.einsum("ij,j->i", self._vectors, query)

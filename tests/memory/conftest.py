@@ -37,16 +37,24 @@ def db_uri(tmp_path: Path) -> str:
     return str(tmp_path / "lancedb")
 
 
-@pytest.fixture(params=["working-set", "lancedb"])
-def search_path(request: pytest.FixtureRequest) -> int:
-    """Both search paths: the in-process working set and LanceDB's own scan."""
-    return 20_000 if request.param == "working-set" else 0
+@pytest.fixture(params=["working-set", "record-mirror", "lancedb"])
+def search_path(request: pytest.FixtureRequest) -> dict[str, int]:
+    """Every search path: the in-process working set (exact search), LanceDB's search for
+    ids with the records from the in-process mirror, and LanceDB alone."""
+    return {
+        "working-set": {"working_set_rows": 20_000},
+        "record-mirror": {"working_set_rows": 0, "record_mirror_rows": 20_000},
+        "lancedb": {"working_set_rows": 0, "record_mirror_rows": 0},
+    }[request.param]
 
 
 @pytest.fixture
-def store(db_uri: str, clock: Clock, search_path: int) -> Iterator[MemoryStore]:
+def store(db_uri: str, clock: Clock, search_path: dict[str, int]) -> Iterator[MemoryStore]:
     settings = MemorySettings(
-        create_if_missing=True, uri=db_uri, working_set_rows=search_path, dim=SMALL_DIM
+        create_if_missing=True,
+        uri=db_uri,
+        dim=SMALL_DIM,
+        **search_path,  # type: ignore[arg-type]
     )
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as s:
         yield s
