@@ -7,6 +7,7 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -111,7 +112,15 @@ def run_aggregation_bench() -> dict[str, float]:
                 )
             out[f"quic{n}{label}_ms"] = rep.elapsed_s * 1000
             out[f"quic{n}{label}_coverage"] = rep.coverage
+    from tests.perf.aggregation_multiprocess import run_tree_quic_processes
     from tests.perf.bench_quic import run_quic_bench
+
+    with tempfile.TemporaryDirectory() as tmp:
+        elapsed, coverage = run_tree_quic_processes(
+            [float(v) for v in values[:256]], Path(tmp), k=8
+        )
+    out["quic256_ms_multiprocess"] = elapsed * 1000
+    out["quic256_multiprocess_coverage"] = coverage
 
     # the floor of a QUIC tree in one process: its partials carried at the rate a bare
     # aioquic echo moves messages in this run, plus one round trip per level
@@ -122,6 +131,7 @@ def run_aggregation_bench() -> dict[str, float]:
         255 / floor["quic_msgs_per_s"] * 1000 + tree_depth(256, 8) * out["floor_quic_rtt_p50_ms"]
     )
     out["quic256_vs_floor"] = out["quic256_ms"] / out["floor_quic256_ms"]
+    out["quic256_multiprocess_vs_floor"] = out["quic256_ms_multiprocess"] / out["floor_quic256_ms"]
     return out
 
 
