@@ -70,7 +70,6 @@ EMBEDDER_METADATA_KEY = b"swarmkit.memory.embedder"
 SCHEMA_METADATA_KEY = b"swarmkit.memory.schema"
 SCHEMA_VERSION = b"1"
 MAX_K = 10_000  # largest top-k a search may ask for
-RESULT_COLUMNS = [c for c in MIRROR_COLUMNS if c != VECTOR_COLUMN]
 REQUIRED_COLUMNS = frozenset(MIRROR_COLUMNS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONFLICT_MARKERS = ("commit conflict", "retryable", "too many concurrent", "timed out", "timeout")
@@ -921,7 +920,7 @@ class MemoryStore:
         return hits
 
     def _columns(self, with_vectors: bool) -> list[str]:
-        return list(MIRROR_COLUMNS) if with_vectors else list(RESULT_COLUMNS)
+        return list(MIRROR_COLUMNS) if with_vectors else list(RECORD_COLUMNS)
 
     def _vector_search(
         self, vec: NDArray[np.float32], k: int, flt: Filter, exact: bool, with_vectors: bool

@@ -11,16 +11,6 @@ from numpy.typing import NDArray
 
 from patterns.memory.schema import MemoryRecord, records_from_arrow
 
-RECORD_COLUMNS = [  # a records-only mirror: what a search returns, without the vectors
-    "id",
-    "namespace",
-    "kind",
-    "text",
-    "metadata",
-    "created_at",
-    "expires_at",
-    "score",
-]
 NEVER_US = np.iinfo(np.int64).max  # expires_at of records that never expire, microseconds
 MIRROR_COLUMNS = (
     "id",
@@ -33,6 +23,8 @@ MIRROR_COLUMNS = (
     "score",
     "vector",
 )
+# what a search returns, and all a records-only mirror holds: every column but the vector
+RECORD_COLUMNS = [c for c in MIRROR_COLUMNS if c != "vector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +80,10 @@ class WorkingSet:
         if not self.has_vectors:  # records only: an id -> row map is all a lookup needs
             self._ids = {rid: i for i, rid in enumerate(t.column("id").to_pylist())}
             return
-        if self.has_vectors:
-            vec = t.column("vector").combine_chunks()
-            dim = vec.type.list_size
-            flat = vec.flatten().to_numpy(zero_copy_only=False)
-            self._vectors = np.ascontiguousarray(flat.reshape(n, dim), dtype=np.float32)
+        vec = t.column("vector").combine_chunks()
+        dim = vec.type.list_size
+        flat = vec.flatten().to_numpy(zero_copy_only=False)
+        self._vectors = np.ascontiguousarray(flat.reshape(n, dim), dtype=np.float32)
         self._namespace: NDArray[np.object_] = np.asarray(t.column("namespace").to_pylist(), object)
         self._kind: NDArray[np.object_] = np.asarray(t.column("kind").to_pylist(), object)
         self._created = _micros(t.column("created_at"), 0)
