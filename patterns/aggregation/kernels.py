@@ -80,6 +80,23 @@ def moments_up(
 
 
 @njit(cache=True, nogil=True)
+def _child_entries(
+    node: int, k: int, first_child: int, n: int, child_off: np.ndarray, leaf_children: bool
+) -> tuple[int, int]:  # pragma: no cover - compiled
+    """Where ``node``'s children's entries are: the agent range ``[x0, x1)`` when the
+    children are leaves (each its own entry), else the range of positions in the level
+    below's CSR (whose first node is ``first_child``). Empty for a node without children."""
+    c0 = k * node + 1
+    if leaf_children:
+        return c0, max(min(c0 + k, n), c0)
+    c0 -= first_child
+    c1 = min(c0 + k, child_off.shape[0] - 1)
+    if c0 >= c1:
+        return 0, 0
+    return child_off[c0], child_off[c1]
+
+
+@njit(cache=True, nogil=True)
 def sparse_level_up(
     s: int,
     e: int,
@@ -103,7 +120,6 @@ def sparse_level_up(
     """
     p = e - s
     n = own_key.shape[0]
-    nchild = child_off.shape[0] - 1
     first_child = k * s + 1
     off = np.empty(p + 1, np.int64)
     cap = n - s if leaf_children else child_key.shape[0] + p  # at most one entry per agent
@@ -122,16 +138,7 @@ def sparse_level_up(
             acc[key] = own_val[s + j]
             touched[t] = key
             t += 1
-        c0 = k * (s + j) + 1 - first_child
-        c1 = min(c0 + k, nchild)
-        if leaf_children:  # the children are leaves: their partial is their own entry
-            c0 += first_child
-            c1 = min(c0 + k, n)
-            x0 = c0
-            x1 = c1
-        else:
-            x0 = child_off[c0] if c0 < c1 else 0
-            x1 = child_off[c1] if c0 < c1 else 0
+        x0, x1 = _child_entries(s + j, k, first_child, n, child_off, leaf_children)
         for x in range(x0, x1):
             if leaf_children:
                 key = own_key[x]
@@ -182,7 +189,6 @@ def topk_level_up(
     """
     p = e - s
     n = v.shape[0]
-    nchild = child_off.shape[0] - 1
     first_child = k * s + 1
     off = np.empty(p + 1, np.int64)
     vals = np.empty(p * top, np.float64)
@@ -194,14 +200,7 @@ def topk_level_up(
         off[j] = pos
         t = 0
         node = s + j
-        c0 = k * node + 1 - first_child
-        c1 = min(c0 + k, nchild)
-        if leaf_children:
-            start = c0 + first_child
-            stop = max(min(start + k, n), start)  # a leaf of this level has no children
-        else:
-            start = child_off[c0] if c0 < nchild else 0
-            stop = child_off[c1] if c1 > c0 else start
+        start, stop = _child_entries(node, k, first_child, n, child_off, leaf_children)
         total = stop - start + 1
         for x in range(total):
             if x == stop - start:
