@@ -14,12 +14,13 @@ import asyncio
 import multiprocessing as mp
 import os
 import time
+from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from patterns.aggregation.node import AggregationNode, aggregation_codec
-from patterns.aggregation.runner import WARMUP_SLOT_S, _period
+from patterns.aggregation.runner import WARMUP_SLOT_S, _begin, _period, _set_slot
 from patterns.core.ids import NodeId
 from patterns.core.keys import ClusterCA
 from patterns.core.settings import QuicSettings
@@ -48,31 +49,27 @@ def groups_of(n: int, k: int, processes: int) -> list[list[int]]:
     return [g for g in groups if g]
 
 
-def _group_main(
-    ids: list[int],
-    values: list[float],
-    k: int,
-    addresses: dict[NodeId, tuple[str, int]],
-    certs: str,
-    quic_json: str,
-    conn: Connection,
-) -> None:
-    asyncio.run(_group(ids, values, k, addresses, certs, quic_json, conn))
+@dataclass(frozen=True)
+class _Tree:
+    """What every group process needs to know of the whole tree."""
+
+    values: list[float]
+    k: int
+    addresses: dict[NodeId, tuple[str, int]]
+    certs: str
+    quic_json: str
 
 
-async def _group(
-    ids: list[int],
-    values: list[float],
-    k: int,
-    addresses: dict[NodeId, tuple[str, int]],
-    certs: str,
-    quic_json: str,
-    conn: Connection,
-) -> None:
+def _group_main(tree: _Tree, ids: list[int], conn: Connection) -> None:
+    asyncio.run(_group(tree, ids, conn))
+
+
+async def _group(tree: _Tree, ids: list[int], conn: Connection) -> None:
+    values, k, addresses = tree.values, tree.k, tree.addresses
     n = len(values)
     period = _period(n, k, 1.0)
-    ca = ClusterCA.open_or_create(certs)
-    settings = QuicSettings.model_validate_json(quic_json)
+    ca = ClusterCA.open_or_create(tree.certs)
+    settings = QuicSettings.model_validate_json(tree.quic_json)
     runtimes = {}
     for nid in ids:
         node = AggregationNode(
@@ -116,14 +113,6 @@ async def _group(
         await rt.stop()
 
 
-def _set_slot(node: AggregationNode, now: float, slot_s: float) -> None:
-    node.slot_s = slot_s
-
-
-def _begin(node: AggregationNode, now: float, epoch: int) -> None:
-    node.begin_epoch(epoch, now)
-
-
 def run_tree_quic_processes(
     values: list[float], certs_dir: Path, k: int = 8, processes: int | None = None
 ) -> tuple[float, int]:
@@ -136,13 +125,14 @@ def run_tree_quic_processes(
     for i in range(n):  # issued here, so the children only read them
         ca.credentials(NodeId(i))
     quic = QuicSettings.model_validate({"connect_timeout_s": 30.0}).model_dump_json()
+    tree = _Tree(values, k, addresses, str(certs_dir), quic)
     ctx = mp.get_context("spawn")
     pipes, procs = [], []
     for ids in groups:
         parent, child = ctx.Pipe()
         proc = ctx.Process(
             target=_group_main,
-            args=(ids, values, k, addresses, str(certs_dir), quic, child),
+            args=(tree, ids, child),
             daemon=True,
         )
         proc.start()
