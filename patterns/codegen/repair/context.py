@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from patterns.codegen.records import TestOutcome
 from patterns.codegen.repair.sandbox import SpectrumOutcome, suspiciousness
-from patterns.codegen.repair.sites import find_function
+from patterns.codegen.repair.sites import call_name, find_function
 
 MAX_SHAPES = 4  # shape tokens kept in a context
 MESSAGE_WORDS = 8  # words of an exception message kept
@@ -79,13 +79,7 @@ def node_kinds(node: ast.AST) -> set[str]:
     elif isinstance(node, ast.Subscript):
         kinds.add("slice" if isinstance(node.slice, ast.Slice) else "index")
     elif isinstance(node, ast.Call):
-        name = (
-            node.func.id
-            if isinstance(node.func, ast.Name)
-            else node.func.attr
-            if isinstance(node.func, ast.Attribute)
-            else ""
-        )
+        name = call_name(node) or ""
         if name in ("range", "len", "min", "max", "sorted", "sort", "abs", "sum"):
             kinds.add(f"call:{name}")
     elif isinstance(node, ast.Return):

@@ -37,7 +37,13 @@ from dataclasses import dataclass
 
 from patterns.codegen.records import Candidate, EditFormat, TestOutcome
 from patterns.codegen.repair.sandbox import SpectrumOutcome, suspiciousness
-from patterns.codegen.repair.sites import OPERATORS, SiteEdit, find_function, function_edits
+from patterns.codegen.repair.sites import (
+    OPERATORS,
+    SiteEdit,
+    call_name,
+    find_function,
+    function_edits,
+)
 
 DEFAULT_MAX_CANDIDATES = 200
 DEFAULT_OPERATOR_PRIOR: Mapping[str, float] = dict.fromkeys(OPERATORS, 0.0)
@@ -289,13 +295,7 @@ def site_features(source: str, entry_point: str) -> list[str]:
         elif isinstance(node, ast.Return):
             returns += 1
         elif isinstance(node, ast.Call):
-            name = (
-                node.func.id
-                if isinstance(node.func, ast.Name)
-                else node.func.attr
-                if isinstance(node.func, ast.Attribute)
-                else ""
-            )
+            name = call_name(node) or ""
             if name == entry_point:
                 features.add("recursion")
             elif name in module_functions:

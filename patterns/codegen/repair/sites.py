@@ -329,7 +329,7 @@ class _Finder:
                 return "slice" if isinstance(child, ast.Slice) else "index"
             if isinstance(cur, ast.Slice):
                 return "slice"
-            if isinstance(cur, ast.Call) and _call_name(cur) == "range":
+            if isinstance(cur, ast.Call) and call_name(cur) == "range":
                 return "for-range" if self._is_for_iter(cur) else "range"
             if isinstance(cur, ast.stmt):
                 return _stmt_context(cur, child)
@@ -517,7 +517,7 @@ class _Finder:
             yield self._make("return-value", "swap-return", start, end, name, "return")
 
     def _call(self, node: ast.Call) -> Iterator[SiteEdit]:
-        name = _call_name(node)
+        name = call_name(node)
         context = self.context(node)
         if isinstance(node.func, ast.Name) and name in ("min", "max"):
             other = "max" if name == "min" else "min"
@@ -573,7 +573,7 @@ class _Finder:
         found: list[tuple[ast.expr, str, str]] = []
         if (
             isinstance(node, ast.Call)
-            and _call_name(node) == "range"
+            and call_name(node) == "range"
             and isinstance(node.func, ast.Name)
         ):
             context = "for-range" if self._is_for_iter(node) else "range"
@@ -616,7 +616,8 @@ class _Finder:
         yield self._make(family, f"{prefix}-dec", start, end, f"{text} - 1", context)
 
 
-def _call_name(node: ast.Call) -> str | None:
+def call_name(node: ast.Call) -> str | None:
+    """The called name of ``f(...)`` or ``obj.f(...)``; None for any other callee."""
     if isinstance(node.func, ast.Name):
         return node.func.id
     if isinstance(node.func, ast.Attribute):
@@ -647,7 +648,7 @@ def _indexish(node: ast.AST) -> bool:
         node.op, ast.Add | ast.Sub | ast.FloorDiv | ast.Mult
     ):
         return True
-    return isinstance(node, ast.Call) and _call_name(node) in ("len", "int", "abs", "min", "max")
+    return isinstance(node, ast.Call) and call_name(node) in ("len", "int", "abs", "min", "max")
 
 
 def _stmt_context(stmt: ast.stmt, child: ast.AST) -> str:
