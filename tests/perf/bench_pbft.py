@@ -20,6 +20,10 @@ what this setup can reach. Targets, for comparison: the seed's (p50 < 10 ms,
   replica in its own OS process (``tests/perf/pbft_multiprocess.py``), as deployed.
 * ``*_vs_floor``: each figure over a bare aioquic echo measured in the same run
   (``floor_quic_rtt_p50_ms``, ``floor_quic_msgs_per_s``), so it holds on a noisy machine.
+* ``*_wire_floor*`` / ``*_vs_wire_floor``: what bare aioquic alone costs, in one process, to
+  carry the traffic PBFT sent (``n4_msgs_per_op``, ``n4_bytes_per_op``,
+  ``n*_batched_bytes_per_op`` and ``n*_batched_msg_bytes``, counted by the runtimes); see
+  ``_floor_ratios``. A one-process target above its wire floor cannot be met with aioquic.
 * ``restart_rejoin_s`` / ``primary_kill_recovery_s``: replicas as separate OS processes
   (``python -m patterns.byzantine serve``), SIGKILLed: a restarted replica's spawn to the
   first commit that needs it, and a killed primary to the next commit (medians of
@@ -71,6 +75,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _traffic(c: LocalCluster) -> tuple[int, int]:
+    """Protocol messages and framed stream bytes every runtime of ``c`` has sent so far."""
+    stats = [rt.stats for rt in c.quic.runtimes.values()]
+    return sum(s.messages_sent for s in stats), sum(s.bytes_sent for s in stats)
+
+
 async def _unbatched_latency(tmp: Path) -> dict[str, float]:
     settings = ByzantineSettings(
         batch_max_requests=1,
@@ -83,17 +93,21 @@ async def _unbatched_latency(tmp: Path) -> dict[str, float]:
         for i in range(WARMUP_OPS):
             await c.submit([encode_op(Put("w", str(i)))], want_certificate=False)
         latencies = []
+        msgs0, bytes0 = _traffic(c)
         for i in range(UNBATCHED_OPS):
             (res,) = await c.submit([encode_op(Put(f"k{i % 10}", str(i)))], want_certificate=False)
             latencies.append((res.done_at - res.sent_at) * 1000)
+        msgs1, bytes1 = _traffic(c)
     return {
         "n4_p50_ms": _percentile(latencies, 0.5),
         "n4_p99_ms": _percentile(latencies, 0.99),
         "n4_mean_ms": statistics.fmean(latencies),
+        "n4_msgs_per_op": (msgs1 - msgs0) / UNBATCHED_OPS,
+        "n4_bytes_per_op": (bytes1 - bytes0) / UNBATCHED_OPS,
     }
 
 
-async def _batched_throughput(tmp: Path, f: int) -> tuple[float, float]:
+async def _batched_throughput(tmp: Path, f: int) -> dict[str, float]:
     settings = ByzantineSettings(
         f=f,
         batch_max_requests=BATCH_MAX,
@@ -109,11 +123,19 @@ async def _batched_throughput(tmp: Path, f: int) -> tuple[float, float]:
         await c.submit(warm, want_certificate=False, timeout_s=120.0)
         ops = [encode_op(Put(f"k{i % 1000}", "v" * 16)) for i in range(BATCHED_OPS[f])]
         batches_before = c.replica(0).last_executed
+        msgs0, bytes0 = _traffic(c)
         started = time.perf_counter()
         await c.submit(ops, want_certificate=False, timeout_s=600.0)
         elapsed = time.perf_counter() - started
+        msgs1, bytes1 = _traffic(c)
         batches = c.replica(0).last_executed - batches_before
-    return len(ops) / elapsed, len(ops) / max(1, batches)
+    name = f"n{3 * f + 1}_batched"
+    return {
+        f"{name}_ops_per_s": len(ops) / elapsed,
+        f"n{3 * f + 1}_requests_per_batch": len(ops) / max(1, batches),
+        f"{name}_bytes_per_op": (bytes1 - bytes0) / len(ops),
+        f"{name}_msg_bytes": (bytes1 - bytes0) / max(1, msgs1 - msgs0),
+    }
 
 
 async def _view_change(tmp: Path) -> dict[str, float]:
@@ -183,9 +205,7 @@ async def _quic_figures() -> dict[str, float]:
         tmp = Path(d)
         out.update(await _unbatched_latency(tmp))
         for f in (1, 2, 3):
-            ops_per_s, per_batch = await _batched_throughput(tmp, f)
-            out[f"n{3 * f + 1}_batched_ops_per_s"] = ops_per_s
-            out[f"n{3 * f + 1}_requests_per_batch"] = per_batch
+            out.update(await _batched_throughput(tmp, f))
         out.update(await _view_change(tmp))
     return out
 
@@ -225,13 +245,32 @@ async def _multiprocess_figures() -> dict[str, float]:
 
 
 def _floor_ratios(out: dict[str, float]) -> dict[str, float]:
-    """The figures against a bare aioquic echo measured now (``tests.perf.bench_quic``):
-    an unbatched request against one round trip, ops/s against echoed messages/s."""
+    """The figures against bare aioquic measured now (``tests.perf.bench_quic``).
+
+    Echo floors: an unbatched request against one round trip, ops/s against echoed
+    messages/s. Wire floors, what aioquic alone costs to carry PBFT's own traffic
+    in one process (one core): ``n*_batched_wire_floor_ops_per_s`` is bare aioquic's
+    stream bytes/s, with messages of the size PBFT sent, over the bytes PBFT sent per
+    operation; ``n4_p50_wire_floor_ms`` is the messages of one unbatched request, each
+    costing half a bare round trip, one after another.
+    """
     from tests.perf.bench_quic import run_quic_bench
 
-    floor = run_quic_bench(n_rtt=1000, n_pipelined=10_000)
+    floor = run_quic_bench(
+        n_rtt=1000, n_pipelined=10_000, stream_payload_bytes=round(out["n4_batched_msg_bytes"])
+    )
     rtt_ms = floor["quic_rtt_p50_us"] / 1000
-    return {
+    n10_stream = run_quic_bench(
+        n_rtt=10, n_pipelined=10_000, stream_payload_bytes=round(out["n10_batched_msg_bytes"])
+    )["quic_stream_bytes_per_s"]
+    wire: dict[str, float] = {
+        "n4_p50_wire_floor_ms": out["n4_msgs_per_op"] * rtt_ms / 2,
+        "n4_batched_wire_floor_ops_per_s": (
+            floor["quic_stream_bytes_per_s"] / out["n4_batched_bytes_per_op"]
+        ),
+        "n10_batched_wire_floor_ops_per_s": n10_stream / out["n10_batched_bytes_per_op"],
+    }
+    return wire | {
         "floor_quic_rtt_p50_ms": rtt_ms,
         "floor_quic_msgs_per_s": floor["quic_msgs_per_s"],
         "n4_p50_vs_floor": out["n4_p50_ms"] / rtt_ms,
@@ -239,6 +278,13 @@ def _floor_ratios(out: dict[str, float]) -> dict[str, float]:
         "n4_batched_vs_floor": out["n4_batched_ops_per_s"] / floor["quic_msgs_per_s"],
         "n4_batched_multiprocess_vs_floor": (
             out["n4_batched_ops_per_s_multiprocess"] / floor["quic_msgs_per_s"]
+        ),
+        "n4_p50_vs_wire_floor": out["n4_p50_ms"] / wire["n4_p50_wire_floor_ms"],
+        "n4_batched_vs_wire_floor": (
+            out["n4_batched_ops_per_s"] / wire["n4_batched_wire_floor_ops_per_s"]
+        ),
+        "n10_batched_vs_wire_floor": (
+            out["n10_batched_ops_per_s"] / wire["n10_batched_wire_floor_ops_per_s"]
         ),
     }
 

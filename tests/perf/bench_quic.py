@@ -49,6 +49,7 @@ WARMUP = 200
 ALPN = "swarmkit/1"
 CONNECT_SAMPLES = 5
 ECHO, COUNT = 0, 1  # Data.origin: echo this message back / only count it
+STREAM_PAYLOAD_BYTES = 1024  # message size of the bulk-transfer figure (quic_stream_bytes_per_s)
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -124,7 +125,9 @@ def _client_config(creds: NodeCredentials, server: NodeId) -> QuicConfiguration:
     return config
 
 
-async def _quic_bench(ca: ClusterCA, n_rtt: int, n_pipelined: int) -> dict[str, float]:
+async def _quic_bench(
+    ca: ClusterCA, n_rtt: int, n_pipelined: int, stream_payload_bytes: int = 0
+) -> dict[str, float]:
     codec = reference_codec()
     server_creds, client_creds = ca.credentials(1), ca.credentials(2)
     server_config = QuicConfiguration(is_client=False, alpn_protocols=[ALPN])
@@ -166,6 +169,11 @@ async def _quic_bench(ca: ClusterCA, n_rtt: int, n_pipelined: int) -> dict[str, 
                 await proto.request(last)
 
             figures["quic_msgs_per_s"] = await _measure_pipelined(pipeline, codec, n_pipelined)
+            if stream_payload_bytes:
+                payload = b"x" * stream_payload_bytes
+                frame_bytes = len(codec.encode_frame(Data(COUNT, 0, payload)))
+                rate = await _measure_pipelined(pipeline, codec, n_pipelined, payload)
+                figures["quic_stream_bytes_per_s"] = rate * frame_bytes
     finally:
         server.close()
     return figures
@@ -309,42 +317,52 @@ async def _measure_rtt(
 
 
 async def _measure_pipelined(
-    pipeline: Callable[[list[bytes], bytes], Any], codec: Codec[Message], n: int
+    pipeline: Callable[[list[bytes], bytes], Any],
+    codec: Codec[Message],
+    n: int,
+    payload: bytes = PAYLOAD,
 ) -> float:
-    frames = [codec.encode_frame(Data(COUNT, seq, PAYLOAD)) for seq in range(n)]
-    last = codec.encode_frame(Data(ECHO, n, PAYLOAD))
+    """Messages per second of ``n`` back-to-back messages carrying ``payload``."""
+    frames = [codec.encode_frame(Data(COUNT, seq, payload)) for seq in range(n)]
+    last = codec.encode_frame(Data(ECHO, n, payload))
     await pipeline(frames[: min(n, 1000)], last)  # warm-up
     t0 = time.perf_counter()
     await pipeline(frames, last)
     return n / (time.perf_counter() - t0)
 
 
-async def _bench(n_rtt: int, n_pipelined: int) -> dict[str, float]:
+async def _bench(n_rtt: int, n_pipelined: int, stream_payload_bytes: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         ca = ClusterCA.create(Path(tmp) / "certs")
         figures = await _tcp_bench(n_rtt, n_pipelined)
-        figures |= await _quic_bench(ca, n_rtt, n_pipelined)
+        figures |= await _quic_bench(ca, n_rtt, n_pipelined, stream_payload_bytes)
         figures |= await _runtime_bench(ca, n_rtt, n_pipelined)
     figures["quic_over_tcp_rtt_p50_ratio"] = figures["quic_rtt_p50_us"] / figures["tcp_rtt_p50_us"]
     figures["quic_over_tcp_msgs_ratio"] = figures["quic_msgs_per_s"] / figures["tcp_msgs_per_s"]
     return {k: round(v, 3) for k, v in sorted(figures.items())}
 
 
-def run_quic_bench(n_rtt: int = 2000, n_pipelined: int = 20000) -> dict[str, float]:
+def run_quic_bench(
+    n_rtt: int = 2000, n_pipelined: int = 20000, stream_payload_bytes: int = STREAM_PAYLOAD_BYTES
+) -> dict[str, float]:
     """Measure QUIC (mutual TLS) and TCP echo latency and throughput on loopback.
 
     Args:
         n_rtt: round trips measured (after :data:`WARMUP` unmeasured ones).
         n_pipelined: messages sent back to back, one direction, for throughput.
+        stream_payload_bytes: payload of the bulk figure ``quic_stream_bytes_per_s``
+            (framed stream bytes per second through bare aioquic, ``n_pipelined``
+            messages of this size back to back); 0 skips it.
 
     Returns:
         ``quic_rtt_p50_us``, ``quic_rtt_p99_us``, ``quic_msgs_per_s``,
         ``tcp_rtt_p50_us``, ``tcp_rtt_p99_us``, ``tcp_msgs_per_s``,
         ``quic_over_tcp_rtt_p50_ratio``, ``quic_over_tcp_msgs_ratio``,
-        ``quic_connect_ms`` (median mutual-TLS handshake), and the same round-trip
+        ``quic_connect_ms`` (median mutual-TLS handshake), ``quic_stream_bytes_per_s``,
+        and the same round-trip
         and throughput figures through two runtimes (``runtime_*``).
     """
-    return asyncio.run(_bench(n_rtt, n_pipelined))
+    return asyncio.run(_bench(n_rtt, n_pipelined, stream_payload_bytes))
 
 
 if __name__ == "__main__":
