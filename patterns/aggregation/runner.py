@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
@@ -155,6 +156,7 @@ async def run_tree_quic(
     slot_s: float = 1.0,
     settings: QuicSettings | None = None,
     timeout_s: float = 60.0,
+    processes: int = 1,
 ) -> TreeRunReport:
     """Aggregate ``values[i]`` of node ``i`` over real QUIC on loopback.
 
@@ -163,12 +165,36 @@ async def run_tree_quic(
     30 s); the report is of epoch 1, timed from its start on every node to the
     root's result.
 
+    With ``processes`` > 1 the nodes are dealt by subtree over that many OS
+    processes (:func:`~patterns.aggregation.processes.run_tree_quic_processes`,
+    run in a worker thread), so the tree uses that many cores.
+
     Raises:
+        ConfigError: a bad node or process count.
         DeadlineExceededError: no result within ``timeout_s``.
+        GroupProcessError: with ``processes`` > 1, a group's process failed.
     """
     n = len(values)
     if not 1 <= n <= 1024:
         raise ConfigError(f"the QUIC run takes 1..1024 nodes, got {n}")
+    if processes < 1:
+        raise ConfigError(f"processes must be >= 1, got {processes}")
+    if processes > 1:
+        from patterns.aggregation.processes import run_tree_quic_processes
+
+        return await asyncio.to_thread(
+            partial(
+                run_tree_quic_processes,
+                values,
+                certs_dir,
+                k,
+                processes=processes,
+                spec=spec,
+                slot_s=slot_s,
+                settings=settings,
+                timeout_s=timeout_s,
+            )
+        )
     period = _period(n, k, slot_s)
     nodes = [
         AggregationNode(

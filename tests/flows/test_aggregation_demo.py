@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from flows.demo_aggregation import aggregation_demo
 from patterns.aggregation.exceptions import InvalidValueError
-from tasks.aggregation import tree_aggregate, tree_aggregate_protocol
+from tasks.aggregation import tree_aggregate, tree_aggregate_protocol, tree_aggregate_quic
 
 
 def test_tree_aggregate_task_body_reports_coverage() -> None:
@@ -23,6 +25,16 @@ def test_protocol_task_body_excludes_crashed_internal_nodes() -> None:
     report = tree_aggregate_protocol.fn([1.0] * 100, k=4, crashed=[1], seed=0)
     assert report.result is not None
     assert report.coverage == 99 and report.result.summary.moments.total == 99.0
+
+
+def test_quic_task_body_aggregates_over_real_connections(tmp_path: Path) -> None:
+    values = [float(i % 50) for i in range(30)]
+    report = tree_aggregate_quic.fn(values, str(tmp_path / "certs"), k=4)
+    assert report.runtime == "quic" and report.coverage == 30
+    assert report.result is not None
+    histogram = report.result.summary.histogram
+    assert histogram is not None and sum(histogram.counts) == 30  # the task's latency spec
+    assert report.result.summary.moments.total == sum(values)
 
 
 def test_demo_flow_aggregates_and_reports_coverage() -> None:

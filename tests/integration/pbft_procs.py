@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,20 +14,6 @@ from patterns.byzantine.state_machine import Put, encode_op
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMIT_DEADLINE_S = 30.0  # a liveness bound for one commit, not a speed target
-
-
-def free_udp_ports(count: int) -> list[int]:
-    """``count`` UDP ports free on loopback right now."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Replicas:

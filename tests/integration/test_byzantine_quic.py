@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from patterns.byzantine import (
     verify_commit_certificate,
 )
 from patterns.core.settings import QuicSettings
+from patterns.net.ports import free_udp_ports
 
 pytestmark = pytest.mark.quic
 
@@ -120,21 +120,10 @@ async def test_a_quorum_down_means_a_timeout_not_a_wrong_answer(
             await c.submit([encode_op(Get("k"))], timeout_s=1.5)
 
 
-def _free_udp_ports(count: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 async def test_replicas_and_a_client_from_a_cluster_file(
     tmp_path: Path, quic_settings: QuicSettings
 ) -> None:
-    cf = init_cluster(tmp_path / "cluster", f=1, clients=1, ports=_free_udp_ports(5), settings=FAST)
+    cf = init_cluster(tmp_path / "cluster", f=1, clients=1, ports=free_udp_ports(5), settings=FAST)
     stop = asyncio.Event()
     server = asyncio.ensure_future(
         serve(cf.path, cf.config.replicas, quic_settings=quic_settings, stop=stop)

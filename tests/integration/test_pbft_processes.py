@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from patterns.byzantine.clusterfile import init_cluster
-from tests.integration.pbft_procs import Replicas, free_udp_ports, put
+from patterns.net.ports import free_udp_ports
+from tests.integration.pbft_procs import Replicas, put
 
 pytestmark = pytest.mark.quic
 

@@ -7,13 +7,13 @@ import json
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from patterns.aggregation.aggregates import AggregateSpec, splitmix64_array
 from patterns.aggregation.baselines import flat_to_root, push_sum
 from patterns.aggregation.engine import aggregate_vectorized
+from patterns.aggregation.processes import run_tree_quic_processes
 from patterns.aggregation.runner import run_tree_quic, run_tree_sim, simulated_metrics
 from patterns.aggregation.tree import tree_depth
 
@@ -112,15 +112,12 @@ def run_aggregation_bench() -> dict[str, float]:
                 )
             out[f"quic{n}{label}_ms"] = rep.elapsed_s * 1000
             out[f"quic{n}{label}_coverage"] = rep.coverage
-    from tests.perf.aggregation_multiprocess import run_tree_quic_processes
     from tests.perf.bench_quic import run_quic_bench
 
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, coverage = run_tree_quic_processes(
-            [float(v) for v in values[:256]], Path(tmp), k=8
-        )
-    out["quic256_ms_multiprocess"] = elapsed * 1000
-    out["quic256_multiprocess_coverage"] = coverage
+        rep = run_tree_quic_processes([float(v) for v in values[:256]], tmp, k=8)
+    out["quic256_ms_multiprocess"] = rep.elapsed_s * 1000
+    out["quic256_multiprocess_coverage"] = rep.coverage
 
     # the floor of a QUIC tree in one process: its partials carried at the rate a bare
     # aioquic echo moves messages in this run, plus one round trip per level

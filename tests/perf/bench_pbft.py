@@ -42,8 +42,9 @@ from pathlib import Path
 from patterns.byzantine import ByzantineSettings, LocalCluster, Put, encode_op
 from patterns.byzantine.clusterfile import init_cluster
 from patterns.core.settings import QuicSettings
+from patterns.net.ports import free_udp_ports
 from patterns.net.sim import SimulationError
-from tests.integration.pbft_procs import Replicas, free_udp_ports, put
+from tests.integration.pbft_procs import Replicas, put
 
 UNBATCHED_OPS = 300
 WARMUP_OPS = 30

@@ -28,8 +28,8 @@ from patterns.byzantine.replica import Replica
 from patterns.core.ids import NodeId
 from patterns.core.keys import ClusterCA
 from patterns.core.settings import QuicSettings
+from patterns.net.ports import free_udp_ports
 from patterns.net.quic import QuicNodeRuntime
-from tests.integration.pbft_procs import free_udp_ports
 
 KEY_SEED = 20_261_204
 READY_TIMEOUT_S = 60.0
