@@ -139,6 +139,21 @@ def plan_maintenance(status: IndexStatus, settings: MemorySettings) -> IndexActi
     return IndexAction.OPTIMIZE
 
 
+def maintenance_headroom(status: IndexStatus, settings: MemorySettings) -> int:
+    """Rows that may still be written before :func:`plan_maintenance` could act (at least 1).
+
+    Every threshold of the policy counts written rows: the vector index is built at
+    ``index_threshold_rows`` rows, and any index is updated once it lags
+    ``reindex_unindexed_rows`` behind (a rebuild is only decided then). So a writer that
+    counts its rows needs no status until it has written this many.
+    """
+    lag = status.side_unindexed_rows
+    room = settings.index_threshold_rows - status.rows if not status.has_index else 1 << 62
+    if status.has_index:
+        lag = max(lag, status.unindexed_rows)
+    return max(1, min(room, settings.reindex_unindexed_rows - lag))
+
+
 def fts_config() -> FTS:
     """The full-text index: BM25 over lower-cased, stemmed words, English stop words removed."""
     return FTS(with_position=False, lower_case=True, stem=True, remove_stop_words=True)

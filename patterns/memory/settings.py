@@ -62,7 +62,11 @@ class MemorySettings(BaseModel):
         description="Rows embedded and converted per chunk while streaming one batch to LanceDB.",
     )
     auto_index: bool = Field(
-        True, description="Build and maintain the ANN index automatically after writes."
+        True,
+        description="Build and maintain the ANN index automatically after writes. A store "
+        "counts the rows it writes and reads the indices' statistics only once enough rows "
+        "were written to reach a threshold below; rows written by other processes are seen "
+        "at its next look.",
     )
     index_threshold_rows: int = Field(
         10_000,

@@ -42,6 +42,7 @@ from patterns.memory.index import (
     IndexAction,
     IndexStatus,
     fts_config,
+    maintenance_headroom,
     plan_maintenance,
     vector_index_config,
 )
@@ -221,6 +222,9 @@ class MemoryStore:
         self._working_set: WorkingSet | None = None
         self._too_large_at: int | None = None  # a table version known to exceed the mirror
         self._expiry_floor: tuple[int, int | None] | None = None  # (version, min expires_at us)
+        # rows this store may write before the index policy needs a fresh look (0: at once);
+        # rows other processes write count only when this store next looks
+        self._headroom = 0
         self._schema = arrow_schema(self.dim).with_metadata(
             {
                 EMBEDDER_METADATA_KEY: self.embedder.name.encode(),
@@ -612,7 +616,7 @@ class MemoryStore:
                     self._patch_working_set(lambda ws: ws.upsert(table, version), version)
                 else:
                     self._patch_working_set(lambda ws: ws.append(table, version), version)
-            self._after_write()
+            self._after_write(len(checked))
         return ids
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -625,8 +629,14 @@ class MemoryStore:
             found.update(table.column("id").to_pylist())
         return found
 
-    def _after_write(self) -> None:
-        if self.settings.auto_index:
+    def _after_write(self, rows: int) -> None:
+        """Run the index policy once the rows written since it last looked could matter
+        (:func:`~patterns.memory.index.maintenance_headroom`): reading the five indices'
+        statistics costs about a millisecond, too much for every small write."""
+        if not self.settings.auto_index:
+            return
+        self._headroom -= rows
+        if self._headroom <= 0:
             self.maintain_index()
 
     def update_score(self, record_id: str, score: float) -> None:
@@ -786,13 +796,16 @@ class MemoryStore:
     def maintain_index(self) -> IndexAction:
         """Apply the index policy of :func:`~patterns.memory.index.plan_maintenance` now."""
         with self._write_lock:
-            action = plan_maintenance(self.index_status(), self.settings)
+            status = self.index_status()
+            action = plan_maintenance(status, self.settings)
             if action in (IndexAction.BUILD, IndexAction.REBUILD):
-                self.build_index()
+                status = self.build_index()
             elif action is IndexAction.OPTIMIZE:
                 keep = timedelta(seconds=self.settings.keep_versions_s)
                 self._run(self._table.optimize(cleanup_older_than=keep), "optimize index")
                 self._drop_working_set()
+                status = self.index_status()
+            self._headroom = maintenance_headroom(status, self.settings)
         return action
 
     # ------------------------------------------------------------------ reads

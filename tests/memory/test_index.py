@@ -16,7 +16,7 @@ from patterns.memory import (
     MemoryStore,
 )
 from patterns.memory.exceptions import InvalidRecordError
-from patterns.memory.index import plan_maintenance, vector_index_config
+from patterns.memory.index import maintenance_headroom, plan_maintenance, vector_index_config
 from tests.memory.conftest import SMALL_DIM, Clock
 
 THRESHOLD = 300  # rows; small so the tests build real HNSW indices quickly
@@ -121,6 +121,62 @@ def status(rows: int, indexed: int, deltas: int = 1, has: bool = True) -> IndexS
 )
 def test_maintenance_policy(state: IndexStatus, action: IndexAction) -> None:
     assert plan_maintenance(state, MemorySettings()) is action
+
+
+@pytest.mark.parametrize(
+    ("state", "headroom"),
+    [
+        (status(9_000, 0, 0, has=False), 1_000),  # the build threshold comes first
+        (replace(status(9_000, 0, 0, has=False), side_unindexed_rows=19_500), 500),
+        (status(50_000, 40_000), 10_000),  # 10k unindexed: 10k more until an update
+        (replace(status(50_000, 40_000), side_unindexed_rows=15_000), 5_000),
+        (status(70_000, 40_000), 1),  # already due: look again at the next write
+        (status(10_000, 0, 0, has=False), 1),
+    ],
+)
+def test_maintenance_headroom_counts_rows_to_the_nearest_threshold(
+    state: IndexStatus, headroom: int
+) -> None:
+    settings = MemorySettings()
+    assert maintenance_headroom(state, settings) == headroom
+    if headroom > 1:  # writing one row less than the headroom never makes the policy act
+        grown = replace(
+            state,
+            rows=state.rows + headroom - 1,
+            side_unindexed_rows=state.side_unindexed_rows + headroom - 1,
+        )
+        if state.has_index:
+            grown = replace(grown, unindexed_rows=state.unindexed_rows + headroom - 1)
+        assert plan_maintenance(grown, settings) is IndexAction.NONE
+
+
+def test_small_writes_read_the_index_statistics_only_when_a_threshold_can_be_reached(
+    db_uri: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = MemorySettings(
+        uri=db_uri,
+        create_if_missing=True,
+        dim=SMALL_DIM,
+        index_threshold_rows=THRESHOLD,
+        reindex_unindexed_rows=100,
+    )
+    with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as store:
+        store.add(items(0, THRESHOLD))  # built
+        looks: list[int] = []
+        real = store.index_status
+
+        def counted() -> IndexStatus:
+            looks.append(1)
+            return real()
+
+        monkeypatch.setattr(store, "index_status", counted)
+        for i in range(9):  # 90 rows: under reindex_unindexed_rows, no look at all
+            store.add(items(THRESHOLD + 10 * i, 10))
+        assert looks == []
+        store.add(items(THRESHOLD + 90, 10))  # the 100th row: the policy runs and folds them in
+        assert len(looks) >= 1
+        monkeypatch.undo()
+        assert store.index_status().unindexed_rows == 0
 
 
 def test_index_parameters_scale_partitions_with_rows() -> None:
