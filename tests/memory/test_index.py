@@ -29,15 +29,20 @@ def items(start: int, count: int) -> list[MemoryItem]:
     ]
 
 
-def test_index_is_built_once_the_table_passes_the_threshold(db_uri: str, clock: Clock) -> None:
-    settings = MemorySettings(
+def indexing(db_uri: str, **overrides: int) -> MemorySettings:
+    """Settings with an index from THRESHOLD rows, updated every 100 unindexed rows."""
+    return MemorySettings(
         uri=db_uri,
         create_if_missing=True,
         dim=SMALL_DIM,
         index_threshold_rows=THRESHOLD,
         reindex_unindexed_rows=100,
-        working_set_rows=0,
+        **overrides,
     )
+
+
+def test_index_is_built_once_the_table_passes_the_threshold(db_uri: str, clock: Clock) -> None:
+    settings = indexing(db_uri, working_set_rows=0)
     with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as store:
         store.add(items(0, THRESHOLD - 1))
         below = store.index_status()
@@ -153,14 +158,7 @@ def test_maintenance_headroom_counts_rows_to_the_nearest_threshold(
 def test_small_writes_read_the_index_statistics_only_when_a_threshold_can_be_reached(
     db_uri: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = MemorySettings(
-        uri=db_uri,
-        create_if_missing=True,
-        dim=SMALL_DIM,
-        index_threshold_rows=THRESHOLD,
-        reindex_unindexed_rows=100,
-    )
-    with MemoryStore(settings, HashingEmbedder(dim=SMALL_DIM), clock=clock) as store:
+    with MemoryStore(indexing(db_uri), HashingEmbedder(dim=SMALL_DIM), clock=clock) as store:
         store.add(items(0, THRESHOLD))  # built
         looks: list[int] = []
         real = store.index_status
