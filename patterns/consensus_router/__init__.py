@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from patterns.consensus_router.reliability import ReliabilityLearner
     from patterns.consensus_router.schema import AnswerSchema, LabelSchema, ObjectSchema
     from patterns.consensus_router.settings import RouterSettings
+    from patterns.consensus_router.stacking import StackedCombiner
     from patterns.consensus_router.voting import (
         byzantine_quorum,
         confidence_weighted,
@@ -79,6 +80,7 @@ _LAZY: dict[str, str] = {
     "ReliabilityLearner": "patterns.consensus_router.reliability",
     "RouterSettings": "patterns.consensus_router.settings",
     "SchemaError": "patterns.consensus_router.exceptions",
+    "StackedCombiner": "patterns.consensus_router.stacking",
     "StageRecord": "patterns.consensus_router.records",
     "Tally": "patterns.consensus_router.records",
     "UnknownVoterError": "patterns.consensus_router.exceptions",
@@ -130,6 +132,7 @@ __all__ = [
     "ReliabilityLearner",
     "RouterSettings",
     "SchemaError",
+    "StackedCombiner",
     "StageRecord",
     "Tally",
     "UnknownVoterError",

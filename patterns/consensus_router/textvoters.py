@@ -308,15 +308,19 @@ class ExampleRecall:
         labels: Sequence[str],
         ids: Sequence[str],
         dim: int = DEFAULT_DIM,
+        vectors: Mapping[str, Sequence[float] | NDArray[np.float64]] | None = None,
     ) -> None:
         """Args:
         texts: the training texts (the memory).
         labels: their gold labels.
         ids: their item ids (an item never recalls itself).
         dim: hashed feature width.
+        vectors: text -> embedding; when given, similarity is the cosine of the
+            embeddings (every memory and every query needs one) instead of hashed n-grams.
 
         Raises:
             ValueError: the sequences differ in length or are empty.
+            KeyError: ``vectors`` lacks a memory's text (named).
         """
         if not texts or not len(texts) == len(labels) == len(ids):
             raise ValueError("texts, labels and ids must be non-empty and of one length")
@@ -324,11 +328,24 @@ class ExampleRecall:
         self.labels = list(labels)
         self.ids = list(ids)
         self.dim = dim
-        self.matrix = np.stack([hashed_features(t, dim) for t in texts])
+        self.vectors = vectors
+        self.matrix = np.stack([self._features(t) for t in texts])
+
+    def _features(self, text: str) -> NDArray[np.float64]:
+        if self.vectors is None:
+            return hashed_features(text, self.dim)
+        vector = self.vectors.get(text)
+        if vector is None:
+            raise KeyError(f"no embedding for {text!r}")
+        return _unit(np.asarray(vector, dtype=float))
 
     def nearest(self, text: str, k: int, exclude_id: str | None = None) -> list[int]:
-        """Indices of the ``k`` most similar memories, most similar last (nearest the query)."""
-        sims = self.matrix @ hashed_features(text, self.dim)
+        """Indices of the ``k`` most similar memories, most similar last (nearest the query).
+
+        Raises:
+            KeyError: with ``vectors``, ``text`` has no embedding.
+        """
+        sims = self.matrix @ self._features(text)
         order = [int(i) for i in np.argsort(-sims, kind="stable") if self.ids[i] != exclude_id]
         return list(reversed(order[:k]))
 

@@ -8,21 +8,28 @@ split into train and test by a hash of the item id. Voters, all asked through on
 * the local Gemma 3 270M (llama.cpp's server, ``text-completion-openai``) under several
   prompts: zero-shot, few-shot with fixed examples (for arithmetic: the first training
   items), few-shot with examples recalled from the training split (nearest by hashed
-  n-grams), the sum worded out, chain-of-thought (counting up) with answer extraction,
-  and sampled at temperature 0.7 with distinct seeds (self-consistency);
-* cheap non-LLM models on the same text: hashed n-gram logistic regression (fitted on
-  the training split), VADER (sentiment lexicon, from its package), a keyword model
-  (k8s, written from the labelling policy).
+  n-grams, and for sentiment and k8s also nearest by the model's own embeddings), the sum
+  worded out, chain-of-thought (counting up) with answer extraction, and sampled at
+  temperature 0.7 with distinct seeds (self-consistency, on the fixed and on the
+  recalled prompt);
+* cheap non-LLM models on the same text, fitted on the training split: hashed n-gram
+  logistic regression, character n-gram logistic regression, extra trees on word n-grams
+  plus the numbers in the text and their differences and ratios, logistic regression and
+  k nearest neighbours on the local model's embeddings; and two unfitted ones: VADER
+  (sentiment lexicon, from its package) and a keyword model (k8s, written from the
+  labelling policy).
 
 Every vote of every item (train and test) is asked once; the rules, the cascade and the
 adversarial run then replay those votes through the pattern's ``ConsensusRouter``.
-Reliabilities are learned on the train split only. The cascade asks every cheap voter
-at once, then the LLM voters one at a time (most accurate on train first); its posterior
-threshold and the agreement it needs to stop early are chosen together on the train
-split (the cheapest pair within 1 point of the full ensemble's train accuracy) and
-scored on test. The adversary is the voter most accurate on train, answering wrongly
-with confidence 0.99 on every test item; the quorum's errors are also reported split
-into wrong decisions and no decisions.
+Everything learned is learned on the train split only: reliabilities; the stacked
+combiner (:mod:`patterns.consensus_router.stacking`, its L2 penalty by 5-fold
+cross-validation); the quorum's members (the voters above a train-accuracy bar, the bar
+chosen on train) and its fallback rule; the cascade's stages, posterior threshold and
+agreement (the cheapest within 1 point of the full ensemble's train accuracy, dropping
+stages greedily while that holds). The adversary is the voter most accurate on train,
+answering wrongly with confidence 0.99 on every test item; quorum errors are also
+reported split into wrong decisions and no decisions, and averaged over each member lying
+in turn.
 
 Prices: the LLM voters pay the local price table of
 :mod:`patterns.consensus_router.local_llm` per prompt and completion token (litellm's own
@@ -79,6 +86,7 @@ from patterns.consensus_router.callables import reply_text
 from patterns.consensus_router.evaluation import ReplaySource
 from patterns.consensus_router.prompts import build_messages
 from patterns.consensus_router.records import Mode
+from patterns.consensus_router.stacking import StackedCombiner
 from patterns.consensus_router.textsets import TASKS, load_task
 from patterns.consensus_router.textvoters import (
     K8S_KEYWORDS,
@@ -92,6 +100,7 @@ from patterns.consensus_router.voting import (
     confidence_weighted,
     plurality,
     trimmed_weighted,
+    weighted,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +128,11 @@ CASCADE_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 AGREEMENT_GRID = (0.5, 0.67, 1.0)
 CHEAP_SHARE = 0.01  # voters under this share of an LLM call's price form the first stage
 ACCURACY_TOLERANCE = 0.01  # the cascade may lose at most 1 point against the full ensemble
-OVERHEAD_PAIRS = 30
+OVERHEAD_PAIRS = 100
+TREES = 200  # extra trees of the number-trees voter
+KNN_K = 7  # neighbours of the embedding kNN voter
+STACK_L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+QUORUM_BARS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)  # train accuracies a quorum member may need
 
 ARITH_LINE = "{text} = {label}\n"
 SENT_LINE = "Review: {text}\nSentiment: {label}\n\n"
@@ -140,6 +153,10 @@ PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "gemma-recalled": {
             "prompt": "{payload[recalled]}Review: {payload[text]}\nSentiment:",
+            "tier": 3,
+        },
+        "gemma-recalled-embed": {
+            "prompt": "{payload[recalled_embed]}Review: {payload[text]}\nSentiment:",
             "tier": 3,
         },
         "gemma-sampled": {
@@ -177,6 +194,10 @@ PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
             "prompt": "{payload[recalled]}Change: {payload[text]}\nSafe:",
             "tier": 3,
         },
+        "gemma-recalled-embed": {
+            "prompt": "{payload[recalled_embed]}Change: {payload[text]}\nSafe:",
+            "tier": 3,
+        },
     },
     "arithmetic": {
         # Shots are the first training items (``payload[shots]``), never a test item.
@@ -206,10 +227,25 @@ PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
             }
             for seed in range(1, SELF_CONSISTENCY_SAMPLES + 1)
         },
+        # Self-consistency on the recalled-examples prompt too (samples of the best prompt).
+        **{
+            f"gemma-recalled-sample-{seed}": {
+                "prompt": "{payload[recalled]}{payload[text]} =",
+                "temperature": SAMPLE_TEMPERATURE,
+                "seed": seed,
+                "tier": 3,
+            }
+            for seed in range(1, SELF_CONSISTENCY_SAMPLES + 1)
+        },
     },
 }
 SAMPLE_VOTERS = {
     "arithmetic": tuple(f"gemma-sample-{s}" for s in range(1, SELF_CONSISTENCY_SAMPLES + 1))
+}
+RECALLED_SAMPLE_VOTERS = {
+    "arithmetic": tuple(
+        f"gemma-recalled-sample-{s}" for s in range(1, SELF_CONSISTENCY_SAMPLES + 1)
+    )
 }
 
 
@@ -318,20 +354,128 @@ def _embedding_voter(
     return CrossFitted(train, lambda: EmbeddingLogistic(vectors, l2=best))
 
 
+class WordsAndNumbers:
+    """Features of a text with numbers in it: binary word unigrams and bigrams, plus the
+    first ``NUMBERS`` numbers of the text, and the difference and ratio of every pair of
+    them (-999 where a number is missing). Nothing task-specific: a tree model learns
+    which comparisons matter (replicas before and after, memory used and allowed)."""
+
+    NUMBERS = 4
+    MISSING = -999.0
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.words = CountVectorizer(binary=True, token_pattern=r"[a-z0-9-]+", ngram_range=(1, 2))
+
+    def _numbers(self, text: str) -> list[float]:
+        found = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)][: self.NUMBERS]
+        values: list[float | None] = [*found, *([None] * (self.NUMBERS - len(found)))]
+        row = [self.MISSING if v is None else v for v in values]
+        for i in range(self.NUMBERS):
+            for j in range(i + 1, self.NUMBERS):
+                a, b = values[i], values[j]
+                row.append(self.MISSING if a is None or b is None else a - b)
+                row.append(self.MISSING if a is None or b is None or b == 0 else a / b)
+        return row
+
+    def _join(self, words: Any, texts: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([words, csr_matrix([self._numbers(t) for t in texts])]).tocsr()
+
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.fit_transform(texts), texts)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.transform(texts), texts)
+
+
+class Embeddings:
+    """Unit-length embeddings of texts, looked up (a featurizer for scikit-learn models)."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        x = np.array([self.vectors[t] for t in texts], dtype=float)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    fit_transform = transform
+
+
+class SklearnText:
+    """A scikit-learn classifier on features of the question's text, as a voter: the most
+    probable label, its probability as the confidence."""
+
+    def __init__(self, featurize: Callable[[], Any], model: Callable[[], Any]) -> None:
+        self.make_features, self.make_model = featurize, model
+        self.features: Any = None
+        self.model: Any = None
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> SklearnText:
+        self.features = self.make_features()
+        self.model = self.make_model().fit(self.features.fit_transform(texts), labels)
+        return self
+
+    def __call__(self, q: Question) -> Any:
+        from patterns.consensus_router import CallableReply
+
+        proba = self.model.predict_proba(self.features.transform([str(q.payload["text"])]))[0]
+        best = int(proba.argmax())
+        return CallableReply(str(self.model.classes_[best]), float(proba[best]))
+
+
+def _char_logreg() -> SklearnText:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    return SklearnText(
+        lambda: TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5)),
+        lambda: LogisticRegression(C=10.0, max_iter=2000),
+    )
+
+
+def _number_trees() -> SklearnText:
+    from sklearn.ensemble import ExtraTreesClassifier
+
+    return SklearnText(
+        WordsAndNumbers, lambda: ExtraTreesClassifier(n_estimators=TREES, random_state=0)
+    )
+
+
+def _embedding_knn(vectors: dict[str, list[float]]) -> SklearnText:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return SklearnText(
+        lambda: Embeddings(vectors), lambda: KNeighborsClassifier(KNN_K, metric="cosine")
+    )
+
+
 def _cheap_voters(
     task: str, train: Sequence[LabeledItem], vectors: dict[str, list[float]] | None = None
 ) -> dict[str, Callable[[Question], Any]]:
-    """The non-LLM voters of ``task`` (and the embedding model when ``vectors`` are
-    given), fitted on ``train`` where they learn."""
+    """The non-LLM voters of ``task`` (and the embedding models when ``vectors`` are
+    given), fitted on ``train`` where they learn (cross-fitted, see :class:`CrossFitted`):
+    hashed n-gram logistic regression, character n-gram logistic regression, extra trees
+    on words and the numbers in the text, a lexicon (VADER) or keyword model, logistic
+    regression and k nearest neighbours on the local model's embeddings."""
     if task == "arithmetic":
         return {}
-    voters: dict[str, Callable[[Question], Any]] = {"hashing-logreg": CrossFitted(train)}
+    voters: dict[str, Callable[[Question], Any]] = {
+        "hashing-logreg": CrossFitted(train),
+        "char-logreg": CrossFitted(train, _char_logreg),
+        "number-trees": CrossFitted(train, _number_trees),
+    }
     if task == "sentiment":
         voters["vader"] = _vader()
     if task == "k8s_safety":
         voters["keywords"] = KeywordModel(K8S_KEYWORDS)
     if vectors:
         voters[EMBED_VOTER] = _embedding_voter(train, vectors)
+        voters["gemma-embed-knn"] = CrossFitted(train, lambda: _embedding_knn(vectors))
     return voters
 
 
@@ -383,10 +527,16 @@ def _words(text: str) -> str:
     return " ".join(DIGIT_WORDS[int(t)] if t.isdigit() else "plus" for t in text.split())
 
 
-def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, list[LabeledItem]]:
+def _with_recall(
+    task: str,
+    items: dict[str, list[LabeledItem]],
+    vectors: dict[str, list[float]] | None = None,
+) -> dict[str, list[LabeledItem]]:
     """Items whose payload carries what the prompts use beyond the text: ``recalled``, the
-    nearest training examples (never the item itself); for arithmetic also ``shots``, the
-    first training items as fixed few-shot lines, and the worded forms."""
+    nearest training examples by hashed n-grams (never the item itself), and with
+    ``vectors`` ``recalled_embed``, the nearest by the local model's embeddings; for
+    arithmetic also ``shots``, the first training items as fixed few-shot lines, and the
+    worded forms."""
     line = {"sentiment": SENT_LINE, "k8s_safety": K8S_LINE, "arithmetic": ARITH_LINE}.get(task)
     if line is None:
         return items
@@ -395,6 +545,16 @@ def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, li
         [str(i.question.payload["text"]) for i in train],
         [i.gold for i in train],
         [i.question.id for i in train],
+    )
+    by_embedding = (
+        ExampleRecall(
+            [str(i.question.payload["text"]) for i in train],
+            [i.gold for i in train],
+            [i.question.id for i in train],
+            vectors=vectors,
+        )
+        if vectors
+        else None
     )
     extra: dict[str, str] = {}
     if task == "arithmetic":
@@ -414,6 +574,10 @@ def _with_recall(task: str, items: dict[str, list[LabeledItem]]) -> dict[str, li
             text = str(q.payload["text"])
             recalled = memory.render(text, RECALL_K, line, exclude_id=q.id)
             payload = {**q.payload, **extra, "recalled": recalled}
+            if by_embedding is not None:
+                payload["recalled_embed"] = by_embedding.render(
+                    text, RECALL_K, line, exclude_id=q.id
+                )
             if task == "arithmetic":
                 payload["words"] = _words(text)
             question = Question(q.id, q.text, q.schema, q.critical, payload)
@@ -496,9 +660,11 @@ def _vote_row(key: str, vote: Vote) -> dict[str, Any]:
     }
 
 
-def _vote_of(row: dict[str, Any]) -> Vote:
+def _vote_of(row: dict[str, Any], voter: str) -> Vote:
+    """The cached vote ``row`` as a vote of ``voter`` (two voters whose prompts come out
+    identical for an item share one cache row)."""
     return Vote(
-        row["voter"],
+        voter,
         VoteStatus(row["status"]),
         key=row["answer"],
         value=row["answer"],
@@ -508,7 +674,7 @@ def _vote_of(row: dict[str, Any]) -> Vote:
         cost_usd=row["cost_usd"],
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
-        served_by=row["voter"],
+        served_by=voter,
     )
 
 
@@ -553,7 +719,9 @@ async def collect(
         for start in range(0, len(items), CONCURRENT_ITEMS):
             batch = items[start : start + CONCURRENT_ITEMS]
             keyed = [{n: _cache_key(task, n, item) for n in llm} for item in batch]
-            cached = [{n: _vote_of(cache[k]) for n, k in ks.items() if k in cache} for ks in keyed]
+            cached = [
+                {n: _vote_of(cache[k], n) for n, k in ks.items() if k in cache} for ks in keyed
+            ]
             fresh_all = await asyncio.gather(
                 *(
                     pool.ask_many([n for n in names if n not in c], item.question)
@@ -694,6 +862,183 @@ async def _cascade(
     return correct / len(recorded), sum(c for _, c, _ in results), escalated, results
 
 
+def _fit_stacker(
+    names: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    candidates: Sequence[str],
+    answer_space: int,
+) -> tuple[StackedCombiner, float, bool]:
+    """The stacked combiner of every voter, its L2 penalty and per-answer weights chosen
+    by ``CROSS_FOLDS``-fold cross-validation on the train split, refitted on all of it."""
+
+    def make(l2: float, per_answer: bool) -> StackedCombiner:
+        return StackedCombiner(names, answer_space, l2=l2, per_answer=per_answer)
+
+    def cv_errors(l2: float, per_answer: bool) -> int:
+        wrong = 0
+        for k in range(CROSS_FOLDS):
+            fitted = make(l2, per_answer).fit(
+                [(vs, i.gold) for j, (i, vs) in enumerate(train) if j % CROSS_FOLDS != k],
+                candidates,
+            )
+            wrong += sum(
+                fitted.tally(vs, candidates).key != i.gold
+                for j, (i, vs) in enumerate(train)
+                if j % CROSS_FOLDS == k
+            )
+        return wrong
+
+    grid = [(l2, pa) for pa in (False, True) for l2 in STACK_L2_GRID]
+    # Fewest cross-validated errors; ties go to the stronger penalty, then to shared weights.
+    l2, per_answer = min(grid, key=lambda g: (cv_errors(*g), -g[0], g[1]))
+    fitted = make(l2, per_answer).fit([(vs, i.gold) for i, vs in train], candidates)
+    return fitted, l2, per_answer
+
+
+def _quorum_members(
+    names: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    f: int,
+    labels: Sequence[str],
+) -> tuple[list[str], float]:
+    """The voters the Byzantine quorum is taken over, and the accuracy bar that chose them.
+
+    A quorum counts every member that does not agree (an abstention, a wrong answer)
+    against the decision, so a member right 40% of the time mostly blocks decisions. The
+    members are the voters at or above an accuracy bar on the train split; the bar is the
+    one of ``QUORUM_BARS`` whose pool (at least ``3f+1`` voters) has the lowest train error
+    with its most accurate member lying, then without a liar, then the larger pool."""
+    accuracy = {
+        n: sum(v.key == i.gold for i, vs in train for v in vs if v.voter == n) / max(1, len(train))
+        for n in names
+    }
+    best: tuple[tuple[float, float, int], list[str], float] | None = None
+    for bar in QUORUM_BARS:
+        members = [n for n in names if accuracy[n] >= bar]
+        if len(members) < 3 * f + 1:
+            continue
+        liar = max(members, key=lambda n: accuracy[n])
+        honest = lying = 0
+        for item, votes in train:
+            kept = [v for v in votes if v.voter in members]
+            honest += int(byzantine_quorum(kept, f).key != item.gold)
+            lied = [_liar(v, item.gold, labels) if v.voter == liar else v for v in kept]
+            lying += int(byzantine_quorum(lied, f).key != item.gold)
+        score = (lying / len(train), honest / len(train), -len(members))
+        if best is None or score < best[0]:
+            best = (score, members, bar)
+    if best is None:
+        return list(names), 0.0
+    return best[1], best[2]
+
+
+FALLBACKS = ("trimmed", "weighted")  # rules that may decide when the quorum does not
+
+
+def _quorum_or_fallback(
+    votes: Sequence[Vote],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    space: int,
+    fallback: str = "trimmed",
+) -> tuple[str | None, bool]:
+    """The quorum's answer; without a quorum, the ``fallback`` rule ("weighted", or
+    "trimmed": the ``f`` heaviest votes per answer dropped) over the voters left after
+    dropping the one that disagrees most with the others. Returns (answer, decided by
+    the quorum)."""
+    tally = byzantine_quorum(votes, f)
+    if tally.key is not None:
+        return tally.key, True
+    answered = [v for v in votes if v.answered]
+    if len(answered) < 2:
+        return None, False
+
+    def disagreement(v: Vote) -> int:
+        return sum(o.key != v.key for o in answered if o is not v)
+
+    outlier = max(answered, key=lambda v: (disagreement(v), accuracy(v)))
+    rest = [v for v in votes if v is not outlier]
+    if fallback == "weighted":
+        return weighted(rest, accuracy, space).key, False
+    return trimmed_weighted(rest, accuracy, space, f).key, False
+
+
+def _choose_fallback(
+    members: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    labels: Sequence[str],
+) -> str:
+    """The fallback rule with the lowest train error, averaged over each member lying
+    in turn (ties: the first of ``FALLBACKS``)."""
+
+    def mean_error(fallback: str) -> float:
+        wrong = 0
+        for liar in members:
+            for item, votes in train:
+                lied = [
+                    _liar(v, item.gold, labels) if v.voter == liar else v
+                    for v in votes
+                    if v.voter in members
+                ]
+                space = item.question.schema.answer_space(len({v.key for v in lied if v.answered}))
+                key, _ = _quorum_or_fallback(lied, f, accuracy, space, fallback)
+                wrong += int(key != item.gold)
+        return wrong / max(1, len(members) * len(train))
+
+    return min(FALLBACKS, key=lambda rule: (mean_error(rule), FALLBACKS.index(rule)))
+
+
+async def _grid(
+    pool: VoterPool,
+    learner: ReliabilityLearner,
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    stages: Sequence[tuple[str, ...]],
+    min_accuracy: float,
+) -> tuple[float, float, float] | None:
+    """The cheapest (cost, threshold, agreement) on ``train`` with accuracy at least
+    ``min_accuracy``, or None when no pair of the grids reaches it."""
+    best: tuple[float, float, float] | None = None
+    for threshold in CASCADE_GRID:
+        for agreement in AGREEMENT_GRID:
+            acc, cost, _, _ = await _cascade(pool, learner, train, threshold, stages, agreement)
+            if acc >= min_accuracy and (best is None or cost < best[0]):
+                best = (cost, threshold, agreement)
+    return best
+
+
+async def _choose_cascade(
+    pool: VoterPool,
+    learner: ReliabilityLearner,
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    stages: Sequence[tuple[str, ...]],
+    min_accuracy: float,
+) -> tuple[list[tuple[str, ...]], float, float]:
+    """Stages, posterior threshold and agreement of the cascade, all chosen on ``train``.
+
+    Starting from every stage, drop the stage whose removal lowers the train cost most
+    while the cascade keeps ``min_accuracy`` (at its best threshold and agreement), until
+    no removal does: a voter that rarely settles a question but is paid for on every
+    escalation leaves the cascade. Without any feasible setting: every stage, unanimity
+    and the highest threshold (the cascade then asks nearly everyone)."""
+    current = list(stages)
+    best = await _grid(pool, learner, train, current, min_accuracy)
+    if best is None:
+        return current, CASCADE_GRID[-1], 1.0
+    while len(current) > 1:
+        trials = []
+        for drop in range(len(current)):
+            trial = current[:drop] + current[drop + 1 :]
+            found = await _grid(pool, learner, train, trial, min_accuracy)
+            if found is not None and found[0] < best[0]:
+                trials.append((found, trial))
+        if not trials:
+            break
+        best, current = min(trials, key=lambda t: t[0][0])
+    return current, best[1], best[2]
+
+
 async def analyse(
     task: str,
     pool: VoterPool,
@@ -708,21 +1053,36 @@ async def analyse(
         learner.observe_votes(votes, item.gold)
     router = ConsensusRouter(ReplaySource(pool), learner)
     f = pool.settings.byzantine_f
+    labels = list(test[0][0].question.schema.candidates()) if test else []
+    k = test[0][0].question.schema.answer_space(0) if test else 2
+    stacker, stack_l2, stack_per_answer = _fit_stacker(names, train, labels, k)
+    members, bar = _quorum_members(names, train, f, labels)
+    fallback = _choose_fallback(members, train, f, learner.vote_accuracy, labels)
     arms: dict[str, Arm] = {n: Arm(n, "voter") for n in names}
-    for rule in ("plurality", "confidence", "weighted", "quorum", "trimmed"):
+    for rule in ("plurality", "confidence", "weighted", "stacked", "trimmed"):
         arms[rule] = Arm(rule, "rule")
+    arms["quorum"] = Arm(f"quorum of the {len(members)} voters >= {bar} on train", "rule")
+    arms["quorum-all"] = Arm("quorum of all voters", "rule")
+    arms["quorum-fallback"] = Arm(f"quorum, else {fallback} without the outlier", "rule")
     samples = SAMPLE_VOTERS.get(task, ())
     if samples:
         arms["self-consistency"] = Arm("self-consistency", "rule")
+    recalled_samples = RECALLED_SAMPLE_VOTERS.get(task, ())
+    if recalled_samples:
+        arms["self-consistency-recalled"] = Arm("self-consistency (recalled prompt)", "rule")
     # The adversary: the voter most accurate on the train split (the worst one to lose).
     train_acc = {
         n: sum(v.key == i.gold for i, vs in train for v in vs if v.voter == n) for n in names
     }
     liar = max(names, key=lambda n: train_acc[n])
-    arms["quorum+liar"] = Arm(f"quorum, {liar} lying", "adversarial")
+    arms["quorum+liar"] = Arm(f"quorum of {len(members)}, {liar} lying", "adversarial")
+    arms["quorum-all+liar"] = Arm(f"quorum of all, {liar} lying", "adversarial")
+    arms["quorum-fallback+liar"] = Arm(f"quorum else fallback, {liar} lying", "adversarial")
     arms["weighted+liar"] = Arm(f"weighted, {liar} lying", "adversarial")
+    arms["stacked+liar"] = Arm(f"stacked, {liar} lying", "adversarial")
     arms["trimmed+liar"] = Arm(f"trimmed, {liar} lying", "adversarial")
-    labels = list(test[0][0].question.schema.candidates()) if test else []
+    arms["weighted-liar-absent"] = Arm(f"weighted, {liar} absent", "reference")
+    tight = 0  # test items the quorum decides with exactly the quorum agreeing
     for item, votes in test:
         q, gold = item.question, item.gold
         cost = sum(v.cost_usd for v in votes)
@@ -732,42 +1092,79 @@ async def analyse(
         space = q.schema.answer_space(len({v.key for v in votes if v.answered}))
         arms["confidence"].add(confidence_weighted(votes, space).key, gold, cost, len(votes))
         arms["weighted"].add(router.tally(q, votes, "weighted").key, gold, cost, len(votes))
-        arms["quorum"].add(byzantine_quorum(votes, f).key, gold, cost, len(votes))
+        arms["stacked"].add(stacker.tally(votes, labels).key, gold, cost, len(votes))
+        kept = [v for v in votes if v.voter in members]
+        kept_cost = sum(v.cost_usd for v in kept)
+        honest_quorum = byzantine_quorum(kept, f)
+        if honest_quorum.key is not None:
+            # Decided with no vote to spare: one of the agreeing members lying undoes it.
+            need = math.ceil((len(kept) + f + 1) / 2)
+            tight += int(honest_quorum.support[honest_quorum.key] <= need)
+        arms["quorum"].add(byzantine_quorum(kept, f).key, gold, kept_cost, len(kept))
+        arms["quorum-all"].add(byzantine_quorum(votes, f).key, gold, cost, len(votes))
+        answer, _ = _quorum_or_fallback(kept, f, learner.vote_accuracy, space, fallback)
+        arms["quorum-fallback"].add(answer, gold, kept_cost, len(kept))
         trimmed = trimmed_weighted(votes, learner.vote_accuracy, space, f)
         arms["trimmed"].add(trimmed.key, gold, cost, len(votes))
-        if samples:
-            chosen = [v for v in votes if v.voter in samples]
-            arms["self-consistency"].add(
-                plurality(chosen).key, gold, sum(v.cost_usd for v in chosen), len(chosen)
-            )
+        for arm_name, chosen_names in (
+            ("self-consistency", samples),
+            ("self-consistency-recalled", recalled_samples),
+        ):
+            if chosen_names:
+                chosen = [v for v in votes if v.voter in chosen_names]
+                arms[arm_name].add(
+                    plurality(chosen).key, gold, sum(v.cost_usd for v in chosen), len(chosen)
+                )
+        absent = [v for v in votes if v.voter != liar]  # the liar's vote not cast at all
+        arms["weighted-liar-absent"].add(
+            router.tally(q, absent, "weighted").key, gold, cost, len(absent)
+        )
         lied = tuple(_liar(v, gold, labels) if v.voter == liar else v for v in votes)
-        arms["quorum+liar"].add(byzantine_quorum(lied, f).key, gold, cost, len(votes))
+        lied_kept = [v for v in lied if v.voter in members]
+        arms["quorum+liar"].add(byzantine_quorum(lied_kept, f).key, gold, kept_cost, len(kept))
+        arms["quorum-all+liar"].add(byzantine_quorum(lied, f).key, gold, cost, len(votes))
+        lied_fallback, _ = _quorum_or_fallback(lied_kept, f, learner.vote_accuracy, space, fallback)
+        arms["quorum-fallback+liar"].add(lied_fallback, gold, kept_cost, len(kept))
         arms["weighted+liar"].add(router.tally(q, lied, "weighted").key, gold, cost, len(votes))
+        arms["stacked+liar"].add(stacker.tally(lied, labels).key, gold, cost, len(votes))
         lied_trimmed = trimmed_weighted(lied, learner.vote_accuracy, space, f)
         arms["trimmed+liar"].add(lied_trimmed.key, gold, cost, len(votes))
-    # Each voter in turn as the liar: the mean error of the trimmed rule and of the quorum.
-    each_liar: dict[str, list[float]] = {"trimmed": [], "quorum": []}
+    # Each voter in turn as the liar: the mean error of the trimmed rule (every voter) and
+    # of the quorum and its fallback (every quorum member; a liar outside it changes nothing).
+    each_liar: dict[str, list[float]] = {"trimmed": [], "quorum": [], "fallback": []}
+    each_wrong: dict[str, list[float]] = {"quorum": [], "fallback": []}
     for name in names:
-        wrong = {"trimmed": 0, "quorum": 0}
+        wrong = {"trimmed": 0, "quorum": 0, "fallback": 0}
+        acted_wrongly = {"quorum": 0, "fallback": 0}
         for item, votes in test:
             lied = tuple(_liar(v, item.gold, labels) if v.voter == name else v for v in votes)
             space = item.question.schema.answer_space(len({v.key for v in lied if v.answered}))
             tally = trimmed_weighted(lied, learner.vote_accuracy, space, f)
             wrong["trimmed"] += int(tally.key != item.gold)
-            wrong["quorum"] += int(byzantine_quorum(lied, f).key != item.gold)
-        for rule, count in wrong.items():
-            each_liar[rule].append(count / max(1, len(test)))
-    # Cascade: the threshold is the cheapest one within 1 point of the full ensemble on train.
+            if name in members:
+                lied_kept = [v for v in lied if v.voter in members]
+                quorum_key = byzantine_quorum(lied_kept, f).key
+                fallback_key, _ = _quorum_or_fallback(
+                    lied_kept, f, learner.vote_accuracy, space, fallback
+                )
+                wrong["quorum"] += int(quorum_key != item.gold)
+                wrong["fallback"] += int(fallback_key != item.gold)
+                acted_wrongly["quorum"] += int(quorum_key not in (None, item.gold))
+                acted_wrongly["fallback"] += int(fallback_key not in (None, item.gold))
+        each_liar["trimmed"].append(wrong["trimmed"] / max(1, len(test)))
+        if name in members:
+            for rule in ("quorum", "fallback"):
+                each_liar[rule].append(wrong[rule] / max(1, len(test)))
+                each_wrong[rule].append(acted_wrongly[rule] / max(1, len(test)))
+    # Cascade: stages, threshold and agreement are the cheapest within 1 point of the full
+    # ensemble on train (see _choose_cascade).
     full_train = sum(
         router.tally(i.question, vs, "weighted").key == i.gold for i, vs in train
     ) / max(1, len(train))
-    stages = cascade_stages(pool, llm, train)
-    chosen_threshold, chosen_agreement, best_cost = 1.0, 1.0, math.inf
-    for threshold in CASCADE_GRID:
-        for agreement in AGREEMENT_GRID:
-            acc, cost, _, _ = await _cascade(pool, learner, train, threshold, stages, agreement)
-            if acc >= full_train - ACCURACY_TOLERANCE and cost < best_cost:
-                chosen_threshold, chosen_agreement, best_cost = threshold, agreement, cost
+    all_stages = cascade_stages(pool, llm, train)
+    stages, chosen_threshold, chosen_agreement = await _choose_cascade(
+        pool, learner, train, all_stages, full_train - ACCURACY_TOLERANCE
+    )
     _, _, escalated, results = await _cascade(
         pool, learner, test, chosen_threshold, stages, chosen_agreement
     )
@@ -800,6 +1197,8 @@ async def analyse(
         "cascade_threshold": chosen_threshold,
         "cascade_min_agreement": chosen_agreement,
         "cascade_escalation_rate": escalated / max(1, len(test)),
+        "cascade_stages": float(len(stages)),
+        "cascade_stages_dropped": float(len(all_stages) - len(stages)),
         "quorum_error": arms["quorum"].error,
         # The quorum's two failure modes apart: acting on a wrong answer (what one liar
         # must not cause) and not deciding (what a liar among weak voters does cause).
@@ -812,6 +1211,33 @@ async def analyse(
         "trimmed_error": arms["trimmed"].error,
         "adversarial_trimmed_error_mean_over_liars": statistics.mean(each_liar["trimmed"]),
         "adversarial_quorum_error_mean_over_liars": statistics.mean(each_liar["quorum"]),
+        "adversarial_quorum_wrong_decision_mean_over_liars": statistics.mean(each_wrong["quorum"]),
+        # What is left without the liar's information: the reliability-weighted vote of
+        # every other voter and the best other voter (a rule that tolerates the liar
+        # cannot be expected to beat what the honest voters know).
+        "liar_absent_weighted_error": arms["weighted-liar-absent"].error,
+        "liar_absent_best_single_error": min(arms[n].error for n in names if n != liar),
+        "quorum_members": float(len(members)),
+        "quorum_tight_share": tight / max(1, len(test)),
+        "quorum_member_min_train_accuracy": bar,
+        "quorum_all_error": arms["quorum-all"].error,
+        "quorum_all_no_decision": arms["quorum-all"].no_decision,
+        "adversarial_quorum_all_error": arms["quorum-all+liar"].error,
+        "adversarial_quorum_all_no_decision": arms["quorum-all+liar"].no_decision,
+        "adversarial_quorum_all_wrong_decision": arms["quorum-all+liar"].wrong_decision,
+        "quorum_fallback_error": arms["quorum-fallback"].error,
+        "quorum_fallback_weighted": float(fallback == "weighted"),
+        "quorum_fallback_wrong_decision": arms["quorum-fallback"].wrong_decision,
+        "adversarial_quorum_fallback_error": arms["quorum-fallback+liar"].error,
+        "adversarial_quorum_fallback_wrong_decision": arms["quorum-fallback+liar"].wrong_decision,
+        "adversarial_quorum_fallback_error_mean_over_liars": statistics.mean(each_liar["fallback"]),
+        "adversarial_quorum_fallback_wrong_decision_mean_over_liars": statistics.mean(
+            each_wrong["fallback"]
+        ),
+        "stacked_error": arms["stacked"].error,
+        "stacked_l2": stack_l2,
+        "stacked_per_answer": float(stack_per_answer),
+        "adversarial_stacked_error": arms["stacked+liar"].error,
         "adversarial_trimmed_error": arms["trimmed+liar"].error,
         "weighted_error": full.error,
         "plurality_error": arms["plurality"].error,
@@ -820,6 +1246,9 @@ async def analyse(
     if samples:
         out["self_consistency_error"] = arms["self-consistency"].error
         out["greedy_fewshot_error"] = arms["gemma-fewshot"].error
+    if recalled_samples:
+        out["self_consistency_recalled_error"] = arms["self-consistency-recalled"].error
+        out["greedy_recalled_error"] = arms["gemma-recalled"].error
     print(
         f"{task}: best single {best_single.name} {best_single.error:.3f}, best rule "
         f"{best_vote.name} {best_vote.error:.3f}, cascade {cascade.error:.3f} at "
@@ -998,7 +1427,7 @@ async def _run(base_url: str, tasks: Sequence[str]) -> tuple[dict[str, float], s
     sections = []
     try:
         for task in tasks:
-            items = _with_recall(task, load_task(task))
+            items = load_task(task)
             limit = int(os.environ.get("SWARMKIT_ROUTER_BENCH_LIMIT", "0"))
             if limit > 0:  # a smoke run on the first items of each split
                 items = {split: rows[:limit] for split, rows in items.items()}
@@ -1007,6 +1436,7 @@ async def _run(base_url: str, tasks: Sequence[str]) -> tuple[dict[str, float], s
             if task in EMBED_TASKS:
                 texts = [str(i.question.payload["text"]) for rows in items.values() for i in rows]
                 vectors, tokens = await embed_texts(base_url, texts, counters)
+            items = _with_recall(task, items, vectors)
             pool, llm = build_pool(task, items, base_url, vectors, tokens)
             train = await collect(task, pool, llm, items["train"], cache, counters)
             test = await collect(task, pool, llm, items["test"], cache, counters)
@@ -1044,7 +1474,9 @@ def run_router_bench(tasks: Sequence[str] = TASKS) -> dict[str, float]:
         f"from the vote cache: {int(out['llm_calls_cached'])}; embedding requests made: "
         f"{int(out['embedding_calls'])} (cached embeddings replayed). The quorum rows: "
         "no_answer counts its no-decisions, error minus no_answer share its wrong "
-        "decisions.\n\n"
+        "decisions; `quorum of the N voters >= a on train` is taken over the voters at "
+        "least that accurate on train (the bar chosen on train), `quorum of all voters` "
+        "over every voter. `stacked`: the stacked combiner learned on train.\n\n"
     )
     REPORT_PATH.write_text(header + report)
     print(f"per-arm tables: {REPORT_PATH.relative_to(ROOT)}")
