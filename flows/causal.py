@@ -90,7 +90,7 @@ def causal(
         "rule": cons.rule,
         "rule_cv_f1": {k: round(v, 3) for k, v in calibration.rule_f1.items()},
         "threshold": round(cons.theta, 6),
-        "quorum": calibration.quorum,
+        "quorum": cons.quorum,
         "reliability": {k: round(v, 3) for k, v in calibration.reliability.items()},
         "first_hit": inp.names[analysis.source],
         "crash_start": analysis.crash_start,
@@ -141,7 +141,7 @@ def _artifacts(files: dict[str, str], summary: dict[str, Any], results: list[Any
     create_markdown_artifact(
         key="causal-consensus",
         markdown=files["consensus"],
-        description="Consensus per link: votes, posterior, confidence",
+        description="Consensus per link: votes, quorum, posterior, stack probability, confidence",
     )
     create_markdown_artifact(
         key="causal-interventions",

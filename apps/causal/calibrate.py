@@ -9,10 +9,13 @@ and learned against the known graphs (see :func:`fit_calibration`):
    each method's learned reliability (how far its vote can move the posterior);
 2. the quorum of the consensus rule; links are then accepted by expected F1
    (:func:`apps.causal.consensus.expected_f1_threshold`) on the calibrated posteriors;
-3. the decision rule, by cross-validation over the calibration markets (a discrete super
-   learner, van der Laan, Polley & Hubbard 2007): the weighted vote, or deferring to the
-   one method whose own decisions scored best on markets the vote was not fitted on. The
-   vote is kept unless a single method beats it out of sample; the choice and every
+3. the continuous stack that decides: a logistic regression of the truth on every
+   method's continuous evidence per link (:func:`apps.causal.consensus.edge_features`),
+   L2-penalized on standardized features (:func:`fit_edge_stack`), and its quorum;
+4. the decision rule, by cross-validation over the calibration markets (a discrete super
+   learner, van der Laan, Polley & Hubbard 2007): the stack, or deferring to the one
+   method whose own decisions scored best on markets the stack was not fitted on. The
+   stack is kept unless a single method beats it out of sample; the choice and every
    candidate's cross-validated F1 are reported (``Calibration.rule_f1``).
 """
 
@@ -25,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.causal.consensus import Calibration, EvidenceMap, consensus, make_router
+from apps.causal.consensus import (
+    Calibration,
+    EvidenceMap,
+    consensus,
+    edge_features,
+    make_router,
+)
 from apps.causal.records import METHODS, BoolArray, MethodResult, cross_mask
 from apps.causal.simulate import Market, MarketSpec, simulate_market
 from apps.causal.stats import f1_score
@@ -33,10 +42,12 @@ from apps.causal.stats import f1_score
 log = logging.getLogger(__name__)
 
 CALIBRATION_SEED_BASE = 900_000  # calibration seeds: 900000 + k; evaluation seeds stay below
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 P_BINS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0]  # on -log10 p
 COEF_BINS = [0.0, 1e-12, 0.03, 0.05, 0.08, 0.12, 0.2]  # on |coefficient|
 QUORUMS = (1, 2)
+STACK_QUORUMS = (0, 1, 2)  # the continuous stack's quorum is learned among these
+EDGE_STACK_L2 = 1.0  # ridge of the continuous stack (on standardized features)
 DENSITIES = (1.0, 1.75, 2.5)  # calibration markets cycle through these densities
 
 Runner = Callable[[Market], list[MethodResult]]
@@ -106,38 +117,118 @@ def fit_stack(
     return beta
 
 
-def fit_calibration(
-    markets: Sequence[Market], results: Sequence[Sequence[MethodResult]], select: bool = True
-) -> Calibration:
-    """Learn the stacked vote (:func:`fit_vote`) and, with ``select``, the decision rule.
+def fit_edge_stack(
+    results: Sequence[Sequence[MethodResult]],
+    truths: Sequence[BoolArray],
+    methods: Sequence[str],
+    l2: float = EDGE_STACK_L2,
+) -> tuple[list[float], list[float], list[float]]:
+    """The continuous stack: L2 logistic regression of the truth on standardized
+    :func:`~apps.causal.consensus.edge_features` of every cross link of every market.
 
-    The rule is chosen by leave-one-market-out cross-validation (needs 3+ markets): for
-    each calibration market the vote is refitted on the others and scored on it, beside
-    each method's own decisions on it; the candidate with the best mean F1 wins, the vote
-    on ties. ``Calibration.defer_to`` names the method deferred to ("" for the vote).
+    Returns (mean, scale, coef) with the intercept last in ``coef``.
     """
-    cal = fit_vote(markets, results)
+    from scipy.optimize import minimize
+
+    xs, ys = [], []
+    for res, truth in zip(results, truths, strict=True):
+        mask = cross_mask(truth.shape[0], truth.shape[1])
+        xs.append(edge_features(res, methods)[mask])
+        ys.append(truth[mask])
+    x = np.vstack(xs)
+    y = np.concatenate(ys).astype(float)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0  # a constant feature (e.g. a method that never abstains)
+    z = (x - mean) / scale
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = z @ w[:-1] + w[-1]
+        prob = 1.0 / (1.0 + np.exp(-np.clip(eta, -30, 30)))
+        loss = float(np.sum(np.logaddexp(0.0, eta) - y * eta) + 0.5 * l2 * w[:-1] @ w[:-1])
+        grad = np.append(z.T @ (prob - y) + l2 * w[:-1], np.sum(prob - y))
+        return loss, grad
+
+    start = np.zeros(z.shape[1] + 1)
+    start[-1] = float(np.log((y.sum() + 0.5) / (len(y) - y.sum() + 0.5)))
+    out = minimize(objective, start, jac=True, method="L-BFGS-B")
+    return [float(v) for v in mean], [float(v) for v in scale], [float(v) for v in out.x]
+
+
+def fit_calibration(
+    markets: Sequence[Market],
+    results: Sequence[Sequence[MethodResult]],
+    select: bool = True,
+    stack: bool = True,
+) -> Calibration:
+    """Learn the vote (:func:`fit_vote`), the continuous stack and, with ``select``, the rule.
+
+    With ``stack`` the continuous stack (:func:`fit_edge_stack`) decides, with the quorum
+    of :data:`STACK_QUORUMS` that scores best on the calibration markets (the larger on
+    ties); without it, the router's vote decides. The rule is chosen by
+    leave-one-market-out cross-validation (needs 3+ markets): for each calibration
+    market the deciding model is refitted on the others and scored on it, beside each
+    method's own decisions on it; the candidate with the best mean F1 wins, the
+    consensus on ties. ``Calibration.defer_to`` names the method deferred to ("" for
+    the consensus).
+    """
+    cal = _fit_consensus(markets, results, stack)
     if not select or len(markets) < 3:
         return cal
-    scores: dict[str, list[float]] = {"vote": []}
+    own = "stack" if stack else "vote"
+    scores: dict[str, list[float]] = {own: []}
     lags = results[0][0].max_lag
     for v, (market, res) in enumerate(zip(markets, results, strict=True)):
-        inner = fit_vote(
+        inner = _fit_consensus(
             [m for u, m in enumerate(markets) if u != v],
             [r for u, r in enumerate(results) if u != v],
+            stack,
         )
         mask = cross_mask(lags, market.n)
         truth = _truth(market.graph, lags)
-        vote_f1 = f1_score(consensus(res, inner, market.names).edges, truth, mask)[2]
-        scores["vote"].append(vote_f1)
+        own_f1 = f1_score(consensus(res, inner, market.names).edges, truth, mask)[2]
+        scores[own].append(own_f1)
         for r in res:
-            # an abstaining method is replaced by the vote on that market (what consensus does)
-            f1 = vote_f1 if r.abstained else f1_score(r.edges, truth, mask)[2]
+            # an abstaining method is replaced by the consensus on that market (what consensus does)
+            f1 = own_f1 if r.abstained else f1_score(r.edges, truth, mask)[2]
             scores.setdefault(r.method, []).append(f1)
     means = {k: float(np.mean(v)) for k, v in scores.items()}
-    best = max(means, key=lambda k: (means[k] - (0.0 if k == "vote" else 1e-9), k == "vote"))
-    cal.defer_to = "" if best == "vote" else best
+    best = max(means, key=lambda k: (means[k] - (0.0 if k == own else 1e-9), k == own))
+    cal.defer_to = "" if best == own else best
     cal.rule_f1 = means
+    return cal
+
+
+def _fit_consensus(
+    markets: Sequence[Market], results: Sequence[Sequence[MethodResult]], stack: bool
+) -> Calibration:
+    """The vote, plus (with ``stack``) the continuous stack and its quorum."""
+    cal = fit_vote(markets, results)
+    if not stack:
+        return cal
+    lags = results[0][0].max_lag
+    truths = [_truth(m.graph, lags) for m in markets]
+    methods = [r.method for r in results[0]]
+    cal.stack_methods = methods
+    cal.stack_mean, cal.stack_scale, cal.stack_coef = fit_edge_stack(results, truths, methods)
+    best = (-1.0, 0)
+    for quorum in STACK_QUORUMS:
+        cal.stack_quorum = quorum
+        f1 = float(
+            np.mean(
+                [
+                    f1_score(
+                        consensus(res, cal, m.names).edges,
+                        truth,
+                        cross_mask(lags, m.n),
+                    )[2]
+                    for res, m, truth in zip(results, markets, truths, strict=True)
+                ]
+            )
+        )
+        if f1 >= best[0] - 1e-9:
+            best = (f1, quorum)
+    cal.consensus_f1, cal.stack_quorum = best
     return cal
 
 

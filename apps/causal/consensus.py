@@ -21,8 +21,18 @@ most probable links, ``k`` maximizing the expected F1 of the graph
 reaches ``theta``) **and** at least ``quorum`` methods voted for it (the quorum rule),
 so no single method can add a link on its own when ``quorum >= 2``.
 
+The decision itself uses every method's *continuous* evidence at once, not only its
+binary vote: a stacked logistic model per link (:func:`edge_features`,
+:func:`stack_probability`) on each method's capped strength, its square root, whether
+this lag is the method's strongest for the pair (a true link sits at one lag; its
+neighbours only echo it through the series' autocorrelation) and by how much, learned
+on simulated markets of the same shape with known graphs (disjoint seeds). Its
+calibrated ``P(edge)`` (``Consensus.stacked``) accepts the links maximizing expected F1,
+among those with at least ``stack_quorum`` votes (the learned quorum; the votes and the
+router's posterior stay in the edge table).
+
 Calibration may instead learn that, for this data shape, one method's own decisions beat
-the vote out of sample (``Calibration.defer_to``, chosen by cross-validation over the
+the stack out of sample (``Calibration.defer_to``, chosen by cross-validation over the
 calibration markets); the links accepted are then that method's, the posteriors and
 votes are still the router's, and the consensus says which rule decided
 (``Consensus.rule``).
@@ -98,7 +108,12 @@ class Calibration:
         defer_to: "" when the vote decides; else the method whose own decisions are
             accepted (it beat the vote in cross-validation on the calibration markets;
             the vote decides when that method abstains).
-        rule_f1: cross-validated F1 of each candidate rule ("vote" and each method).
+        rule_f1: cross-validated F1 of each candidate rule ("stack" or "vote", and each method).
+        stack_methods: the methods whose evidence the continuous stack reads, in order
+            (empty: no stack; the router's vote decides).
+        stack_mean, stack_scale: standardization of :func:`edge_features`.
+        stack_coef: logistic coefficients on the standardized features, intercept last.
+        stack_quorum: least number of ``edge`` votes for a link the stack accepts.
     """
 
     maps: dict[str, EvidenceMap]
@@ -115,6 +130,11 @@ class Calibration:
     reliability: dict[str, float] = field(default_factory=dict)
     defer_to: str = ""
     rule_f1: dict[str, float] = field(default_factory=dict)
+    stack_methods: list[str] = field(default_factory=list)
+    stack_mean: list[float] = field(default_factory=list)
+    stack_scale: list[float] = field(default_factory=list)
+    stack_coef: list[float] = field(default_factory=list)
+    stack_quorum: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the on-disk cache."""
@@ -133,6 +153,11 @@ class Calibration:
             "reliability": self.reliability,
             "defer_to": self.defer_to,
             "rule_f1": self.rule_f1,
+            "stack_methods": self.stack_methods,
+            "stack_mean": self.stack_mean,
+            "stack_scale": self.stack_scale,
+            "stack_coef": self.stack_coef,
+            "stack_quorum": self.stack_quorum,
         }
 
     @classmethod
@@ -155,6 +180,11 @@ class Calibration:
             reliability={str(k): float(v) for k, v in raw.get("reliability", {}).items()},
             defer_to=str(raw.get("defer_to", "")),
             rule_f1={str(k): float(v) for k, v in raw.get("rule_f1", {}).items()},
+            stack_methods=[str(m) for m in raw.get("stack_methods", [])],
+            stack_mean=[float(v) for v in raw.get("stack_mean", [])],
+            stack_scale=[float(v) for v in raw.get("stack_scale", [])],
+            stack_coef=[float(v) for v in raw.get("stack_coef", [])],
+            stack_quorum=int(raw.get("stack_quorum", 0)),
         )
 
 
@@ -180,9 +210,10 @@ class Consensus:
         theta: the threshold used; ``quorum``: the quorum used.
         decided_by_router: links put to the router one by one (the rest are tallied
             the same way in bulk; see :func:`consensus`).
-        rule: what accepted the links: ``"vote"`` or ``"defer:<method>"``.
+        rule: what accepted the links: ``"stack"``, ``"vote"`` or ``"defer:<method>"``.
         offset: log-odds turning ``posterior`` into a calibrated probability (see
             :func:`calibration_offset`).
+        stacked: the continuous stack's calibrated P(edge) per link (None without a stack).
     """
 
     edges: BoolArray
@@ -194,22 +225,29 @@ class Consensus:
     decided_by_router: int = 0
     rule: str = "vote"
     offset: float = 0.0
+    stacked: FloatArray | None = None
 
     def probability(self) -> FloatArray:
-        """The calibrated probability of a link per link (the posterior plus the offset)."""
+        """The vote's calibrated probability of a link per link (the router's posterior plus
+        the offset; the continuous stack's own is ``stacked``)."""
         post = np.clip(self.posterior, 1e-12, 1 - 1e-12)
         out: FloatArray = 1.0 / (1.0 + np.exp(-(np.log(post / (1 - post)) + self.offset)))
         return out
 
     def probable(self) -> BoolArray:
-        """Links more likely than not (calibrated probability >= 1/2): the graph interventions use."""
+        """Links the vote finds more likely than not (:meth:`probability` >= 1/2): the graph
+        interventions use. Measured on simulated markets disjoint from the benchmark's, this
+        set gave smaller do-effect errors and better root-cause ranks than the continuous
+        stack's ``stacked >= 1/2`` (whose links are tuned for F1, not for effect sizes)."""
         lags, n, _ = self.edges.shape
         out: BoolArray = (self.probability() >= 0.5) & cross_mask(lags, n)
         return out
 
     def confidence(self) -> FloatArray:
-        """Confidence of the consensus answer per link: the posterior of what it decided."""
-        out: FloatArray = np.where(self.edges, self.posterior, 1.0 - self.posterior)
+        """Confidence of the consensus answer per link: the probability of what it decided
+        (the stack's probability when there is a stack, else the router's posterior)."""
+        p = self.posterior if self.stacked is None else self.stacked
+        out: FloatArray = np.where(self.edges, p, 1.0 - p)
         return out
 
 
@@ -352,13 +390,78 @@ def consensus(
         theta = expected_f1_threshold(posterior[mask], offset)
     edges = (posterior >= theta) & (votes_for >= calibration.quorum) & mask
     rule = "vote"
+    quorum = calibration.quorum
+    stacked = stack_probability(results, calibration)
+    if stacked is not None:
+        theta = expected_f1_threshold(stacked[mask], 0.0)
+        quorum = calibration.stack_quorum
+        edges = (stacked >= theta) & (votes_for >= quorum) & mask
+        rule = "stack"
     deferred = [r for r in results if r.method == calibration.defer_to and not r.abstained]
     if deferred:
         edges = deferred[0].edges & mask
         rule = f"defer:{calibration.defer_to}"
     return Consensus(
-        edges, posterior, votes_for, votes, theta, calibration.quorum, len(memo), rule, offset
+        edges, posterior, votes_for, votes, theta, quorum, len(memo), rule, offset, stacked
     )
+
+
+STRENGTH_CAP = 12.0  # -log10 p is capped here in the stack's features
+COEF_SCALE, COEF_CAP = 20.0, 0.5  # |coefficient| features: min(|c|, cap) * scale
+FEATURES_PER_METHOD = 5
+
+
+def edge_features(results: Sequence[MethodResult], methods: Sequence[str]) -> FloatArray:
+    """Per link, every method's continuous evidence (L, n, n, 5 * len(methods)).
+
+    For each method in ``methods``: its capped strength ``s`` (``-log10 p`` capped at
+    :data:`STRENGTH_CAP`; VARLiNGAM's ``|coefficient|`` capped at 0.5 and scaled by 20),
+    ``sqrt(s)``, ``1`` when this lag is the pair's strongest for the method, how far
+    ``s`` exceeds the pair's strongest other lag (0 when it does not), and ``1`` when the
+    method abstained (its evidence is then 0).
+    """
+    by = {r.method: r for r in results}
+    first = results[0]
+    shape = first.strength.shape
+    cols: list[FloatArray] = []
+    for name in methods:
+        r = by.get(name)
+        absent = r is None or r.abstained
+        if r is None or r.abstained:
+            s = np.zeros(shape)
+        elif name == "varlingam":
+            s = np.minimum(r.strength, COEF_CAP) * COEF_SCALE
+        else:
+            s = np.minimum(r.strength, STRENGTH_CAP)
+        if shape[0] > 1:
+            other = np.stack([np.delete(s, t, axis=0).max(axis=0) for t in range(shape[0])])
+        else:
+            other = np.zeros(shape)
+        cols += [
+            s,
+            np.sqrt(s),
+            (s >= other).astype(float),
+            np.maximum(s - other, 0.0),
+            np.full(shape, float(absent)),
+        ]
+    out: FloatArray = np.stack(cols, axis=-1)
+    return out
+
+
+def stack_probability(
+    results: Sequence[MethodResult], calibration: Calibration
+) -> FloatArray | None:
+    """The continuous stack's calibrated P(edge) per link (0 off the cross links), or None
+    when ``calibration`` has no stack."""
+    if not calibration.stack_coef:
+        return None
+    x = edge_features(results, calibration.stack_methods)
+    z = (x - np.asarray(calibration.stack_mean)) / np.asarray(calibration.stack_scale)
+    coef = np.asarray(calibration.stack_coef)
+    logit = np.clip(z @ coef[:-1] + coef[-1], -30.0, 30.0)
+    lags, n = results[0].max_lag, results[0].n
+    out: FloatArray = np.where(cross_mask(lags, n), 1.0 / (1.0 + np.exp(-logit)), 0.0)
+    return out
 
 
 def calibration_offset(results: Sequence[MethodResult], calibration: Calibration) -> float:

@@ -30,21 +30,32 @@ def method_table(analysis: Analysis) -> str:
 
 
 def consensus_table(analysis: Analysis) -> str:
-    """Every link with at least one vote for it: consensus, votes, confidence."""
+    """Every link with at least one vote for it (or accepted): consensus, votes, confidence.
+
+    Columns: each method's vote (with its confidence), the router's weighted posterior of
+    the votes, the continuous stack's P(edge) when it decided (``stack P``), and the
+    confidence of the consensus answer. The quorum applied is in the header.
+    """
     c = analysis.consensus
     names, methods = analysis.names, c.votes.methods
+    stack = c.stacked is not None
     lines = [
+        f"rule: {c.rule}, quorum: {c.quorum} vote(s), threshold {c.theta:.4g}",
+        "",
         "| link | lag | consensus | votes for | "
         + " | ".join(methods)
-        + " | posterior | confidence |",
-        "|---|---|---|---|" + "---|" * len(methods) + "---|---|",
+        + " | posterior |"
+        + (" stack P |" if stack else "")
+        + " confidence |",
+        "|---|---|---|---|" + "---|" * len(methods) + "---|" + ("---|" if stack else "") + "---|",
     ]
     mask = cross_mask(*c.edges.shape[:2])
     rows = [
         (int(t), int(j), int(i))
-        for t, j, i in zip(*np.nonzero(mask & (c.votes_for > 0)), strict=True)
+        for t, j, i in zip(*np.nonzero(mask & ((c.votes_for > 0) | c.edges)), strict=True)
     ]
-    rows.sort(key=lambda x: -c.posterior[x])
+    order = c.stacked if c.stacked is not None else c.posterior
+    rows.sort(key=lambda x: -order[x])
     conf = c.confidence()
     for tau, j, i in rows[:MAX_ROWS]:
         cells = []
@@ -54,11 +65,14 @@ def consensus_table(analysis: Analysis) -> str:
             else:
                 word = "edge" if c.votes.says_edge[k, tau, j, i] else "no"
                 cells.append(f"{word} ({c.votes.confidence[k, tau, j, i]:.2f})")
+        stack_cell = f" {c.stacked[tau, j, i]:.3f} |" if c.stacked is not None else ""
         lines.append(
             f"| {names[j]} -> {names[i]} | {tau + 1} | {'**edge**' if c.edges[tau, j, i] else 'no'} "
             f"| {int(c.votes_for[tau, j, i])}/{int(c.votes.answered[:, tau, j, i].sum())} | "
             + " | ".join(cells)
-            + f" | {c.posterior[tau, j, i]:.3f} | {conf[tau, j, i]:.3f} |"
+            + f" | {c.posterior[tau, j, i]:.3f} |"
+            + stack_cell
+            + f" {conf[tau, j, i]:.3f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from apps.causal.analysis import Analysis
 from apps.causal.calibrate import (
     bins_for,
     calibrate,
@@ -27,7 +28,9 @@ from apps.causal.consensus import (
     make_router,
 )
 from apps.causal.records import MethodResult, cross_mask
+from apps.causal.report import consensus_table
 from apps.causal.simulate import Market, MarketSpec, simulate_market
+from apps.causal.stats import f1_score
 
 NAMES = ["a", "b", "c"]
 
@@ -197,6 +200,7 @@ def test_edge_label_is_what_the_router_reports() -> None:
 
 
 def test_calibration_defers_only_to_a_method_that_beats_the_vote_out_of_sample() -> None:
+    # the vote decides here (stack=False); the same selection holds for the stack (below)
     rng = np.random.default_rng(2)
     markets = [
         simulate_market(MarketSpec(n_series=4, n_steps=300, max_lag=1, seed=920_000 + k))
@@ -208,7 +212,7 @@ def test_calibration_defers_only_to_a_method_that_beats_the_vote_out_of_sample()
         [MethodResult("m1", m.graph[:1].copy(), z), MethodResult("m2", z > 9, z)]
         for m, z in zip(markets, noise, strict=True)
     ]
-    cal = fit_calibration(markets, decisive)
+    cal = fit_calibration(markets, decisive, stack=False)
     assert cal.defer_to == "m1" and cal.rule_f1["m1"] == 1.0 > cal.rule_f1["vote"]
     cons = consensus(decisive[0], cal, markets[0].names)
     assert cons.rule == "defer:m1" and (cons.edges == markets[0].graph[:1]).all()
@@ -223,6 +227,95 @@ def test_calibration_defers_only_to_a_method_that_beats_the_vote_out_of_sample()
         ]
         for m, z in zip(markets, noise, strict=True)
     ]
-    kept = fit_calibration(markets, informative)
+    kept = fit_calibration(markets, informative, stack=False)
     assert kept.defer_to == "" and kept.rule_f1["vote"] > kept.rule_f1["m1"]
     assert consensus(informative[0], kept, markets[0].names).rule == "vote"
+    stacked = fit_calibration(markets, informative)
+    assert stacked.defer_to == "" and stacked.rule_f1["stack"] > stacked.rule_f1["m1"]
+    assert consensus(informative[0], stacked, markets[0].names).rule == "stack"
+
+
+def _echo_results(market: Market, rng: np.random.Generator) -> list[MethodResult]:
+    """Two methods whose evidence on a true link echoes, 0.6 times as strong, at the pair's
+    other lag: echoes and true links overlap in strength; only the pair tells them apart."""
+    truth = market.graph[:2]
+    out = []
+    for name in ("m1", "m2"):
+        level = rng.uniform(2.5, 10.0, truth.shape[1:])[None]
+        pair = truth.any(axis=0)[None]
+        s = np.where(truth, level, np.where(pair, 0.6 * level, 0.0))
+        s = s + rng.exponential(0.2, truth.shape)
+        out.append(MethodResult(name, s > 1.3, s))
+    return out
+
+
+def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
+    rng = np.random.default_rng(5)
+    markets = [
+        simulate_market(
+            MarketSpec(n_series=5, n_steps=300, max_lag=2, density=1.5, seed=930_000 + k)
+        )
+        for k in range(4)
+    ]
+    results = [_echo_results(m, rng) for m in markets]
+    train, test = slice(0, 3), 3
+    vote = fit_calibration(markets[train], results[train], select=False, stack=False)
+    stack = fit_calibration(markets[train], results[train], select=False)
+    m, res = markets[test], results[test]
+    mask = cross_mask(2, m.n)
+    truth = m.graph[:2] & mask
+    by_vote = consensus(res, vote, m.names)
+    by_stack = consensus(res, stack, m.names)
+    assert by_stack.rule == "stack" and by_stack.stacked is not None
+    # strong echoes get edge votes: a binary vote cannot tell them from weaker true links
+    echoes = truth.any(axis=0)[None] & ~truth & mask
+    assert by_vote.votes_for[echoes].max() >= 1
+    assert f1_score(by_vote.edges, truth, mask)[2] < 0.9
+    assert f1_score(by_stack.edges, truth, mask)[2] == 1.0
+    # the per-method votes and the router's posterior stay beside the stack's decision
+    assert (
+        by_stack.votes_for.shape == truth.shape and (by_stack.posterior == by_vote.posterior).all()
+    )
+    conf = by_stack.confidence()
+    assert (conf[by_stack.edges] == by_stack.stacked[by_stack.edges]).all()
+    table = consensus_table(Analysis(m.names, res, by_stack, 0, 0, 0, effects=[], causes=[]))
+    assert "rule: stack, quorum:" in table and "| stack P |" in table
+    assert table.count("**edge**") == int(by_stack.edges.sum())
+
+
+def test_stack_quorum_blocks_links_with_too_few_votes() -> None:
+    rng = np.random.default_rng(6)
+    markets = [
+        simulate_market(
+            MarketSpec(n_series=5, n_steps=300, max_lag=2, density=1.5, seed=931_000 + k)
+        )
+        for k in range(3)
+    ]
+    results = [_echo_results(m, rng) for m in markets]
+    cal = fit_calibration(markets, results, select=False)
+    assert cal.stack_quorum in (0, 1, 2)
+    res = [
+        results[0][0],
+        MethodResult("m2", results[0][1].edges, np.zeros_like(results[0][1].strength)),
+    ]
+    cal.stack_quorum = 2
+    cons = consensus(res, cal, markets[0].names)
+    assert cons.quorum == 2 and (cons.votes_for[cons.edges] >= 2).all()
+    assert not cons.edges.any()  # m2 never votes edge: nothing reaches the quorum
+    cal.stack_quorum = 0
+    assert consensus(res, cal, markets[0].names).edges.any()
+
+
+def test_stacked_calibration_round_trips_through_json() -> None:
+    rng = np.random.default_rng(7)
+    markets = [
+        simulate_market(MarketSpec(n_series=4, n_steps=300, max_lag=2, seed=932_000 + k))
+        for k in range(2)
+    ]
+    results = [_echo_results(m, rng) for m in markets]
+    cal = fit_calibration(markets, results, select=False)
+    again = Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    a = consensus(results[0], cal, markets[0].names)
+    b = consensus(results[0], again, markets[0].names)
+    assert a.stacked is not None and b.stacked is not None
+    assert np.allclose(a.stacked, b.stacked) and (a.edges == b.edges).all()

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from apps.causal.intervene import do_effects, fit_scm, impulse_responses, root_causes
+from apps.causal.intervene import (
+    do_effects,
+    fit_scm,
+    huber_weights,
+    impulse_responses,
+    root_causes,
+    scm_weights,
+)
 from apps.causal.simulate import MarketSpec, simulate_market
 
 
@@ -59,3 +66,25 @@ def test_onset_ranks_the_first_hit_above_a_larger_later_shock() -> None:
     x, graph = chain(1, {(400, 0): -10.0, (402, 1): -30.0})
     assert root_causes(x, graph, target=2, start=400, horizon=6)[0][0] == 1  # whole window
     assert root_causes(x, graph, target=2, start=400, horizon=6, onset=1)[0][0] == 0
+
+
+def test_huber_weights_discount_a_crash_sized_outlier() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=400)
+    y = 0.3 * x + rng.normal(scale=0.5, size=400)
+    y[10] -= 40.0  # one crash-sized shock on a high-leverage row
+    x[10] = 4.0
+    design = np.column_stack([x, np.ones_like(x)])
+    h = huber_weights(design, y, np.ones_like(y))
+    assert h[10] < 0.05 and np.median(h) == 1.0
+    ols = np.linalg.lstsq(design, y, rcond=None)[0][0]
+    root = np.sqrt(h)
+    robust = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)[0][0]
+    assert abs(robust - 0.3) < 0.1 < abs(ols - 0.3)
+
+
+def test_scm_weights_are_robust_only_when_asked() -> None:
+    m = simulate_market(MarketSpec(n_series=4, n_steps=600, seed=3))
+    plain = scm_weights(m.data, m.graph, robust=False)
+    robust = scm_weights(m.data, m.graph)
+    assert (robust <= plain + 1e-12).all() and (robust < plain - 1e-9).any()
