@@ -30,12 +30,14 @@ from patterns.aggregation.aggregates import AggregateSpec
 from patterns.aggregation.exceptions import InvalidValueError
 from patterns.aggregation.node import AggregateResult, AggregationNode, aggregation_codec
 from patterns.aggregation.runner import (
+    MAX_QUIC_NODES,
     WARMUP_SLOT_S,
     TreeRunReport,
     _begin,
     _forwarded,
-    _period,
     _set_slot,
+    quic_node,
+    quic_run_settings,
 )
 from patterns.aggregation.tree import tree_depth
 from patterns.core.exceptions import ConfigError, DeadlineExceededError, SwarmError
@@ -45,7 +47,6 @@ from patterns.core.settings import QuicSettings
 from patterns.net.ports import free_udp_ports
 from patterns.net.quic import QuicNodeRuntime
 
-MAX_QUIC_NODES = 1024
 START_TIMEOUT_S = 60.0  # for every group to open its endpoints
 
 
@@ -86,6 +87,7 @@ class _Tree:
     certs: str
     quic_json: str
     timeout_s: float
+    slot_s: float
 
 
 @dataclass(frozen=True)
@@ -118,24 +120,12 @@ def _group_main(tree: _Tree, ids: list[int], conn: Connection) -> None:
 
 async def _group(tree: _Tree, ids: list[int], conn: Connection) -> None:
     n = len(tree.values)
-    period = _period(n, tree.k, 1.0)
     ca = ClusterCA.open_or_create(tree.certs)
     settings = QuicSettings.model_validate_json(tree.quic_json)
     runtimes: dict[int, QuicNodeRuntime[AggregationNode]] = {}
     try:
         for nid in ids:
-            node = AggregationNode(
-                NodeId(nid),
-                range(n),
-                None,
-                k=tree.k,
-                spec=tree.spec,
-                period_s=period,
-                slot_s=1.0,
-                epochs=None,
-                value=tree.values[nid],
-                auto=False,
-            )
+            node = quic_node(nid, n, tree.k, tree.spec, tree.slot_s, tree.values[nid])
             runtimes[nid] = QuicNodeRuntime(
                 node, aggregation_codec(), ca.credentials(NodeId(nid)), tree.addresses, settings
             )
@@ -248,16 +238,15 @@ def run_tree_quic_processes(
     ca = ClusterCA.open_or_create(certs_dir)
     for i in range(n):
         ca.credentials(NodeId(i))
-    if settings is None:
-        settings = QuicSettings.model_validate({"connect_timeout_s": 30.0})
     tree = _Tree(
         [float(v) for v in values],
         k,
         spec,
         addresses,
         os.fspath(certs_dir),
-        settings.model_dump_json(),
+        (settings or quic_run_settings()).model_dump_json(),
         timeout_s,
+        slot_s,
     )
     ctx = mp.get_context("spawn")
     pipes: list[Connection] = []

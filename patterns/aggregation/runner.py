@@ -30,6 +30,7 @@ from patterns.net.quic import QuicCluster
 from patterns.net.sim import Simulator
 
 MAX_PROTOCOL_NODES = 100_000
+MAX_QUIC_NODES = 1024  # endpoints of one QUIC run on one machine
 WARMUP_SLOT_S = 10.0  # per-level wait while connections are still being opened
 
 
@@ -147,6 +148,30 @@ def _begin(node: AggregationNode, now: float, epoch: int) -> None:
     node.begin_epoch(epoch, now)
 
 
+def quic_node(
+    nid: int, n: int, k: int, spec: AggregateSpec | None, slot_s: float, value: float
+) -> AggregationNode:
+    """Node ``nid`` of an n-node QUIC run: epochs begun by the runner (``_begin``), not by
+    its own timer, with the period that ``slot_s`` per level gives the tree."""
+    return AggregationNode(
+        nid,
+        range(n),
+        None,
+        k=k,
+        spec=spec,
+        period_s=_period(n, k, slot_s),
+        slot_s=slot_s,
+        epochs=None,
+        value=value,
+        auto=False,
+    )
+
+
+def quic_run_settings() -> QuicSettings:
+    """QUIC settings of a run: many handshakes at once, so a 30 s handshake timeout."""
+    return QuicSettings.model_validate({"connect_timeout_s": 30.0})
+
+
 async def run_tree_quic(
     values: Sequence[float],
     certs_dir: str | os.PathLike[str],
@@ -175,8 +200,8 @@ async def run_tree_quic(
         GroupProcessError: with ``processes`` > 1, a group's process failed.
     """
     n = len(values)
-    if not 1 <= n <= 1024:
-        raise ConfigError(f"the QUIC run takes 1..1024 nodes, got {n}")
+    if not 1 <= n <= MAX_QUIC_NODES:
+        raise ConfigError(f"the QUIC run takes 1..{MAX_QUIC_NODES} nodes, got {n}")
     if processes < 1:
         raise ConfigError(f"processes must be >= 1, got {processes}")
     if processes > 1:
@@ -195,25 +220,10 @@ async def run_tree_quic(
                 timeout_s=timeout_s,
             )
         )
-    period = _period(n, k, slot_s)
-    nodes = [
-        AggregationNode(
-            nid,
-            range(n),
-            None,
-            k=k,
-            spec=spec,
-            period_s=period,
-            slot_s=slot_s,
-            epochs=None,
-            value=float(values[nid]),
-            auto=False,
-        )
-        for nid in range(n)
-    ]
-    if settings is None:
-        settings = QuicSettings.model_validate({"connect_timeout_s": 30.0})
-    async with QuicCluster(nodes, aggregation_codec(), certs_dir, settings) as cluster:
+    nodes = [quic_node(nid, n, k, spec, slot_s, float(values[nid])) for nid in range(n)]
+    async with QuicCluster(
+        nodes, aggregation_codec(), certs_dir, settings or quic_run_settings()
+    ) as cluster:
         root = cluster.node(0)
         elapsed = 0.0
         for epoch, slot in ((0, WARMUP_SLOT_S), (1, slot_s)):

@@ -147,11 +147,11 @@ def maintenance_headroom(status: IndexStatus, settings: MemorySettings) -> int:
     ``reindex_unindexed_rows`` behind (a rebuild is only decided then). So a writer that
     counts its rows needs no status until it has written this many.
     """
-    lag = status.side_unindexed_rows
-    room = settings.index_threshold_rows - status.rows if not status.has_index else 1 << 62
     if status.has_index:
-        lag = max(lag, status.unindexed_rows)
-    return max(1, min(room, settings.reindex_unindexed_rows - lag))
+        lag = max(status.unindexed_rows, status.side_unindexed_rows)
+        return max(1, settings.reindex_unindexed_rows - lag)
+    to_build = settings.index_threshold_rows - status.rows
+    return max(1, min(to_build, settings.reindex_unindexed_rows - status.side_unindexed_rows))
 
 
 def fts_config() -> FTS:

@@ -74,7 +74,7 @@ def test_a_value_that_is_not_finite_is_refused_before_any_process_starts(
 
 
 def test_a_group_that_fails_reports_its_error_and_the_parent_raises_it(tmp_path: Path) -> None:
-    tree = _Tree([1.0, math.inf], 8, None, {}, str(tmp_path / "certs"), "{}", 5.0)
+    tree = _Tree([1.0, math.inf], 8, None, {}, str(tmp_path / "certs"), "{}", 5.0, 1.0)
     parent, child = mp.Pipe()
     _group_main(tree, [1], child)  # node 1's value is refused as the group builds its nodes
     with pytest.raises(GroupProcessError, match="node 1: value inf is not a finite number"):
