@@ -191,17 +191,17 @@ class AgentPool:
         if self._closing:
             raise PoolClosedError("the agent pool is closed")
         lane = self._lane(spec)
-        work = _Work(payload, asyncio.get_running_loop().create_future())
+        future = asyncio.get_running_loop().create_future()
         if lane.waiting or lane.active >= lane.limit or self._running >= self.settings.max_running:
             if len(lane.waiting) >= self.settings.queue_bound:
                 lane.space.clear()
                 return None
-            lane.waiting.append(work)
+            lane.waiting.append(_Work(payload, future))
             if lane.active < lane.limit and lane not in self._starved:
                 self._starved.append(lane)
         else:
-            self._start(lane, work)
-        return work.future
+            self._start(lane, payload, future)
+        return future
 
     def submit_nowait(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome]:
         """Accept one work item, or refuse it at once.
@@ -272,11 +272,11 @@ class AgentPool:
 
     # ------------------------------------------------------------------ running
 
-    def _start(self, lane: _Lane, work: _Work) -> None:
+    def _start(self, lane: _Lane, payload: Any, future: asyncio.Future[ItemOutcome]) -> None:
         lane.active += 1
         self._running += 1
         # the runner removes itself from _tasks when it ends (no done callback to schedule)
-        self._tasks.add(asyncio.get_running_loop().create_task(self._runner(lane, work)))
+        self._tasks.add(asyncio.get_running_loop().create_task(self._runner(lane, payload, future)))
 
     def _next_work(self, lane: _Lane) -> _Work | None:
         if not lane.waiting:
@@ -292,24 +292,134 @@ class AgentPool:
             if lane.active < lane.limit:
                 work = self._next_work(lane)
                 if work is not None:
-                    self._start(lane, work)
+                    self._start(lane, work.payload, work.future)
                     if lane.waiting:
                         self._starved.append(lane)
 
-    async def _runner(self, lane: _Lane, work: _Work) -> None:
-        """One running slot of a lane: serve items on one agent until the queue is empty."""
+    async def _runner(self, lane: _Lane, payload: Any, future: asyncio.Future[ItemOutcome]) -> None:
+        """One running slot of a lane: serve items on one agent until the queue is empty.
+
+        Each item gets up to ``max_attempts`` handler calls: on the slot's agent, an idle one
+        or a fresh one (which first rehydrates), and on a fresh one after each crash. Serving
+        is inlined here, not a coroutine of its own, so that an agent alive at its handler's
+        await costs the garbage collector as few objects as possible (at tens of thousands of
+        live agents, full collections are most of the spawn cost).
+        """
+        spec = lane.spec
+        clock = self.clock
+        attempts = self.settings.max_attempts
+        rehydrate = (
+            spec.namespace is not None
+            and self.memory is not None
+            and self.settings.rehydrate_top_k > 0
+        )
+        task = asyncio.current_task()
+        assert task is not None  # a runner is a task of its own
         agent: Agent | None = None
-        current: _Work | None = work
         try:
-            while current is not None:
-                agent = await self._serve(lane, agent, current)
-                current = self._next_work(lane)
+            while True:
+                agent_ids: tuple[int, ...] = ()  # of failed attempts
+                error: SwarmError | None = None
+                status = ItemStatus.FAILED
+                for attempt in range(1, attempts + 1):
+                    if agent is None and attempt == 1:
+                        agent = self._take_idle(lane, clock.now())
+                    if agent is None:
+                        memories: tuple[Any, ...] = ()
+                        if rehydrate:
+                            try:
+                                memories = await self._rehydrate(spec, payload)
+                            except RehydrationError as err:
+                                outcome = ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1)
+                                self._finish(future, outcome)
+                                break
+                        agent = self._spawn(lane, memories)
+                    agent.state = AgentState.BUSY
+                    started = clock.now()
+                    ctx = AgentContext(agent.id, spec.role, agent.memories)
+                    try:
+                        if spec.isolation is Isolation.PROCESS:
+                            value = await self._call_in_process(lane, ctx, payload)
+                        else:
+                            value = spec.handler(ctx, payload)
+                            if inspect.isawaitable(value):
+                                # asyncio.timeout inlined, one loop timer per slot (.deadlines)
+                                deadlines = self._deadlines
+                                if deadlines is None:
+                                    deadlines = self._new_deadlines()
+                                pending_cancels = task.cancelling()
+                                slot = deadlines.arm(task, lane.timeout_s)
+                                try:
+                                    value = await value
+                                except asyncio.CancelledError:
+                                    if (
+                                        deadlines.disarm(task, slot)
+                                        and task.cancelling() <= pending_cancels
+                                    ):
+                                        raise TimeoutError from None
+                                    raise
+                                except BaseException:
+                                    deadlines.disarm(task, slot)
+                                    raise
+                                deadlines.disarm(task, slot)
+                    except TimeoutError:
+                        status = ItemStatus.TIMED_OUT
+                        error = HandlerTimeoutError(
+                            f"handler of role {spec.role!r} ran past its timeout of "
+                            f"{lane.timeout_s} s"
+                        )
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as err:  # the handler crashed: its agent is gone
+                        status = ItemStatus.FAILED
+                        error = HandlerError(
+                            f"handler of role {spec.role!r} raised {type(err).__name__}: {err}"
+                        )
+                        error.__cause__ = err
+                    else:
+                        now = clock.now()
+                        self._busy_seconds += now - started
+                        agent.last_active = now
+                        agent.items += 1
+                        ids = (*agent_ids, agent.id)
+                        if spec.result_type is not None and not isinstance(value, spec.result_type):
+                            bad = BadResultError(
+                                f"handler of role {spec.role!r} returned "
+                                f"{type(value).__name__}, expected {spec.result_type!r}"
+                            )
+                            self._finish(
+                                future, ItemOutcome(ItemStatus.BAD_RESULT, None, bad, attempt, ids)
+                            )
+                        else:
+                            if ctx.remembered_any:
+                                self._learn(spec, agent, ctx.learned)
+                            self._finish(
+                                future, ItemOutcome(ItemStatus.OK, value, None, attempt, ids)
+                            )
+                            if len(agent.pending) >= self.settings.flush_batch:
+                                await self._flush(lane, agent)
+                        if now >= agent.deadline:
+                            await self._end(lane, agent, EndReason.TTL)
+                            agent = None
+                        break
+                    agent_ids += (agent.id,)
+                    self._busy_seconds += clock.now() - started
+                    await self._end(lane, agent, EndReason.CRASHED)
+                    agent = None
+                    if attempt < attempts:
+                        self._retries += 1
+                else:
+                    self._finish(future, ItemOutcome(status, None, error, attempts, agent_ids))
+                work = self._next_work(lane)
+                if work is None:
+                    break
+                payload, future = work.payload, work.future
             if agent is not None:
                 agent.state = AgentState.IDLE
                 lane.idle.append(agent)
         except asyncio.CancelledError:
-            if current is not None and not current.future.done():
-                current.future.set_result(
+            if not future.done():
+                future.set_result(
                     ItemOutcome(ItemStatus.REJECTED, error=PoolClosedError("cancelled"))
                 )
             if agent is not None and agent.state is not AgentState.ENDED:
@@ -318,18 +428,27 @@ class AgentPool:
                 self._end_now(agent, EndReason.CLOSED)
             raise
         finally:
-            self._tasks.discard(asyncio.current_task())
+            self._tasks.discard(task)
             lane.active -= 1
             self._running -= 1
-            self._wake_starved()
+            if self._starved:
+                self._wake_starved()
 
-    def _finish(self, work: _Work, outcome: ItemOutcome) -> None:
+    def _learn(self, spec: AgentSpec, agent: Agent, learned: list[Any]) -> None:
+        """Keep what an item's handler remembered: with its agent, and for the store if any."""
+        agent.memories += tuple(learned)
+        if spec.namespace is not None and self.memory is not None:
+            agent.pending += tuple(learned)
+        else:
+            self._warn_unpersisted(spec, len(learned))
+
+    def _finish(self, future: asyncio.Future[ItemOutcome], outcome: ItemOutcome) -> None:
         if outcome.ok:
             self._completed += 1
         else:
             self._failed += 1
-        if not work.future.done():
-            work.future.set_result(outcome)
+        if not future.done():
+            future.set_result(outcome)
 
     def _take_idle(self, lane: _Lane, now: float) -> Agent | None:
         while lane.idle:
@@ -338,109 +457,6 @@ class AgentPool:
                 return agent
             self._end_now(agent, EndReason.TTL)
             self._schedule_flush(lane, agent)
-        return None
-
-    async def _serve(self, lane: _Lane, agent: Agent | None, work: _Work) -> Agent | None:
-        """Run one item (with retries); return the agent if it may take another item."""
-        spec = lane.spec
-        clock = self.clock
-        agent_ids: tuple[int, ...] = ()  # grows only on retries
-        error: SwarmError | None = None
-        status = ItemStatus.FAILED
-        attempts = self.settings.max_attempts
-        rehydrate = (
-            spec.namespace is not None
-            and self.memory is not None
-            and self.settings.rehydrate_top_k > 0
-        )
-        for attempt in range(1, attempts + 1):
-            if agent is None and attempt == 1:
-                agent = self._take_idle(lane, clock.now())
-            if agent is None:
-                if rehydrate:
-                    try:
-                        memories = await self._rehydrate(spec, work.payload)
-                    except RehydrationError as err:
-                        self._finish(work, ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1))
-                        return None
-                    agent = self._spawn(lane, memories)
-                else:
-                    agent = self._spawn(lane, ())
-            agent_ids += (agent.id,)
-            agent.state = AgentState.BUSY
-            started = clock.now()
-            ctx = AgentContext(agent.id, spec.role, agent.memories)
-            try:
-                if spec.isolation is Isolation.PROCESS:
-                    value = await self._call_in_process(lane, ctx, work.payload)
-                else:
-                    value = spec.handler(ctx, work.payload)
-                    if inspect.isawaitable(value):
-                        # asyncio.timeout inlined with one loop timer per slot (see .deadlines)
-                        task = asyncio.current_task()
-                        assert task is not None  # _serve runs in a runner task
-                        deadlines = self._deadlines
-                        if deadlines is None:
-                            deadlines = self._new_deadlines()
-                        pending_cancels = task.cancelling()
-                        slot = deadlines.arm(task, lane.timeout_s)
-                        try:
-                            value = await value
-                        except asyncio.CancelledError:
-                            if (
-                                deadlines.disarm(task, slot)
-                                and task.cancelling() <= pending_cancels
-                            ):
-                                raise TimeoutError from None
-                            raise
-                        except BaseException:
-                            deadlines.disarm(task, slot)
-                            raise
-                        deadlines.disarm(task, slot)
-            except TimeoutError:
-                status = ItemStatus.TIMED_OUT
-                error = HandlerTimeoutError(
-                    f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # the handler crashed: its agent is gone
-                status = ItemStatus.FAILED
-                error = HandlerError(
-                    f"handler of role {spec.role!r} raised {type(err).__name__}: {err}"
-                )
-                error.__cause__ = err
-            else:
-                now = clock.now()
-                self._busy_seconds += now - started
-                agent.last_active = now
-                agent.items += 1
-                if spec.result_type is not None and not isinstance(value, spec.result_type):
-                    bad = BadResultError(
-                        f"handler of role {spec.role!r} returned {type(value).__name__}, "
-                        f"expected {spec.result_type!r}"
-                    )
-                    self._finish(work, ItemOutcome(ItemStatus.BAD_RESULT, None, bad, attempt))
-                else:
-                    if ctx.learned:
-                        agent.memories += tuple(ctx.learned)
-                        if spec.namespace is not None and self.memory is not None:
-                            agent.pending += tuple(ctx.learned)
-                        else:
-                            self._warn_unpersisted(spec, len(ctx.learned))
-                    self._finish(work, ItemOutcome(ItemStatus.OK, value, None, attempt, agent_ids))
-                    if len(agent.pending) >= self.settings.flush_batch:
-                        await self._flush(lane, agent)
-                if now >= agent.deadline:
-                    await self._end(lane, agent, EndReason.TTL)
-                    return None
-                return agent
-            self._busy_seconds += clock.now() - started
-            await self._end(lane, agent, EndReason.CRASHED)
-            agent = None
-            if attempt < attempts:
-                self._retries += 1
-        self._finish(work, ItemOutcome(status, None, error, attempts, agent_ids))
         return None
 
     async def _call_in_process(self, lane: _Lane, ctx: AgentContext, payload: Any) -> Any:
@@ -495,8 +511,9 @@ class AgentPool:
         now = self.clock.now()
         self._next_id += 1
         agent = Agent(self._next_id, lane.spec.role, now, now, now + lane.ttl_s, memories=memories)
+        if not self._live:
+            self._zero.clear()
         self._live[agent.id] = agent
-        self._zero.clear()
         self._live_spawn_sum += now
         self._spawns += 1
         if len(self._live) > self._peak:

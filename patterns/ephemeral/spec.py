@@ -44,7 +44,21 @@ class AgentContext:
     agent_id: int
     role: str
     memories: tuple[Memory, ...] = ()
-    learned: list[Memory] = field(default_factory=list)
+    # made on the first remember(): most items remember nothing, and a list per live agent
+    # is one more object for the garbage collector to walk at tens of thousands of agents
+    _learned: list[Memory] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def learned(self) -> list[Memory]:
+        """Memories recorded by this work item (see :meth:`remember`)."""
+        if self._learned is None:
+            self._learned = []
+        return self._learned
+
+    @property
+    def remembered_any(self) -> bool:
+        """True once this work item recorded a memory."""
+        return bool(self._learned)
 
     def remember(
         self, text: str, *, kind: str = "note", metadata: Mapping[str, Any] | None = None
