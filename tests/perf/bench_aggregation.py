@@ -112,7 +112,7 @@ def run_aggregation_bench() -> dict[str, float]:
                 )
             out[f"quic{n}{label}_ms"] = rep.elapsed_s * 1000
             out[f"quic{n}{label}_coverage"] = rep.coverage
-    from tests.perf.bench_quic import run_quic_bench
+    from tests.perf.bench_quic import run_quic_floors
 
     with tempfile.TemporaryDirectory() as tmp:
         rep = run_tree_quic_processes([float(v) for v in values[:256]], tmp, k=8)
@@ -121,7 +121,7 @@ def run_aggregation_bench() -> dict[str, float]:
 
     # the floor of a QUIC tree in one process: its partials carried at the rate a bare
     # aioquic echo moves messages in this run, plus one round trip per level
-    floor = run_quic_bench(n_rtt=1000, n_pipelined=10_000)
+    floor, _ = run_quic_floors(1000, 10_000, ())
     out["floor_quic_rtt_p50_ms"] = floor["quic_rtt_p50_us"] / 1000
     out["floor_quic_msgs_per_s"] = floor["quic_msgs_per_s"]
     out["floor_quic256_ms"] = (

@@ -257,21 +257,15 @@ def _floor_ratios(out: dict[str, float]) -> dict[str, float]:
     operation; ``n4_p50_wire_floor_ms`` is the messages of one unbatched request, each
     costing half a bare round trip, one after another.
     """
-    from tests.perf.bench_quic import run_quic_bench
+    from tests.perf.bench_quic import run_quic_floors
 
-    floor = run_quic_bench(
-        n_rtt=1000, n_pipelined=10_000, stream_payload_bytes=round(out["n4_batched_msg_bytes"])
-    )
+    n4_size, n10_size = round(out["n4_batched_msg_bytes"]), round(out["n10_batched_msg_bytes"])
+    floor, streams = run_quic_floors(1000, 10_000, (n4_size, n10_size))
     rtt_ms = floor["quic_rtt_p50_us"] / 1000
-    n10_stream = run_quic_bench(
-        n_rtt=10, n_pipelined=10_000, stream_payload_bytes=round(out["n10_batched_msg_bytes"])
-    )["quic_stream_bytes_per_s"]
     wire: dict[str, float] = {
         "n4_p50_wire_floor_ms": out["n4_msgs_per_op"] * rtt_ms / 2,
-        "n4_batched_wire_floor_ops_per_s": (
-            floor["quic_stream_bytes_per_s"] / out["n4_batched_bytes_per_op"]
-        ),
-        "n10_batched_wire_floor_ops_per_s": n10_stream / out["n10_batched_bytes_per_op"],
+        "n4_batched_wire_floor_ops_per_s": streams[n4_size] / out["n4_batched_bytes_per_op"],
+        "n10_batched_wire_floor_ops_per_s": streams[n10_size] / out["n10_batched_bytes_per_op"],
     }
     return wire | {
         "floor_quic_rtt_p50_ms": rtt_ms,

@@ -126,8 +126,9 @@ def _client_config(creds: NodeCredentials, server: NodeId) -> QuicConfiguration:
 
 
 async def _quic_bench(
-    ca: ClusterCA, n_rtt: int, n_pipelined: int, stream_payload_bytes: int = 0
-) -> dict[str, float]:
+    ca: ClusterCA, n_rtt: int, n_pipelined: int, stream_payloads: tuple[int, ...] = ()
+) -> tuple[dict[str, float], dict[int, float]]:
+    """Bare aioquic figures, and framed stream bytes/s for each message size in ``stream_payloads``."""
     codec = reference_codec()
     server_creds, client_creds = ca.credentials(1), ca.credentials(2)
     server_config = QuicConfiguration(is_client=False, alpn_protocols=[ALPN])
@@ -169,14 +170,15 @@ async def _quic_bench(
                 await proto.request(last)
 
             figures["quic_msgs_per_s"] = await _measure_pipelined(pipeline, codec, n_pipelined)
-            if stream_payload_bytes:
-                payload = b"x" * stream_payload_bytes
+            streams: dict[int, float] = {}
+            for size in stream_payloads:
+                payload = b"x" * size
                 frame_bytes = len(codec.encode_frame(Data(COUNT, 0, payload)))
                 rate = await _measure_pipelined(pipeline, codec, n_pipelined, payload)
-                figures["quic_stream_bytes_per_s"] = rate * frame_bytes
+                streams[size] = rate * frame_bytes
     finally:
         server.close()
-    return figures
+    return figures, streams
 
 
 # -- TCP baseline -------------------------------------------------------------------------
@@ -335,7 +337,12 @@ async def _bench(n_rtt: int, n_pipelined: int, stream_payload_bytes: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         ca = ClusterCA.create(Path(tmp) / "certs")
         figures = await _tcp_bench(n_rtt, n_pipelined)
-        figures |= await _quic_bench(ca, n_rtt, n_pipelined, stream_payload_bytes)
+        quic, streams = await _quic_bench(
+            ca, n_rtt, n_pipelined, (stream_payload_bytes,) if stream_payload_bytes else ()
+        )
+        figures |= quic
+        if stream_payload_bytes:
+            figures["quic_stream_bytes_per_s"] = streams[stream_payload_bytes]
         figures |= await _runtime_bench(ca, n_rtt, n_pipelined)
     figures["quic_over_tcp_rtt_p50_ratio"] = figures["quic_rtt_p50_us"] / figures["tcp_rtt_p50_us"]
     figures["quic_over_tcp_msgs_ratio"] = figures["quic_msgs_per_s"] / figures["tcp_msgs_per_s"]
@@ -363,6 +370,24 @@ def run_quic_bench(
         and throughput figures through two runtimes (``runtime_*``).
     """
     return asyncio.run(_bench(n_rtt, n_pipelined, stream_payload_bytes))
+
+
+def run_quic_floors(
+    n_rtt: int, n_pipelined: int, stream_payloads: tuple[int, ...]
+) -> tuple[dict[str, float], dict[int, float]]:
+    """Only the bare-aioquic figures (no TCP, no runtime): the floors other benchmarks divide by.
+
+    Returns:
+        The ``quic_*`` figures of :func:`run_quic_bench`, and framed stream bytes per second
+        for each message size in ``stream_payloads``.
+    """
+
+    async def main() -> tuple[dict[str, float], dict[int, float]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            ca = ClusterCA.create(Path(tmp) / "certs")
+            return await _quic_bench(ca, n_rtt, n_pipelined, stream_payloads)
+
+    return asyncio.run(main())
 
 
 if __name__ == "__main__":
