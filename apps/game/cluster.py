@@ -17,14 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc
-
 from apps.game.generators import generate
 from apps.game.level import GeneratorKind, GenParams
 from apps.game.records import Proposal, Verdict
 from apps.game.solver import solve
 from apps.game.world import ROOTS, WorldView, put_level, put_rating, read_world
-from patterns.gossip import ConvergenceWatch, GossipNode, GossipSettings, gossip_codec
+from patterns.gossip import GossipSettings, SimulatedCluster
 from patterns.net.faults import FaultPlan
 from patterns.net.sim import Simulator
 
@@ -36,7 +34,7 @@ def peer_kind(peer: int) -> GeneratorKind:
     return KINDS[peer % len(KINDS)]
 
 
-class WorldCluster:
+class WorldCluster(SimulatedCluster):
     """``peers`` world replicas gossiping on the simulator.
 
     Args:
@@ -53,28 +51,7 @@ class WorldCluster:
         plan: FaultPlan | None = None,
         settings: GossipSettings | None = None,
     ) -> None:
-        self.peers = max(2, peers)
-        self.watch = ConvergenceWatch()
-        n = self.peers
-        cfg = settings or GossipSettings()
-        self.sim = Simulator(
-            lambda nid, rng: GossipNode(nid, range(n), rng, settings=cfg, roots=ROOTS),
-            range(n),
-            plan or FaultPlan(seed=seed),
-            codec=gossip_codec(),
-            checkers=[self.watch],
-            record=False,
-        )
-
-    def node(self, peer: int) -> GossipNode:
-        """The gossip node of ``peer``."""
-        node = self.sim.nodes[peer]
-        assert isinstance(node, GossipNode)
-        return node
-
-    def edit(self, peer: int, fn: Callable[[Doc[Any], float], None]) -> None:
-        """Run ``fn(doc, now)`` as one local transaction at ``peer`` and gossip it."""
-        self.sim.call(peer, lambda node, now: node.edit(lambda doc: fn(doc, now), now))
+        super().__init__(peers, seed, plan, settings, roots=ROOTS)
 
     def publish(self, peer: int, record: dict[str, Any], vote: dict[str, Any]) -> None:
         """Write an accepted level at ``peer``."""
@@ -87,17 +64,6 @@ class WorldCluster:
     def view(self, peer: int) -> WorldView:
         """The world as ``peer`` sees it."""
         return read_world(self.node(peer).snapshot())
-
-    def converged(self) -> bool:
-        """Every live replica holds an equal document."""
-        return self.watch.converged(self.sim)
-
-    def run_until_converged(self, max_s: float = 120.0) -> float:
-        """Gossip until all replicas are equal; the virtual seconds it took (inf if never)."""
-        t0 = self.sim.now
-        result = self.sim.run(until=lambda s: self.watch.converged(s), max_time=t0 + max_s)
-        self.sim.events.clear()
-        return result.time - t0 if result.reached else float("inf")
 
 
 @dataclass
@@ -207,7 +173,7 @@ def partition_scenario(
     a, b = cluster.view(sides[0][0]), cluster.view(sides[1][0])
     diverged = set(a.levels) != set(b.levels) or set(a.ratings) != set(b.ratings)
     sim.heal(part)
-    taken = cluster.run_until_converged(max_converge_s)
+    taken = cluster.gossip_until_converged(max_converge_s)
     views = [cluster.view(p) for p in range(cluster.peers)]
     lost = any(
         not set(published) <= set(v.levels)

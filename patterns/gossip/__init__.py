@@ -8,6 +8,7 @@ from patterns.gossip.checkers import (
     NothingLostChecker,
     TrafficMeter,
 )
+from patterns.gossip.cluster import SimulatedCluster
 from patterns.gossip.document import DEFAULT_ROOTS, ReplicatedDoc, RootKind
 from patterns.gossip.edits import Edit, EditOp, apply_edit, demo_edits, parse_edits
 from patterns.gossip.events import (
@@ -48,6 +49,7 @@ __all__ = [
     "ReplicaNode",
     "ReplicatedDoc",
     "RootKind",
+    "SimulatedCluster",
     "Status",
     "SwimMembership",
     "TrafficMeter",

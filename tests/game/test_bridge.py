@@ -22,7 +22,7 @@ def test_room_and_gossip_peers_converge_across_a_partition(sim_seed: int) -> Non
     bridge = RoomBridge(room, lambda fn: c.sim.call(0, fn))
     lv = generate(GenParams(), sim_seed, author="peer-3")
     c.publish(3, lv.to_dict(), {"accepted": True})
-    c.run_until_converged()
+    c.gossip_until_converged()
     bridge.sync()
     assert lv.level_id in read_world(doc_snapshot(room)).levels  # gossip -> room
     part = c.sim.partition([[0, 1, 2], [3, 4, 5]])
@@ -33,7 +33,7 @@ def test_room_and_gossip_peers_converge_across_a_partition(sim_seed: int) -> Non
     c.sim.run(max_time=c.sim.now + 3.0)
     assert "browser" not in str(c.view(4).ratings)
     c.sim.heal(part)
-    assert c.run_until_converged() < float("inf")
+    assert c.gossip_until_converged() < float("inf")
     bridge.sync()
     ratings = read_world(doc_snapshot(room)).ratings
     assert {r["player"] for r in ratings.values()} == {"browser", "gossip-peer"}

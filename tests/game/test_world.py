@@ -45,10 +45,10 @@ def test_concurrent_ratings_of_one_level_all_survive() -> None:
     c = WorldCluster(4, seed=3)
     lv = generate(GenParams(), 1, author="peer-0")
     c.publish(0, lv.to_dict(), {"accepted": True})
-    c.run_until_converged()
+    c.gossip_until_converged()
     for p in range(4):
         c.rate(p, lv.level_id, f"player-{p}", 1 + p)
-    assert c.run_until_converged() < float("inf")
+    assert c.gossip_until_converged() < float("inf")
     views = [c.view(p) for p in range(4)]
     assert len({world_json(v) for v in views}) == 1
     assert views[0].mean_rating(lv.level_id) == pytest.approx(2.5)
