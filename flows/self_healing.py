@@ -165,7 +165,7 @@ def self_healing_demo(incidents: int = DEMO_MIX, seed: int = 7) -> list[dict[str
             )
             print(
                 f"  {row['scenario']:28s} {inc['outcome']:7s} cause {inc['root_cause']}\n"
-                f"  {'':28s} action {inc['action'] or '-'}; votes {inc['votes']}; "
+                f"  {'':28s} action {inc['action'] or '-'}; vote: {inc['votes']}; "
                 f"certificate {inc['certificate'] or '-'}; recover {ttr}"
                 + ("; recognised from memory" if inc["recognised"] else "")
             )

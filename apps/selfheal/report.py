@@ -18,14 +18,13 @@ def incident_rows(trajs: Sequence[Trajectory]) -> list[dict[str, Any]]:
         top = t.hypotheses[0] if t.hypotheses else None
         last = t.executions[-1] if t.executions else None
         cert = t.validations[-1].digest[:16] if t.validations else ""
-        approved = sum(v.approved for v in t.votes)
         rows.append(
             {
                 "incident": t.incident.id,
                 "detected": t.incident.detected_at,
                 "root_cause": f"{top.kind}: {top.ref}" if top else "unknown",
                 "action": last.action.describe() if last else "",
-                "votes": f"{approved}/{len(t.votes)} approved",
+                "votes": vote_summary(t),
                 "certificate": cert,
                 "outcome": t.outcome,
                 "attempts": t.attempts,
@@ -34,6 +33,23 @@ def incident_rows(trajs: Sequence[Trajectory]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def vote_summary(t: Trajectory) -> str:
+    """The last vote of an incident in a few words: its voters, its rule and its decision."""
+    if not t.votes:
+        return "no vote"
+    last = t.votes[-1]
+    yes = sum(b.verdict == "approve" for b in last.ballots)
+    rule, _, veto = last.rule.partition(" (vetoed by ")
+    out = f"{yes} of {len(last.ballots)} voters approve; {rule} rule: " + (
+        "approved" if last.approved else "rejected"
+    )
+    if veto:
+        out += f", vetoed by {veto.rstrip(')')}"
+    if len(t.votes) > 1:
+        out += f" ({sum(v.approved for v in t.votes)} of {len(t.votes)} proposals approved)"
+    return out
 
 
 def vote_rows(trajs: Sequence[Trajectory]) -> list[dict[str, Any]]:

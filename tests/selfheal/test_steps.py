@@ -405,3 +405,40 @@ def test_loop_state_round_trips_and_a_corrupt_file_is_reported_and_left_alone(
 def test_desired_state_ignores_what_controllers_write() -> None:
     d = {"spec": {"replicas": 2, "template": {"a": 1}, "paused": False}, "status": {"x": 1}}
     assert desired_state(Kind.DEPLOYMENT, d) == {"replicas": 2, "template": {"a": 1}}
+
+
+def test_the_vote_summary_names_voters_rule_veto_and_earlier_proposals() -> None:
+    from apps.selfheal.records import Ballot, VoteRecord
+    from apps.selfheal.report import vote_summary
+
+    def ballot(voter: str, verdict: str) -> Ballot:
+        return Ballot(voter=voter, verdict=verdict, confidence=1.0, reason="")
+
+    vetoed = VoteRecord(
+        proposal=0,
+        rule="weighted (vetoed by policy-allowlist)",
+        approved=False,
+        ballots=[ballot("memory", "approve"), ballot("policy-allowlist", "reject")],
+        support=0.5,
+    )
+    passed = VoteRecord(
+        proposal=1,
+        rule="quorum",
+        approved=True,
+        ballots=[ballot("a", "approve"), ballot("b", "approve"), ballot("c", "abstain")],
+        support=0.9,
+    )
+
+    class Traj:
+        votes: list[VoteRecord] = []
+
+    t = Traj()
+    assert vote_summary(t) == "no vote"  # type: ignore[arg-type]
+    t.votes = [vetoed]
+    assert vote_summary(t) == (  # type: ignore[arg-type]
+        "1 of 2 voters approve; weighted rule: rejected, vetoed by policy-allowlist"
+    )
+    t.votes = [vetoed, passed]
+    assert vote_summary(t) == (  # type: ignore[arg-type]
+        "2 of 3 voters approve; quorum rule: approved (1 of 2 proposals approved)"
+    )
