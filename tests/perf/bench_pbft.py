@@ -18,6 +18,11 @@ what this setup can reach. Targets, for comparison: the seed's (p50 < 10 ms,
   checker; a violation or an incomplete run counts (the seeds are printed to replay).
 * ``*_multiprocess``: the unbatched latency and the n = 4 and n = 10 batched throughput with
   each replica in its own OS process (``tests/perf/pbft_multiprocess.py``), as deployed.
+* ``*_cpu_*_multiprocess``: the CPU time (user + system, every replica process and the client's)
+  one operation costs in those runs, and the bound it sets on this machine with ``CORES``
+  cores: ``n4_p50_cpu_floor_ms_multiprocess`` is one unbatched request's CPU spread perfectly
+  over every core, ``n*_batched_cpu_floor_ops_per_s_multiprocess`` every core busy with
+  operations at that cost. A figure at its CPU floor is limited by work, not by waiting.
 * ``*_vs_floor``: each figure over a bare aioquic echo measured in the same run
   (``floor_quic_rtt_p50_ms``, ``floor_quic_msgs_per_s``), so it holds on a noisy machine.
 * ``*_wire_floor*`` / ``*_vs_wire_floor``: what bare aioquic alone costs, in one process, to
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -47,6 +53,7 @@ from patterns.net.sim import SimulationError
 from tests.integration.pbft_procs import Replicas, put
 
 UNBATCHED_OPS = 300
+CORES = len(os.sched_getaffinity(0))  # what the multiprocess figures can spread over
 WARMUP_OPS = 30
 BATCHED_SESSIONS = 1024
 BATCH_MAX = 1024
@@ -229,21 +236,29 @@ async def _multiprocess_figures() -> dict[str, float]:
             for i in range(WARMUP_OPS):
                 await c.submit([encode_op(Put("w", str(i)))], 60.0)
             samples = []
+            cpu0 = c.cpu_seconds()
             for i in range(UNBATCHED_OPS):
                 ((sent, done),) = await c.submit([encode_op(Put(f"k{i % 10}", str(i)))], 60.0)
                 samples.append((done - sent) * 1000)
+            cpu_ms = (c.cpu_seconds() - cpu0) * 1000 / UNBATCHED_OPS
         out["n4_p50_ms_multiprocess"] = _percentile(samples, 0.5)
         out["n4_p99_ms_multiprocess"] = _percentile(samples, 0.99)
+        out["n4_cpu_ms_per_op_multiprocess"] = cpu_ms
+        out["n4_p50_cpu_floor_ms_multiprocess"] = cpu_ms / CORES
         for f in (1, 3):
             async with ProcessCluster(
                 Path(d) / f"tput{f}", f, batched, QUIC, sessions=BATCHED_SESSIONS
             ) as c:
                 await c.submit([encode_op(Put("w", "x"))] * BATCHED_SESSIONS, 120.0)
                 ops = [encode_op(Put(f"k{i % 1000}", "v" * 16)) for i in range(BATCHED_OPS[f])]
-                started = time.perf_counter()
+                cpu0, started = c.cpu_seconds(), time.perf_counter()
                 await c.submit(ops, 600.0)
                 elapsed = time.perf_counter() - started
-            out[f"n{3 * f + 1}_batched_ops_per_s_multiprocess"] = len(ops) / elapsed
+                cpu_s = (c.cpu_seconds() - cpu0) / len(ops)
+            name = f"n{3 * f + 1}_batched"
+            out[f"{name}_ops_per_s_multiprocess"] = len(ops) / elapsed
+            out[f"{name}_cpu_us_per_op_multiprocess"] = cpu_s * 1e6
+            out[f"{name}_cpu_floor_ops_per_s_multiprocess"] = CORES / cpu_s
     return out
 
 

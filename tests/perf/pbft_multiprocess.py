@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -146,6 +147,15 @@ class ProcessCluster:
             proc.terminate()
         for proc in self._procs:
             proc.join(10)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the replica processes and this one."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = time.process_time()  # the client node runs in this process
+        for proc in self._procs:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
 
     async def submit(self, ops: Sequence[bytes], timeout_s: float) -> list[tuple[float, float]]:
         """Commit ``ops`` through the hosted clients; ``(sent_at, done_at)`` of each."""
