@@ -7,7 +7,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.core.exceptions import ConfigError
+from patterns.core.settings import revalidated
 
 
 class ByzantineSettings(BaseModel):
@@ -132,14 +132,9 @@ class ByzantineSettings(BaseModel):
 
 
 def checked(settings: ByzantineSettings | None) -> ByzantineSettings:
-    """``settings`` or the defaults, re-validated (``model_copy(update=...)`` skips validation).
+    """``settings`` or the defaults, validated again (:func:`~patterns.core.settings.revalidated`).
 
     Raises:
         ConfigError: a field is out of its bounds.
     """
-    if settings is None:
-        return ByzantineSettings()
-    try:
-        return ByzantineSettings.model_validate(settings.model_dump())
-    except ValueError as err:
-        raise ConfigError(f"invalid byzantine settings: {err}") from err
+    return revalidated(ByzantineSettings, settings, "byzantine")

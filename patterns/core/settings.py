@@ -7,12 +7,35 @@ Every field is described and bounded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
 from patterns.core.codec import DEFAULT_MAX_FRAME_BYTES
+from patterns.core.exceptions import ConfigError
 
 ENV_PREFIX = "SWARMKIT_"
+GroupT = TypeVar("GroupT", bound=BaseModel)
+
+
+def revalidated(group: type[GroupT], settings: GroupT | None, name: str) -> GroupT:
+    """``settings`` or the group's defaults, validated again (``model_copy(update=...)``
+    skips validation, so a copy may hold a value its fields forbid).
+
+    Args:
+        group: the settings class.
+        settings: an instance of it, or ``None`` for the defaults.
+        name: the group's name in the error message.
+
+    Raises:
+        ConfigError: a field is out of its bounds, named.
+    """
+    if settings is None:
+        return group()
+    try:
+        return group.model_validate(settings.model_dump())
+    except ValueError as err:
+        raise ConfigError(f"invalid {name} settings: {err}") from err
 
 
 class WireSettings(BaseModel):

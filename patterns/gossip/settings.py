@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.core.exceptions import ConfigError
+from patterns.core.settings import revalidated
 
 
 class GossipSettings(BaseModel):
@@ -93,14 +93,9 @@ class GossipSettings(BaseModel):
 
 
 def checked(settings: GossipSettings | None) -> GossipSettings:
-    """``settings`` or the defaults, re-validated (a model_copy(update=...) skips validation).
+    """``settings`` or the defaults, validated again (:func:`~patterns.core.settings.revalidated`).
 
     Raises:
         ConfigError: a field is out of its bounds.
     """
-    if settings is None:
-        return GossipSettings()
-    try:
-        return GossipSettings.model_validate(settings.model_dump())
-    except ValueError as err:
-        raise ConfigError(f"invalid gossip settings: {err}") from err
+    return revalidated(GossipSettings, settings, "gossip")
