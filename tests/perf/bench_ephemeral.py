@@ -4,6 +4,9 @@
 * ``create_task_spawns_per_s``: the floor, bare ``asyncio.create_task`` of a coroutine that
   waits the same way; ``minimal_pool_spawns_per_s``: the least any pool adds to it (a future
   for the caller and a done callback). ``*_vs_floor``: each over ``create_task_spawns_per_s``.
+* ``spawn_gc_share`` / ``create_task_gc_share``: the part of those runs the garbage collector
+  took (timed by ``gc.callbacks``): at 20k live agents its full collections, which walk every
+  object of the process, are much of the cost of a spawn.
 * ``rehydrate_p50_ms`` / ``rehydrate_p99_ms``: a fresh agent's spawn with its top-10 memories
   recalled from a 100k-record LanceDB store.
 * ``saving_pct``: agent-seconds saved against always-on agents on a bursty trace.
@@ -12,12 +15,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import json
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +151,34 @@ async def _minimal_pool_rate() -> float:
     return RATE_ITEMS / (time.perf_counter() - t0)
 
 
+@contextlib.contextmanager
+def _gc_time() -> Iterator[list[float]]:
+    """Seconds the garbage collector runs inside the block (one total in the yielded list)."""
+    total = [0.0]
+    started = [0.0]
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            total[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(timer)
+    try:
+        yield total
+    finally:
+        gc.callbacks.remove(timer)
+
+
+async def _gc_share(run: Callable[[], Awaitable[object]]) -> float:
+    """The part of one ``run()`` the garbage collector took."""
+    with _gc_time() as collected:
+        t0 = time.perf_counter()
+        await run()
+        elapsed = time.perf_counter() - t0
+    return collected[0] / elapsed
+
+
 async def _rates() -> dict[str, float]:
     """Spawn rate of the pool and its two floors, medians of RATE_ROUNDS interleaved rounds
     (so a burst of load on a shared machine hits all three alike)."""
@@ -164,6 +198,10 @@ async def _rates() -> dict[str, float]:
     out["spawns_per_s_vs_floor"] = out["spawns_per_s"] / out["create_task_spawns_per_s"]
     out["minimal_pool_vs_floor"] = (
         out["minimal_pool_spawns_per_s"] / out["create_task_spawns_per_s"]
+    )
+    out["spawn_gc_share"] = statistics.median([await _gc_share(_spawn_rate) for _ in range(3)])
+    out["create_task_gc_share"] = statistics.median(
+        [await _gc_share(_create_task_rate) for _ in range(3)]
     )
     return out
 
