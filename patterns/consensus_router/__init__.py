@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         VoteStatus,
     )
     from patterns.consensus_router.reliability import ReliabilityLearner
+    from patterns.consensus_router.reputation import AgreementMonitor
     from patterns.consensus_router.schema import AnswerSchema, LabelSchema, ObjectSchema
     from patterns.consensus_router.settings import RouterSettings
     from patterns.consensus_router.stacking import StackedCombiner
@@ -56,11 +57,14 @@ if TYPE_CHECKING:
         confidence_weighted,
         majority,
         plurality,
+        reliable_quorum,
+        trimmed_weighted,
         weighted,
     )
 
 _LAZY: dict[str, str] = {
     "ALL_RULES": "patterns.consensus_router.consensus",
+    "AgreementMonitor": "patterns.consensus_router.reputation",
     "AnswerSchema": "patterns.consensus_router.schema",
     "CallableReply": "patterns.consensus_router.callables",
     "CallableVoter": "patterns.consensus_router.callables",
@@ -98,6 +102,8 @@ _LAZY: dict[str, str] = {
     "parse_labeled": "patterns.consensus_router.evaluation",
     "parse_model_list": "patterns.consensus_router.model_list",
     "plurality": "patterns.consensus_router.voting",
+    "reliable_quorum": "patterns.consensus_router.voting",
+    "trimmed_weighted": "patterns.consensus_router.voting",
     "weighted": "patterns.consensus_router.voting",
 }
 
@@ -113,6 +119,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ALL_RULES",
+    "AgreementMonitor",
     "AnswerSchema",
     "CallableReply",
     "CallableVoter",
@@ -150,5 +157,7 @@ __all__ = [
     "parse_labeled",
     "parse_model_list",
     "plurality",
+    "reliable_quorum",
+    "trimmed_weighted",
     "weighted",
 ]

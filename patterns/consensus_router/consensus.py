@@ -18,6 +18,7 @@ from patterns.consensus_router.records import (
     Vote,
 )
 from patterns.consensus_router.reliability import ReliabilityLearner
+from patterns.consensus_router.reputation import AgreementMonitor
 from patterns.consensus_router.settings import RouterSettings, RuleName
 from patterns.consensus_router.voting import (
     agreement,
@@ -71,16 +72,28 @@ class ConsensusRouter:
 
     Ties, missing majorities or quorums, and too little confidence give
     ``NO_DECISION`` with every vote, never a guess.
+
+    With a ``monitor`` (:class:`~patterns.consensus_router.reputation.AgreementMonitor`),
+    every decision is fed to it and a voter it quarantines (one whose agreement with the
+    decisions fell improbably below what it showed on labelled questions) is no longer
+    asked, in any mode; a CRITICAL question then needs ``3f+1`` voters besides it.
     """
 
-    def __init__(self, pool: VoterSource, learner: ReliabilityLearner | None = None) -> None:
+    def __init__(
+        self,
+        pool: VoterSource,
+        learner: ReliabilityLearner | None = None,
+        monitor: AgreementMonitor | None = None,
+    ) -> None:
         """Args:
         pool: the voters.
         learner: voter reliabilities; a fresh one from the pool's settings by default.
+        monitor: quarantine of voters that stop agreeing with the decisions (off by default).
         """
         self.pool = pool
         self.settings = pool.settings
         self.learner = learner or ReliabilityLearner.from_settings(self.settings)
+        self.monitor = monitor
 
     def tally(self, question: Question, votes: Sequence[Vote], rule: str) -> Tally:
         """Apply ``rule`` (plurality, majority, weighted, quorum) to ``votes``.
@@ -130,6 +143,9 @@ class ConsensusRouter:
         names = list(voters) if voters is not None else [v.name for v in self.pool.voters]
         for name in names:
             self.pool.spec(name)
+        if self.monitor is not None:
+            out = self.monitor.quarantined()
+            names = [n for n in names if n not in out]
         chosen = mode or (Mode.CRITICAL if question.critical else Mode.CASCADE)
         final_rule = rule or self.settings.default_rule
         if chosen is Mode.CRITICAL:
@@ -187,6 +203,8 @@ class ConsensusRouter:
                 "no stage ran" if tally is None else tally.reason,
             )
         value = next((v.value for v in votes if v.answered and v.key == tally.key), tally.key)
+        if self.monitor is not None and tally.decided:
+            self.monitor.observe(votes, tally.key)
         return Decision(
             question_id=question.id,
             mode=mode,

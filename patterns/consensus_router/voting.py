@@ -279,6 +279,59 @@ def trimmed_weighted(
     )
 
 
+def reliable_quorum(
+    votes: Sequence[Vote],
+    accuracy: Callable[[Vote], float],
+    answer_space: int,
+    f: int,
+    bound: float,
+) -> Tally:
+    """Act only when voters of enough learned reliability agree, beyond any ``f`` of them.
+
+    Each vote weighs ``log((K-1) p / (1-p))`` as in :func:`trimmed_weighted` (``p`` = the
+    voter's accuracy learned on labelled questions, so a voter no better than chance
+    weighs 0). An answer qualifies when its support without its ``f`` heaviest votes is
+    at least ``bound``: ``f`` lying voters, however reliable they were in training,
+    cannot make an answer qualify on their own. Exactly one qualifying answer is
+    decided; none, or two, is no decision (for the caller's fallback: a default, a
+    human, a further voter).
+
+    Raises:
+        ValueError: ``bound`` is negative or ``f`` is negative.
+    """
+    if bound < 0 or f < 0:
+        raise ValueError(f"bound and f must be >= 0, got bound={bound}, f={f}")
+    answered, abstained = _answered(votes)
+    k = max(2, answer_space)
+    behind: dict[str, list[float]] = {}
+    for vote in answered:
+        if vote.key is None:
+            continue
+        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
+        behind.setdefault(vote.key, []).append(max(0.0, math.log((k - 1) * p / (1.0 - p))))
+    support = {key: sum(sorted(ws)[: max(0, len(ws) - f)]) for key, ws in behind.items()}
+    qualified = [key for key, s in support.items() if s >= bound and s > 0]
+    if len(qualified) != 1:
+        reason = (
+            f"no answer has support {bound:.2f} beyond its {f} heaviest votes"
+            if not qualified
+            else f"{len(qualified)} answers reach the bound {bound:.2f}"
+        )
+        return _no_decision("reliable-quorum", reason, support, len(answered), abstained)
+    key = qualified[0]
+    total = sum(support.values())
+    return Tally(
+        "reliable-quorum",
+        Outcome.DECIDED,
+        key,
+        support[key] / total if total > 0 else 1.0,
+        support,
+        len(answered),
+        abstained,
+        f"support {support[key]:.2f} beyond the {f} heaviest votes reaches {bound:.2f}",
+    )
+
+
 def agreement(votes: Sequence[Vote], key: str | None) -> float:
     """Fraction of the answered votes that name ``key`` (0 with none answered)."""
     answered = [v for v in votes if v.answered]

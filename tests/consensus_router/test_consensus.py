@@ -170,3 +170,30 @@ async def test_slow_voter_in_cascade_never_blocks_past_its_deadline() -> None:
     assert [v.status for v in d.votes] == [VoteStatus.ANSWERED, VoteStatus.TIMED_OUT]
     assert d.decided and d.key == "yes" and d.wall_s < 1.0
     assert d.overhead_s == pytest.approx(d.wall_s - sum(s.slowest_vote_s for s in d.stages))
+
+
+async def test_a_monitored_router_stops_asking_a_voter_that_turned_liar() -> None:
+    from patterns.consensus_router import AgreementMonitor
+
+    entries = [*ENTRIES, callable_entry("big3", price=1e-6)]
+    answers: dict[str, str | CallableReply | None] = dict.fromkeys(
+        ["cheap", "mid", "big1", "big2", "big3"], "yes"
+    )
+    answers["big1"] = "no"  # agreed on every labelled question, disagrees from now on
+    recorder = Recorder(answers)
+    monitor = AgreementMonitor(dict.fromkeys(answers, 0.95), alpha=1e-3, min_questions=5)
+    cr = ConsensusRouter(pool_of(entries, recorder.callables()), monitor=monitor)
+    for k in range(8):
+        recorder.asked.clear()
+        d = await cr.decide(question(f"q{k}"), mode=Mode.ENSEMBLE)
+        assert d.key == "yes"
+    assert monitor.quarantined() == frozenset({"big1"})
+    assert "big1" not in recorder.asked and sorted(recorder.asked) == [
+        "big2",
+        "big3",
+        "cheap",
+        "mid",
+    ]
+    # A critical question is still decided by a quorum of the others (4 = 3f+1 left).
+    d = await cr.decide(question("c", critical=True))
+    assert d.decided and [v.voter for v in d.votes if v.voter == "big1"] == []

@@ -144,3 +144,27 @@ def test_quorum_decisions_hold_a_quorum_and_are_unique(keys: list[str | None]) -
     assert t.key == (winners[0] if winners else None)
     if t.decided:
         assert t.confidence == pytest.approx(counts[winners[0]] / len(keys))
+
+
+def test_reliable_quorum_needs_support_beyond_the_f_heaviest_votes() -> None:
+    from patterns.consensus_router.voting import reliable_quorum
+
+    accuracy = {"top": 0.99, "a": 0.8, "b": 0.8, "c": 0.6}
+
+    def acc(v: Vote) -> float:
+        return accuracy[v.voter]
+
+    w = math.log(0.8 / 0.2)  # one 0.8 voter's evidence on a yes/no question
+    votes = [vote("top", "yes"), vote("a", "yes"), vote("b", "yes"), vote("c", "no")]
+    tally = reliable_quorum(votes, acc, 2, 1, bound=2 * w - 1e-9)
+    assert tally.key == "yes" and tally.support["yes"] == pytest.approx(2 * w)
+    assert reliable_quorum(votes, acc, 2, 1, bound=2 * w + 0.01).key is None
+    # However reliable in training, one voter alone never qualifies an answer (f=1).
+    alone = [vote("top", "no"), vote("a", None), vote("b", None), vote("c", None)]
+    assert reliable_quorum(alone, acc, 2, 1, bound=0.0).key is None
+    # Two answers both reaching the bound: no decision, not a pick.
+    accuracy |= {"d": 0.8, "e": 0.8}
+    both = [vote("a", "yes"), vote("b", "yes"), vote("d", "no"), vote("e", "no")]
+    assert reliable_quorum(both, acc, 2, 0, bound=1.0).key is None
+    with pytest.raises(ValueError, match="bound"):
+        reliable_quorum(votes, acc, 2, 1, bound=-1.0)

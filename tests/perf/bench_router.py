@@ -11,11 +11,16 @@ split into train and test by a hash of the item id. Voters, all asked through on
   n-grams, and for sentiment and k8s also nearest by the model's own embeddings), the sum
   worded out, chain-of-thought (counting up) with answer extraction, and sampled at
   temperature 0.7 with distinct seeds (self-consistency, on the fixed and on the
-  recalled prompt);
+  recalled prompt); for arithmetic also with the operands swapped (examples recalled
+  for the swapped sum, greedy and sampled), with two or eight recalled examples, with
+  the recalled examples in question-and-answer form, and with rows of the addition
+  table recalled from train (the training sums sharing an operand, in order);
 * cheap non-LLM models on the same text, fitted on the training split: hashed n-gram
   logistic regression, character n-gram logistic regression, extra trees on word n-grams
   plus the numbers in the text and their differences and ratios, logistic regression and
-  k nearest neighbours on the local model's embeddings; and two unfitted ones: VADER
+  k nearest neighbours on the local model's embeddings, and (k8s) ``verb-trees``: one
+  small decision tree per leading verb phrase ("delete pod", "scale deployment") on the
+  words and comparisons of the standalone quantities; and two unfitted ones: VADER
   (sentiment lexicon, from its package) and a keyword model (k8s, written from the
   labelling policy).
 
@@ -29,7 +34,15 @@ agreement (the cheapest within 1 point of the full ensemble's train accuracy, dr
 stages greedily while that holds). The adversary is the voter most accurate on train,
 answering wrongly with confidence 0.99 on every test item; quorum errors are also
 reported split into wrong decisions and no decisions, and averaged over each member lying
-in turn.
+in turn. Three defences are measured against it: the Byzantine quorum of the members
+with a fallback rule; the reliable quorum (:func:`~patterns.consensus_router.voting.
+reliable_quorum`: the answer backed by learned reliability beyond its heaviest vote, its
+bound chosen on train) with the same kind of fallback; and the quorum with quarantine
+(:class:`~patterns.consensus_router.reputation.AgreementMonitor`: the test split taken
+as a stream, a member whose agreement with the decisions falls improbably below its
+train agreement is left out from then on; no labels used), also against a part-time
+liar lying on a quarter of the questions. Each is compared with the same rule without a
+liar (``..._gap_pts``) and with the liar's vote not cast at all (``..._vs_absent_pts``).
 
 Prices: the LLM voters pay the local price table of
 :mod:`patterns.consensus_router.local_llm` per prompt and completion token (litellm's own
@@ -42,16 +55,20 @@ HTTP exchange), through the pattern, through ``Router.acompletion`` alone and th
 bare ``litellm.atext_completion``; see :func:`_overhead_and_speed`.
 
 Cache: LLM votes are stored in ``.data/router/llm_votes.jsonl`` keyed by (voter model,
-prompt as sent, sampling parameters). A run asks the model only for votes not in the
-cache; ``llm_calls`` counts the calls made by this run, ``llm_calls_cached`` the votes
-replayed. Delete the file (or set ``SWARMKIT_ROUTER_BENCH_NO_CACHE=1``) to measure every
-call again.
+prompt as sent, sampling parameters), embeddings in ``embeddings.jsonl`` beside it. A run
+asks the model only for votes not in the cache; ``llm_calls`` counts the calls made by
+this run, ``llm_calls_cached`` the votes replayed. ``.data/`` is not in the repository:
+a gzipped copy of both caches ships in ``patterns/consensus_router/data/bench_seed/``
+(``python -m tests.perf.bench_router --write-seed`` rewrites it) and is read under the
+working cache, so a fresh clone replays every measured call. Set
+``SWARMKIT_ROUTER_BENCH_NO_CACHE=1`` to measure every call again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import json
 import math
@@ -86,6 +103,7 @@ from patterns.consensus_router.callables import reply_text
 from patterns.consensus_router.evaluation import ReplaySource
 from patterns.consensus_router.prompts import build_messages
 from patterns.consensus_router.records import Mode
+from patterns.consensus_router.reputation import AgreementMonitor
 from patterns.consensus_router.stacking import StackedCombiner
 from patterns.consensus_router.textsets import TASKS, load_task
 from patterns.consensus_router.textvoters import (
@@ -99,6 +117,7 @@ from patterns.consensus_router.voting import (
     byzantine_quorum,
     confidence_weighted,
     plurality,
+    reliable_quorum,
     trimmed_weighted,
     weighted,
 )
@@ -107,6 +126,14 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORT_PATH = ROOT / "bench-results" / "router_report.md"
 CACHE_PATH = ROOT / ".data" / "router" / "llm_votes.jsonl"
 EMBED_CACHE_PATH = ROOT / ".data" / "router" / "embeddings.jsonl"
+# Read-only copies of both caches shipped with the repository (.data/ is not), so a fresh
+# clone replays the measured calls; the working caches above add to and override them.
+SEED_DIR = Path(
+    os.environ.get(
+        "SWARMKIT_ROUTER_BENCH_SEED_DIR",
+        str(ROOT / "patterns" / "consensus_router" / "data" / "bench_seed"),
+    )
+)
 EMBED_TASKS = ("sentiment", "k8s_safety")  # an embedding of "3 + 4" carries no sum
 EMBED_VOTER = "gemma-embed-logreg"
 EMBED_BATCH = 16
@@ -120,6 +147,7 @@ SAMPLE_TEMPERATURE = 0.7
 RECALL_K = 4
 FIXED_SHOTS = 5  # few-shot examples of the fixed arithmetic prompt, from the train split
 SELF_CONSISTENCY_SAMPLES = 5
+SWAPPED_SAMPLES = 3  # samples of the swapped-operands prompt
 CROSS_FOLDS = 5
 CONCURRENT_ITEMS = 2  # items asked at once (the server decodes 4 requests together)
 CASCADE_GRID = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -131,10 +159,18 @@ ACCURACY_TOLERANCE = 0.01  # the cascade may lose at most 1 point against the fu
 OVERHEAD_PAIRS = 100
 TREES = 200  # extra trees of the number-trees voter
 KNN_K = 7  # neighbours of the embedding kNN voter
+VERB_WORDS = 2  # words of the leading verb phrase that routes the verb-trees voter
+VERB_TREE_DEPTHS = (1, 2, 3)  # depths the verb-trees voter may use (chosen on train)
 STACK_L2_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 QUORUM_BARS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)  # train accuracies a quorum member may need
+MONITOR_ALPHA = 1e-3  # binomial tail below which a voter is quarantined
+MONITOR_MIN_QUESTIONS = 5  # decided questions a voter answers before it can be quarantined
+PART_TIME_LIES = 0.25  # share of the questions a part-time liar lies on
+# Evidence (nats, beyond the f heaviest votes) the reliable quorum may require; 0 = always.
+RELIABLE_BOUNDS = (0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 
 ARITH_LINE = "{text} = {label}\n"
+QA_LINE = "Q: What is {text}?\nA: {label}\n\n"
 SENT_LINE = "Review: {text}\nSentiment: {label}\n\n"
 K8S_LINE = "Change: {text}\nSafe: {label}\n\n"
 
@@ -226,6 +262,42 @@ PROMPTS: dict[str, dict[str, dict[str, Any]]] = {
                 "tier": 3,
             }
             for seed in range(1, SELF_CONSISTENCY_SAMPLES + 1)
+        },
+        # The operands in the other order, with examples recalled for that order.
+        "gemma-swapped": {"prompt": "{payload[recalled_swapped]}{payload[swapped]} =", "tier": 3},
+        # More recalled examples, and the recalled examples in question-and-answer form.
+        "gemma-recalled-8": {"prompt": "{payload[recalled_8]}{payload[text]} =", "tier": 3},
+        "gemma-swapped-8": {
+            "prompt": "{payload[recalled_swapped_8]}{payload[swapped]} =",
+            "tier": 3,
+        },
+        "gemma-recalled-qa": {
+            "prompt": "{payload[recalled_qa]}Q: What is {payload[text]}?\nA:",
+            "tier": 3,
+        },
+        "gemma-swapped-qa": {
+            "prompt": "{payload[recalled_swapped_qa]}Q: What is {payload[swapped]}?\nA:",
+            "tier": 3,
+        },
+        # Rows of the addition table recalled from train: the training sums sharing the
+        # question's first (``table_a``) or second (``table_b``) operand, in order.
+        "gemma-table-a": {"prompt": "{payload[table_a]}{payload[text]} =", "tier": 3},
+        "gemma-table-b": {"prompt": "{payload[table_b]}{payload[text]} =", "tier": 3},
+        # Both the row and the column of the addition table; two recalled examples only.
+        "gemma-table": {
+            "prompt": "{payload[table_a]}{payload[table_b]}{payload[text]} =",
+            "tier": 3,
+        },
+        "gemma-recalled-2": {"prompt": "{payload[recalled_2]}{payload[text]} =", "tier": 3},
+        # Self-consistency on the swapped prompt.
+        **{
+            f"gemma-swapped-sample-{seed}": {
+                "prompt": "{payload[recalled_swapped]}{payload[swapped]} =",
+                "temperature": SAMPLE_TEMPERATURE,
+                "seed": seed,
+                "tier": 3,
+            }
+            for seed in range(1, SWAPPED_SAMPLES + 1)
         },
         # Self-consistency on the recalled-examples prompt too (samples of the best prompt).
         **{
@@ -428,6 +500,119 @@ class SklearnText:
         return CallableReply(str(self.model.classes_[best]), float(proba[best]))
 
 
+QUANTITY = re.compile(r"(?<![\w-])(\d+(?:\.\d+)?)[A-Za-z]{0,3}(?![\w-])")
+
+
+class QuantityComparisons:
+    """Features of a command-like text: binary alphabetic words, plus, for its first
+    ``QUANTITIES`` standalone quantities (a number alone or with a short unit, "512Mi";
+    not the digits inside a name such as "node-3" or "web-7f2a1"), each value and, for
+    every ordered pair, whether the first is larger, at least as large, at least twice as
+    large, and positive. Nothing task-specific: which comparison matters is learned."""
+
+    QUANTITIES = 4
+    MISSING = -1.0
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.words = CountVectorizer(binary=True, token_pattern=r"[a-z]+")
+
+    @classmethod
+    def quantities(cls, text: str) -> list[float]:
+        """The first ``QUANTITIES`` standalone quantities of ``text``."""
+        return [float(m.group(1)) for m in QUANTITY.finditer(text)][: cls.QUANTITIES]
+
+    def _row(self, text: str) -> list[float]:
+        found = self.quantities(text)
+        values: list[float | None] = [*found, *([None] * (self.QUANTITIES - len(found)))]
+        row = [self.MISSING if v is None else v for v in values]
+        for i, a in enumerate(values):
+            for j, b in enumerate(values):
+                if i == j:
+                    continue
+                both = a is not None and b is not None
+                row += [
+                    float(both and a > b),  # type: ignore[operator]
+                    float(both and a >= b),  # type: ignore[operator]
+                    float(both and a >= 2 * b),  # type: ignore[operator]
+                    float(both and a > 0),  # type: ignore[operator]
+                ]
+        return row
+
+    def _join(self, words: Any, texts: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([words, csr_matrix([self._row(t) for t in texts])]).tocsr()
+
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.fit_transform(texts), texts)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.transform(texts), texts)
+
+
+def verb_key(text: str) -> str:
+    """The leading verb phrase of a command-like text: its first two alphabetic words
+    ("delete pod", "scale deployment", "drain node")."""
+    return " ".join(re.findall(r"[a-z]+", text.lower())[:VERB_WORDS])
+
+
+class VerbTrees:
+    """One small decision tree per leading verb phrase (:func:`verb_key`) on
+    :class:`QuantityComparisons` features, a tree of the same features on all of train
+    for a phrase not seen in training. A different view of an action from the bag of
+    n-grams: what decides "delete pod" is not what decides "scale deployment". The
+    confidence is the leaf's share of its label, Laplace-smoothed by the leaf's size
+    (a pure leaf of two examples says 0.75, not 1.0)."""
+
+    def __init__(self, depth: int = 2) -> None:
+        self.depth = depth
+        self.features = QuantityComparisons()
+        self.trees: dict[str, Any] = {}
+        self.fallback: Any = None
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> VerbTrees:
+        from sklearn.tree import DecisionTreeClassifier
+
+        x = self.features.fit_transform(texts)
+        groups: dict[str, list[int]] = {}
+        for j, text in enumerate(texts):
+            groups.setdefault(verb_key(text), []).append(j)
+
+        def tree(rows: list[int], depth: int) -> Any:
+            return DecisionTreeClassifier(max_depth=depth, random_state=0).fit(
+                x[rows], [labels[j] for j in rows]
+            )
+
+        self.trees = {key: tree(rows, self.depth) for key, rows in groups.items()}
+        self.fallback = tree(list(range(len(texts))), self.depth + 1)
+        return self
+
+    def __call__(self, q: Question) -> Any:
+        from patterns.consensus_router import CallableReply
+
+        text = str(q.payload["text"])
+        model = self.trees.get(verb_key(text), self.fallback)
+        row = self.features.transform([text])
+        proba = model.predict_proba(row)[0]
+        best = int(proba.argmax())
+        leaf = int(model.apply(row)[0])
+        size = int(model.tree_.n_node_samples[leaf])
+        confidence = (float(proba[best]) * size + 1.0) / (size + len(model.classes_))
+        return CallableReply(str(model.classes_[best]), confidence)
+
+
+def _verb_trees(train: Sequence[LabeledItem]) -> CrossFitted:
+    """:class:`VerbTrees`, its depth chosen by cross-validation on the train split (ties:
+    the shallower), cross-fitted."""
+    depth = max(
+        VERB_TREE_DEPTHS,
+        key=lambda d: (_cv_accuracy(train, lambda: VerbTrees(d)), -d),
+    )
+    return CrossFitted(train, lambda: VerbTrees(depth))
+
+
 def _char_logreg() -> SklearnText:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -473,6 +658,7 @@ def _cheap_voters(
         voters["vader"] = _vader()
     if task == "k8s_safety":
         voters["keywords"] = KeywordModel(K8S_KEYWORDS)
+        voters["verb-trees"] = _verb_trees(train)
     if vectors:
         voters[EMBED_VOTER] = _embedding_voter(train, vectors)
         voters["gemma-embed-knn"] = CrossFitted(train, lambda: _embedding_knn(vectors))
@@ -490,12 +676,7 @@ async def embed_texts(
     in ``EMBED_CACHE_PATH`` like the votes), and the mean prompt tokens per text."""
     import litellm
 
-    cache: dict[str, dict[str, Any]] = {}
-    if EMBED_CACHE_PATH.exists() and not os.environ.get("SWARMKIT_ROUTER_BENCH_NO_CACHE"):
-        for line in EMBED_CACHE_PATH.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                cache[row["key"]] = row
+    cache = _cached_rows(EMBED_CACHE_PATH)
     wanted = list(dict.fromkeys(texts))
     missing = [t for t in wanted if _embed_key(t) not in cache]
     EMBED_CACHE_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -525,6 +706,19 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 def _words(text: str) -> str:
     """``"3 + 4"`` as ``"three plus four"`` (the worded arithmetic prompt)."""
     return " ".join(DIGIT_WORDS[int(t)] if t.isdigit() else "plus" for t in text.split())
+
+
+def _table_rows(
+    train: Sequence[LabeledItem], exclude_id: str, shared: str, value: int, by: str
+) -> str:
+    """The training sums whose operand ``shared`` equals ``value`` (never the item
+    itself), ordered by operand ``by``, as few-shot lines: a row or column of the
+    addition table."""
+    rows = [
+        i for i in train if i.question.id != exclude_id and int(i.question.payload[shared]) == value
+    ]
+    rows.sort(key=lambda i: int(i.question.payload[by]))
+    return "".join(ARITH_LINE.format(text=i.question.payload["text"], label=i.gold) for i in rows)
 
 
 def _with_recall(
@@ -580,6 +774,23 @@ def _with_recall(
                 )
             if task == "arithmetic":
                 payload["words"] = _words(text)
+                a, b = int(q.payload["a"]), int(q.payload["b"])
+                swapped = f"{b} {q.payload['op']} {a}"
+                payload["swapped"] = swapped
+                payload["recalled_swapped"] = memory.render(
+                    swapped, RECALL_K, line, exclude_id=q.id
+                )
+                payload["recalled_2"] = memory.render(text, RECALL_K // 2, line, exclude_id=q.id)
+                payload["recalled_8"] = memory.render(text, 2 * RECALL_K, line, exclude_id=q.id)
+                payload["recalled_swapped_8"] = memory.render(
+                    swapped, 2 * RECALL_K, line, exclude_id=q.id
+                )
+                payload["recalled_qa"] = memory.render(text, RECALL_K, QA_LINE, exclude_id=q.id)
+                payload["recalled_swapped_qa"] = memory.render(
+                    swapped, RECALL_K, QA_LINE, exclude_id=q.id
+                )
+                payload["table_a"] = _table_rows(train, q.id, "a", a, "b")
+                payload["table_b"] = _table_rows(train, q.id, "b", b, "a")
             question = Question(q.id, q.text, q.schema, q.critical, payload)
             out[split].append(LabeledItem(question, item.gold))
     return out
@@ -691,11 +902,47 @@ class Counters:
     embedding_tokens: int = 0
 
 
-def _load_cache() -> dict[str, dict[str, Any]]:
-    if os.environ.get("SWARMKIT_ROUTER_BENCH_NO_CACHE") or not CACHE_PATH.exists():
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL file, gzipped when its name ends in ``.gz``; none if missing."""
+    if not path.exists():
+        return []
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as source:
+            text = source.read()
+    else:
+        text = path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _cached_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """Cache rows by key: the shipped seed (``SEED_DIR/<name>.gz``), then the working
+    cache ``path`` over it; nothing with ``SWARMKIT_ROUTER_BENCH_NO_CACHE`` set."""
+    if os.environ.get("SWARMKIT_ROUTER_BENCH_NO_CACHE"):
         return {}
-    rows = [json.loads(line) for line in CACHE_PATH.read_text().splitlines() if line.strip()]
+    rows = _jsonl_rows(SEED_DIR / f"{path.name}.gz") + _jsonl_rows(path)
     return {r["key"]: r for r in rows}
+
+
+def _load_cache() -> dict[str, dict[str, Any]]:
+    return _cached_rows(CACHE_PATH)
+
+
+def write_seed(seed_dir: Path = SEED_DIR) -> list[Path]:
+    """Write both caches (seed and working rows, one per key) gzipped into ``seed_dir``."""
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in (CACHE_PATH, EMBED_CACHE_PATH):
+        target = seed_dir / f"{path.name}.gz"
+        rows = _cached_rows(path)
+        # mtime=0: the same rows give the same bytes (no spurious diff in the repository)
+        with (
+            open(target, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as sink,
+        ):
+            for key in sorted(rows):
+                sink.write((json.dumps(rows[key], sort_keys=True) + "\n").encode())
+        written.append(target)
+    return written
 
 
 async def collect(
@@ -990,6 +1237,138 @@ def _choose_fallback(
     return min(FALLBACKS, key=lambda rule: (mean_error(rule), FALLBACKS.index(rule)))
 
 
+def _reliable_or_fallback(
+    votes: Sequence[Vote],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    space: int,
+    bound: float,
+    fallback: str,
+) -> tuple[str | None, bool]:
+    """The reliable quorum's answer (:func:`reliable_quorum` at ``bound``); without one,
+    the ``fallback`` rule over the voters left after dropping the one that disagrees most
+    (as in :func:`_quorum_or_fallback`). Returns (answer, decided by the quorum)."""
+    tally = reliable_quorum(votes, accuracy, space, f, bound)
+    if tally.key is not None:
+        return tally.key, True
+    answered = [v for v in votes if v.answered]
+    if len(answered) < 2:
+        return None, False
+
+    def disagreement(v: Vote) -> int:
+        return sum(o.key != v.key for o in answered if o is not v)
+
+    outlier = max(answered, key=lambda v: (disagreement(v), accuracy(v)))
+    rest = [v for v in votes if v is not outlier]
+    if fallback == "weighted":
+        return weighted(rest, accuracy, space).key, False
+    return trimmed_weighted(rest, accuracy, space, f).key, False
+
+
+def _choose_bound(
+    names: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    labels: Sequence[str],
+) -> tuple[float, str]:
+    """The reliable quorum's bound and fallback rule with the lowest train error averaged
+    over each voter lying in turn, then the lowest honest train error, then the higher
+    bound (the more cautious quorum)."""
+
+    def errors(bound: float, fallback: str) -> tuple[float, float]:
+        lying = honest = 0
+        for item, votes in train:
+            space = item.question.schema.answer_space(len({v.key for v in votes if v.answered}))
+            key, _ = _reliable_or_fallback(votes, f, accuracy, space, bound, fallback)
+            honest += int(key != item.gold)
+            for liar in names:
+                lied = [_liar(v, item.gold, labels) if v.voter == liar else v for v in votes]
+                key, _ = _reliable_or_fallback(lied, f, accuracy, space, bound, fallback)
+                lying += int(key != item.gold)
+        n = max(1, len(train))
+        return lying / (n * max(1, len(names))), honest / n
+
+    grid = [(b, rule) for b in RELIABLE_BOUNDS for rule in FALLBACKS]
+    scored = {g: errors(*g) for g in grid}
+    return min(grid, key=lambda g: (*scored[g], -g[0], FALLBACKS.index(g[1])))
+
+
+def _bucket(item_id: str) -> float:
+    """A stable number in [0, 1] from an item id (which questions a part-time liar picks)."""
+    return int(hashlib.sha256(f"liar-{item_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def _member_decision(
+    votes: Sequence[Vote],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    space: int,
+    fallback: str,
+) -> str | None:
+    """The quorum-else-fallback answer of the members' ``votes``; with fewer than
+    ``3f+1`` of them (members quarantined) the weighted vote of those left."""
+    if len(votes) >= 3 * f + 1:
+        return _quorum_or_fallback(votes, f, accuracy, space, fallback)[0]
+    return weighted(votes, accuracy, space).key
+
+
+def _expected_agreement(
+    members: Sequence[str],
+    train: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    fallback: str,
+) -> dict[str, float]:
+    """Each member's share of agreement with the quorum-else-fallback decisions on the
+    train split (the questions it answered that the rule decided)."""
+    agreed: dict[str, int] = dict.fromkeys(members, 0)
+    answered: dict[str, int] = dict.fromkeys(members, 0)
+    for item, votes in train:
+        kept = [v for v in votes if v.voter in members]
+        space = item.question.schema.answer_space(len({v.key for v in kept if v.answered}))
+        decided = _member_decision(kept, f, accuracy, space, fallback)
+        if decided is None:
+            continue
+        for v in kept:
+            if v.answered:
+                answered[v.voter] += 1
+                agreed[v.voter] += int(v.key == decided)
+    return {n: agreed[n] / answered[n] if answered[n] else 0.5 for n in members}
+
+
+def _monitored(
+    test: Sequence[tuple[LabeledItem, tuple[Vote, ...]]],
+    members: Sequence[str],
+    f: int,
+    accuracy: Callable[[Vote], float],
+    fallback: str,
+    expected: dict[str, float],
+    liar: str | None,
+    labels: Sequence[str],
+    lie_share: float = 1.0,
+) -> tuple[list[str | None], AgreementMonitor]:
+    """The quorum-else-fallback decisions over the test split taken as a stream, in file
+    order, with an :class:`AgreementMonitor` quarantining members whose agreement with the
+    decisions falls improbably below their train agreement; ``liar`` lies on every
+    question, or with ``lie_share`` < 1 on that share of them (by a hash of the id)."""
+    monitor = AgreementMonitor(expected, alpha=MONITOR_ALPHA, min_questions=MONITOR_MIN_QUESTIONS)
+    answers: list[str | None] = []
+    for item, votes in test:
+        lies = lie_share >= 1.0 or _bucket(item.question.id) < lie_share
+        kept = [
+            _liar(v, item.gold, labels) if v.voter == liar and lies else v
+            for v in votes
+            if v.voter in members
+        ]
+        active = monitor.active(kept)
+        space = item.question.schema.answer_space(len({v.key for v in active if v.answered}))
+        decided = _member_decision(active, f, accuracy, space, fallback)
+        monitor.observe(active, decided)
+        answers.append(decided)
+    return answers, monitor
+
+
 async def _grid(
     pool: VoterPool,
     learner: ReliabilityLearner,
@@ -1058,12 +1437,17 @@ async def analyse(
     stacker, stack_l2, stack_per_answer = _fit_stacker(names, train, labels, k)
     members, bar = _quorum_members(names, train, f, labels)
     fallback = _choose_fallback(members, train, f, learner.vote_accuracy, labels)
+    bound, reliable_fallback = _choose_bound(names, train, f, learner.vote_accuracy, labels)
     arms: dict[str, Arm] = {n: Arm(n, "voter") for n in names}
     for rule in ("plurality", "confidence", "weighted", "stacked", "trimmed"):
         arms[rule] = Arm(rule, "rule")
     arms["quorum"] = Arm(f"quorum of the {len(members)} voters >= {bar} on train", "rule")
     arms["quorum-all"] = Arm("quorum of all voters", "rule")
     arms["quorum-fallback"] = Arm(f"quorum, else {fallback} without the outlier", "rule")
+    arms["reliable"] = Arm(
+        f"reliable quorum (support >= {bound} beyond the heaviest), else {reliable_fallback}",
+        "rule",
+    )
     samples = SAMPLE_VOTERS.get(task, ())
     if samples:
         arms["self-consistency"] = Arm("self-consistency", "rule")
@@ -1078,11 +1462,15 @@ async def analyse(
     arms["quorum+liar"] = Arm(f"quorum of {len(members)}, {liar} lying", "adversarial")
     arms["quorum-all+liar"] = Arm(f"quorum of all, {liar} lying", "adversarial")
     arms["quorum-fallback+liar"] = Arm(f"quorum else fallback, {liar} lying", "adversarial")
+    arms["reliable+liar"] = Arm(f"reliable quorum else fallback, {liar} lying", "adversarial")
     arms["weighted+liar"] = Arm(f"weighted, {liar} lying", "adversarial")
     arms["stacked+liar"] = Arm(f"stacked, {liar} lying", "adversarial")
     arms["trimmed+liar"] = Arm(f"trimmed, {liar} lying", "adversarial")
     arms["weighted-liar-absent"] = Arm(f"weighted, {liar} absent", "reference")
+    arms["quorum-fallback-liar-absent"] = Arm(f"quorum else fallback, {liar} absent", "reference")
+    arms["reliable-liar-absent"] = Arm(f"reliable quorum else fallback, {liar} absent", "reference")
     tight = 0  # test items the quorum decides with exactly the quorum agreeing
+    reliable_decided = 0  # test items the reliable quorum decides (no fallback)
     for item, votes in test:
         q, gold = item.question, item.gold
         cost = sum(v.cost_usd for v in votes)
@@ -1106,6 +1494,11 @@ async def analyse(
         arms["quorum-fallback"].add(answer, gold, kept_cost, len(kept))
         trimmed = trimmed_weighted(votes, learner.vote_accuracy, space, f)
         arms["trimmed"].add(trimmed.key, gold, cost, len(votes))
+        reliable, by_quorum = _reliable_or_fallback(
+            votes, f, learner.vote_accuracy, space, bound, reliable_fallback
+        )
+        arms["reliable"].add(reliable, gold, cost, len(votes))
+        reliable_decided += int(by_quorum)
         for arm_name, chosen_names in (
             ("self-consistency", samples),
             ("self-consistency-recalled", recalled_samples),
@@ -1119,28 +1512,55 @@ async def analyse(
         arms["weighted-liar-absent"].add(
             router.tally(q, absent, "weighted").key, gold, cost, len(absent)
         )
+        absent_kept = [v for v in kept if v.voter != liar]
+        if len(absent_kept) >= 3 * f + 1:
+            absent_answer, _ = _quorum_or_fallback(
+                absent_kept, f, learner.vote_accuracy, space, fallback
+            )
+        else:  # too few members left for a quorum: the fallback rule alone
+            absent_answer = weighted(absent_kept, learner.vote_accuracy, space).key
+        arms["quorum-fallback-liar-absent"].add(
+            absent_answer, gold, sum(v.cost_usd for v in absent_kept), len(absent_kept)
+        )
+        absent_reliable, _ = _reliable_or_fallback(
+            absent, f, learner.vote_accuracy, space, bound, reliable_fallback
+        )
+        arms["reliable-liar-absent"].add(absent_reliable, gold, cost, len(absent))
         lied = tuple(_liar(v, gold, labels) if v.voter == liar else v for v in votes)
         lied_kept = [v for v in lied if v.voter in members]
         arms["quorum+liar"].add(byzantine_quorum(lied_kept, f).key, gold, kept_cost, len(kept))
         arms["quorum-all+liar"].add(byzantine_quorum(lied, f).key, gold, cost, len(votes))
         lied_fallback, _ = _quorum_or_fallback(lied_kept, f, learner.vote_accuracy, space, fallback)
         arms["quorum-fallback+liar"].add(lied_fallback, gold, kept_cost, len(kept))
+        lied_reliable, _ = _reliable_or_fallback(
+            lied, f, learner.vote_accuracy, space, bound, reliable_fallback
+        )
+        arms["reliable+liar"].add(lied_reliable, gold, cost, len(votes))
         arms["weighted+liar"].add(router.tally(q, lied, "weighted").key, gold, cost, len(votes))
         arms["stacked+liar"].add(stacker.tally(lied, labels).key, gold, cost, len(votes))
         lied_trimmed = trimmed_weighted(lied, learner.vote_accuracy, space, f)
         arms["trimmed+liar"].add(lied_trimmed.key, gold, cost, len(votes))
     # Each voter in turn as the liar: the mean error of the trimmed rule (every voter) and
     # of the quorum and its fallback (every quorum member; a liar outside it changes nothing).
-    each_liar: dict[str, list[float]] = {"trimmed": [], "quorum": [], "fallback": []}
+    each_liar: dict[str, list[float]] = {
+        "trimmed": [],
+        "quorum": [],
+        "fallback": [],
+        "reliable": [],
+    }
     each_wrong: dict[str, list[float]] = {"quorum": [], "fallback": []}
     for name in names:
-        wrong = {"trimmed": 0, "quorum": 0, "fallback": 0}
+        wrong = {"trimmed": 0, "quorum": 0, "fallback": 0, "reliable": 0}
         acted_wrongly = {"quorum": 0, "fallback": 0}
         for item, votes in test:
             lied = tuple(_liar(v, item.gold, labels) if v.voter == name else v for v in votes)
             space = item.question.schema.answer_space(len({v.key for v in lied if v.answered}))
             tally = trimmed_weighted(lied, learner.vote_accuracy, space, f)
             wrong["trimmed"] += int(tally.key != item.gold)
+            reliable_key, _ = _reliable_or_fallback(
+                lied, f, learner.vote_accuracy, space, bound, reliable_fallback
+            )
+            wrong["reliable"] += int(reliable_key != item.gold)
             if name in members:
                 lied_kept = [v for v in lied if v.voter in members]
                 quorum_key = byzantine_quorum(lied_kept, f).key
@@ -1152,10 +1572,45 @@ async def analyse(
                 acted_wrongly["quorum"] += int(quorum_key not in (None, item.gold))
                 acted_wrongly["fallback"] += int(fallback_key not in (None, item.gold))
         each_liar["trimmed"].append(wrong["trimmed"] / max(1, len(test)))
+        each_liar["reliable"].append(wrong["reliable"] / max(1, len(test)))
         if name in members:
             for rule in ("quorum", "fallback"):
                 each_liar[rule].append(wrong[rule] / max(1, len(test)))
                 each_wrong[rule].append(acted_wrongly[rule] / max(1, len(test)))
+    # Members quarantined when their agreement with the decisions drops (no labels used).
+    expected = _expected_agreement(members, train, f, learner.vote_accuracy, fallback)
+
+    def monitored_error(lying: str | None) -> tuple[float, AgreementMonitor]:
+        answers, monitor = _monitored(
+            test, members, f, learner.vote_accuracy, fallback, expected, lying, labels
+        )
+        wrong = sum(a != i.gold for a, (i, _) in zip(answers, test, strict=True))
+        return wrong / max(1, len(test)), monitor
+
+    monitored_honest, honest_monitor = monitored_error(None)
+    monitored_liar, liar_monitor = monitored_error(liar if liar in members else None)
+    for arm_name, label, kind, lying in (
+        ("monitored", "quorum else fallback, quarantine by agreement", "rule", None),
+        ("monitored+liar", f"quorum else fallback + quarantine, {liar} lying", "adversarial", liar),
+    ):
+        arm = Arm(label, kind)
+        answers, _ = _monitored(
+            test, members, f, learner.vote_accuracy, fallback, expected, lying, labels
+        )
+        for answer, (item, votes) in zip(answers, test, strict=True):
+            kept = [v for v in votes if v.voter in members]
+            arm.add(answer, item.gold, sum(v.cost_usd for v in kept), len(kept))
+        arms[arm_name] = arm
+    monitored_each = [monitored_error(name)[0] for name in members]
+    caught = liar_monitor.caught_after(liar)
+    # A part-time liar: lies on PART_TIME_LIES of the questions, harder to catch.
+    part_answers, part_monitor = _monitored(
+        test, members, f, learner.vote_accuracy, fallback, expected, liar, labels, PART_TIME_LIES
+    )
+    part_error = sum(a != i.gold for a, (i, _) in zip(part_answers, test, strict=True)) / max(
+        1, len(test)
+    )
+    part_caught = part_monitor.caught_after(liar)
     # Cascade: stages, threshold and agreement are the cheapest within 1 point of the full
     # ensemble on train (see _choose_cascade).
     full_train = sum(
@@ -1217,6 +1672,9 @@ async def analyse(
         # cannot be expected to beat what the honest voters know).
         "liar_absent_weighted_error": arms["weighted-liar-absent"].error,
         "liar_absent_best_single_error": min(arms[n].error for n in names if n != liar),
+        # The single voter one would pick without looking at test: the most accurate on
+        # train (the liar of the adversarial arms), scored on test.
+        "train_best_single_error": arms[liar].error,
         "quorum_members": float(len(members)),
         "quorum_tight_share": tight / max(1, len(test)),
         "quorum_member_min_train_accuracy": bar,
@@ -1234,6 +1692,36 @@ async def analyse(
         "adversarial_quorum_fallback_wrong_decision_mean_over_liars": statistics.mean(
             each_wrong["fallback"]
         ),
+        "reliable_quorum_error": arms["reliable"].error,
+        "reliable_quorum_bound": bound,
+        "reliable_quorum_fallback_weighted": float(reliable_fallback == "weighted"),
+        "reliable_quorum_decided_share": reliable_decided / max(1, len(test)),
+        "adversarial_reliable_quorum_error": arms["reliable+liar"].error,
+        "adversarial_reliable_quorum_gap_pts": 100.0
+        * (arms["reliable+liar"].error - arms["reliable"].error),
+        "adversarial_reliable_quorum_error_mean_over_liars": statistics.mean(each_liar["reliable"]),
+        "adversarial_quorum_fallback_gap_pts": 100.0
+        * (arms["quorum-fallback+liar"].error - arms["quorum-fallback"].error),
+        # The same rules with the liar's vote not cast at all ("without it"): what the
+        # honest voters alone decide, and how much the lying vote adds to that.
+        "liar_absent_quorum_fallback_error": arms["quorum-fallback-liar-absent"].error,
+        "adversarial_quorum_fallback_vs_absent_pts": 100.0
+        * (arms["quorum-fallback+liar"].error - arms["quorum-fallback-liar-absent"].error),
+        "liar_absent_reliable_quorum_error": arms["reliable-liar-absent"].error,
+        "adversarial_reliable_quorum_vs_absent_pts": 100.0
+        * (arms["reliable+liar"].error - arms["reliable-liar-absent"].error),
+        "monitored_error": monitored_honest,
+        "monitored_false_quarantines": float(len(honest_monitor.quarantined())),
+        "adversarial_monitored_error": monitored_liar,
+        "adversarial_monitored_gap_pts": 100.0 * (monitored_liar - monitored_honest),
+        "adversarial_monitored_liar_caught_after": float(caught) if caught else -1.0,
+        "adversarial_monitored_honest_quarantined": float(len(liar_monitor.quarantined() - {liar})),
+        "adversarial_monitored_error_mean_over_liars": statistics.mean(monitored_each),
+        "adversarial_monitored_gap_pts_mean_over_liars": 100.0
+        * (statistics.mean(monitored_each) - monitored_honest),
+        "adversarial_monitored_part_time_error": part_error,
+        "adversarial_monitored_part_time_gap_pts": 100.0 * (part_error - monitored_honest),
+        "adversarial_monitored_part_time_caught_after": float(part_caught) if part_caught else -1.0,
         "stacked_error": arms["stacked"].error,
         "stacked_l2": stack_l2,
         "stacked_per_answer": float(stack_per_answer),
@@ -1476,7 +1964,12 @@ def run_router_bench(tasks: Sequence[str] = TASKS) -> dict[str, float]:
         "no_answer counts its no-decisions, error minus no_answer share its wrong "
         "decisions; `quorum of the N voters >= a on train` is taken over the voters at "
         "least that accurate on train (the bar chosen on train), `quorum of all voters` "
-        "over every voter. `stacked`: the stacked combiner learned on train.\n\n"
+        "over every voter. `stacked`: the stacked combiner learned on train. `reliable "
+        "quorum`: an answer needs learned-reliability support beyond its heaviest vote "
+        "(bound chosen on train), else the fallback rule. `quarantine by agreement`: the "
+        "test split as a stream; a member whose agreement with the decisions falls "
+        "improbably below its train agreement is left out from then on. `absent` rows: "
+        "the liar's vote not cast at all.\n\n"
     )
     REPORT_PATH.write_text(header + report)
     print(f"per-arm tables: {REPORT_PATH.relative_to(ROOT)}")
@@ -1484,4 +1977,10 @@ def run_router_bench(tasks: Sequence[str] = TASKS) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_router_bench(), indent=2, sort_keys=True))
+    import sys
+
+    if sys.argv[1:] == ["--write-seed"]:
+        for written in write_seed():
+            print(written)
+    else:
+        print(json.dumps(run_router_bench(), indent=2, sort_keys=True))
