@@ -172,6 +172,7 @@ def _gc_time() -> Iterator[list[float]]:
 
 async def _gc_share(run: Callable[[], Awaitable[object]]) -> float:
     """The part of one ``run()`` the garbage collector took."""
+    gc.collect()
     with _gc_time() as collected:
         t0 = time.perf_counter()
         await run()
@@ -185,9 +186,13 @@ async def _rates() -> dict[str, float]:
     pool, floor, minimal = [], [], []
     spawns = 0.0
     for _ in range(RATE_ROUNDS):
+        # each run starts from a collected heap: none pays for the garbage of the one before
+        gc.collect()
         rate, spawns = await _spawn_rate()
         pool.append(rate)
+        gc.collect()
         floor.append(await _create_task_rate())
+        gc.collect()
         minimal.append(await _minimal_pool_rate())
     out = {
         "spawns_per_s": statistics.median(pool),
