@@ -29,30 +29,52 @@ def method_table(analysis: Analysis) -> str:
     return "\n".join(lines[: MAX_ROWS + 2]) + "\n"
 
 
-def consensus_table(analysis: Analysis) -> str:
-    """Every link with at least one vote for it (or accepted): consensus, votes, confidence.
+def graphs_line(analysis: Analysis) -> str:
+    """One sentence naming the two graphs of an analysis and how they differ."""
+    c = analysis.consensus
+    scm = analysis.intervention_graph()
+    return (
+        f"discovery graph (consensus, F1 operating point): {int(c.edges.sum())} links; "
+        f"SCM graph (interventions: links the vote finds more likely than not): "
+        f"{int(scm.sum())} links, {int((scm & ~c.edges).sum())} of them not in the discovery "
+        f"graph, {int((c.edges & ~scm).sum())} discovery links left out"
+    )
 
-    Columns: each method's vote (with its confidence), the router's weighted posterior of
-    the votes, the continuous stack's P(edge) when it decided (``stack P``), and the
-    confidence of the consensus answer. The quorum applied is in the header.
+
+def consensus_table(analysis: Analysis) -> str:
+    """Every link with at least one vote for it (or in either graph): consensus, votes,
+    confidence, and whether the SCM of the interventions uses it.
+
+    Columns: the discovery graph's answer (``consensus``), each method's vote (with its
+    confidence), the router's weighted posterior of the votes, the continuous stack's
+    P(edge) when it decided (``stack P``), the confidence of the consensus answer, and
+    ``SCM`` (the link is in the SCM graph of the do-effects). The quorum applied and the
+    two graphs' sizes are in the header.
     """
     c = analysis.consensus
     names, methods = analysis.names, c.votes.methods
     stack = c.stacked is not None
+    scm = analysis.intervention_graph()
     lines = [
         f"rule: {c.rule}, quorum: {c.quorum} vote(s), threshold {c.theta:.4g}",
+        "",
+        graphs_line(analysis),
         "",
         "| link | lag | consensus | votes for | "
         + " | ".join(methods)
         + " | posterior |"
         + (" stack P |" if stack else "")
-        + " confidence |",
-        "|---|---|---|---|" + "---|" * len(methods) + "---|" + ("---|" if stack else "") + "---|",
+        + " confidence | SCM |",
+        "|---|---|---|---|"
+        + "---|" * len(methods)
+        + "---|"
+        + ("---|" if stack else "")
+        + "---|---|",
     ]
     mask = cross_mask(*c.edges.shape[:2])
     rows = [
         (int(t), int(j), int(i))
-        for t, j, i in zip(*np.nonzero(mask & ((c.votes_for > 0) | c.edges)), strict=True)
+        for t, j, i in zip(*np.nonzero(mask & ((c.votes_for > 0) | c.edges | scm)), strict=True)
     ]
     order = c.stacked if c.stacked is not None else c.posterior
     rows.sort(key=lambda x: -order[x])
@@ -72,7 +94,7 @@ def consensus_table(analysis: Analysis) -> str:
             + " | ".join(cells)
             + f" | {c.posterior[tau, j, i]:.3f} |"
             + stack_cell
-            + f" {conf[tau, j, i]:.3f} |"
+            + f" {conf[tau, j, i]:.3f} | {'yes' if scm[tau, j, i] else ''} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -81,8 +103,12 @@ def intervention_table(analysis: Analysis, true_effects: Sequence[float] | None 
     """do(first hit = 0) effects with intervals (and truth when known), then the root causes."""
     names = analysis.names
     src = names[analysis.source]
+    scm = analysis.intervention_graph()
     lines = [
         f"do({src}[t0] = 0), t0 = step {analysis.crash_start}: effect on each series' cumulative move",
+        "",
+        f"lagged linear SCM fitted on the SCM graph ({int(scm.sum())} links; "
+        f"the discovery graph has {int(analysis.consensus.edges.sum())}, see the consensus table)",
         "",
         "| series | estimate | 90% interval | true |",
         "|---|---|---|---|",
@@ -110,7 +136,11 @@ def _width(confidence: float) -> float:
 
 
 def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
-    """A PNG of the consensus graph: nodes, lagged links labelled by lag, width by confidence."""
+    """A PNG of the consensus graph: nodes, lagged links labelled by lag, width by confidence.
+
+    Solid links are the discovery graph; dashed blue links are in the SCM graph of the
+    interventions only; discovery links the SCM leaves out are drawn dotted.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,9 +151,17 @@ def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
     g = nx.MultiDiGraph()
     g.add_nodes_from(analysis.names)
     conf = c.confidence()
-    for tau, j, i in zip(*np.nonzero(c.edges), strict=True):
+    scm = analysis.intervention_graph()
+    for tau, j, i in zip(*np.nonzero(c.edges | scm), strict=True):
+        style = "solid" if scm[tau, j, i] else "dotted"
+        if not c.edges[tau, j, i]:
+            style = "dashed"
         g.add_edge(
-            analysis.names[j], analysis.names[i], lag=int(tau) + 1, conf=float(conf[tau, j, i])
+            analysis.names[j],
+            analysis.names[i],
+            lag=int(tau) + 1,
+            conf=float(conf[tau, j, i]) if c.edges[tau, j, i] else 0.5,
+            style=style,
         )
     fig, ax = plt.subplots(figsize=(8, 7))
     pos = nx.circular_layout(g)
@@ -145,7 +183,12 @@ def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
             pos,
             edgelist=[(u, v)],
             width=_width(d["conf"]),
-            edge_color=[plt.get_cmap("Greys")(0.35 + 0.6 * (_width(d["conf"]) - 0.6) / 3.4)],
+            style=d["style"],
+            edge_color=[
+                "tab:blue"
+                if d["style"] == "dashed"
+                else plt.get_cmap("Greys")(0.35 + 0.6 * (_width(d["conf"]) - 0.6) / 3.4)
+            ],
             arrowsize=12,
             connectionstyle=f"arc3,rad={rad}",
             ax=ax,
@@ -155,6 +198,14 @@ def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
     nx.draw_networkx_edge_labels(g, pos, edge_labels=labels, font_size=7, ax=ax)
     ax.set_title(
         title or "consensus graph (red: first hit, orange: target); label = lag, width = confidence"
+    )
+    ax.text(
+        0.0,
+        -0.02,
+        "solid: discovery graph and SCM; dotted: discovery only; dashed blue: SCM only "
+        "(the SCM graph answers the do-questions)",
+        transform=ax.transAxes,
+        fontsize=7,
     )
     ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)

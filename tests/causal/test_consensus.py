@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from apps.causal.analysis import Analysis
+from apps.causal.analysis import Analysis, interventions
 from apps.causal.calibrate import (
     bins_for,
     calibrate,
@@ -27,8 +27,9 @@ from apps.causal.consensus import (
     live_posteriors,
     make_router,
 )
+from apps.causal.intervene import do_effects
 from apps.causal.records import MethodResult, cross_mask
-from apps.causal.report import consensus_table
+from apps.causal.report import consensus_table, draw_graph, intervention_table
 from apps.causal.simulate import Market, MarketSpec, simulate_market
 from apps.causal.stats import f1_score
 
@@ -281,6 +282,40 @@ def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
     table = consensus_table(Analysis(m.names, res, by_stack, 0, 0, 0, effects=[], causes=[]))
     assert "rule: stack, quorum:" in table and "| stack P |" in table
     assert table.count("**edge**") == int(by_stack.edges.sum())
+
+
+def test_interventions_use_the_scm_graph_and_the_report_names_both_graphs(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(5)
+    markets = [
+        simulate_market(
+            MarketSpec(n_series=5, n_steps=300, max_lag=2, density=1.5, seed=930_000 + k)
+        )
+        for k in range(4)
+    ]
+    results = [_echo_results(m, rng) for m in markets]
+    cal = fit_calibration(markets[:3], results[:3], select=False)
+    m, res = markets[3], results[3]
+    cons = consensus(res, cal, m.names)
+    a = interventions(m.data, m.names, res, cons, 0, m.crash_start, m.origin, 10, 0, 0)
+    scm = cons.probable()
+    assert a.scm_graph is not None and (a.scm_graph == scm).all()
+    # the vote keeps the lag echoes the stack rejects: the two graphs differ here
+    assert (scm & ~cons.edges).any()
+    # the do-effects are those of the SCM fitted on the SCM graph, not on the discovery graph
+    on_scm = do_effects(m.data, scm, m.origin, m.crash_start, 10, bootstrap=0)
+    assert [e.estimate for e in a.effects] == [e.estimate for e in on_scm]
+    table = consensus_table(a)
+    assert "| confidence | SCM |" in table
+    assert table.count("| yes |") == int(scm.sum())
+    assert (
+        f"SCM graph (interventions: links the vote finds more likely than not): {int(scm.sum())} links, {int((scm & ~cons.edges).sum())} of them"
+        in table
+    )
+    assert f"fitted on the SCM graph ({int(scm.sum())} links;" in intervention_table(a)
+    png = draw_graph(a, tmp_path / "g.png")
+    assert png.stat().st_size > 1000
 
 
 def test_stack_quorum_blocks_links_with_too_few_votes() -> None:

@@ -26,6 +26,11 @@ def test_flow_on_a_simulated_market(quick: Path) -> None:
     assert out["first_hit"] == out["true_origin"]
     assert Path(out["files"]).exists() and Path(out["files"]).stat().st_size > 1000
     assert (Path(out["files"]).parent / "interventions.md").read_text().count("|") > 10
+    # both graphs are reported: the discovery graph and the SCM graph of the interventions
+    table = (Path(out["files"]).parent / "consensus.md").read_text()
+    assert table.count("| yes |") == out["scm_edges"]
+    assert table.count("**edge**") == out["edges"]["consensus"]
+    assert 0.0 <= out["f1"]["scm_graph"] <= 1.0
     assert list(quick.glob("calibration/calibration-*.json"))  # the calibration is cached
 
 
