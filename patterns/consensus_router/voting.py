@@ -232,6 +232,21 @@ def confidence_weighted(votes: Sequence[Vote], answer_space: int, default: float
     )
 
 
+def _trimmed_support(
+    answered: Sequence[Vote], accuracy: Callable[[Vote], float], answer_space: int, f: int
+) -> dict[str, float]:
+    """Each answer's support without its ``f`` heaviest votes, a vote weighing
+    ``log((K-1) p / (1-p))`` (``p``: its voter's learned accuracy, clipped; chance weighs 0)."""
+    k = max(2, answer_space)
+    behind: dict[str, list[float]] = {}
+    for vote in answered:
+        if vote.key is None:
+            continue
+        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
+        behind.setdefault(vote.key, []).append(max(0.0, math.log((k - 1) * p / (1.0 - p))))
+    return {key: sum(sorted(ws)[: max(0, len(ws) - f)]) for key, ws in behind.items()}
+
+
 def trimmed_weighted(
     votes: Sequence[Vote],
     accuracy: Callable[[Vote], float],
@@ -247,14 +262,7 @@ def trimmed_weighted(
     the largest trimmed support; none left, or a tie, is no decision.
     """
     answered, abstained = _answered(votes)
-    k = max(2, answer_space)
-    behind: dict[str, list[float]] = {}
-    for vote in answered:
-        if vote.key is None:
-            continue
-        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
-        behind.setdefault(vote.key, []).append(max(0.0, math.log((k - 1) * p / (1.0 - p))))
-    support = {key: sum(sorted(ws)[: max(0, len(ws) - f)]) for key, ws in behind.items()}
+    support = _trimmed_support(answered, accuracy, answer_space, f)
     if not support or max(support.values()) <= 0:
         return _no_decision(
             "trimmed",
@@ -302,14 +310,7 @@ def reliable_quorum(
     if bound < 0 or f < 0:
         raise ValueError(f"bound and f must be >= 0, got bound={bound}, f={f}")
     answered, abstained = _answered(votes)
-    k = max(2, answer_space)
-    behind: dict[str, list[float]] = {}
-    for vote in answered:
-        if vote.key is None:
-            continue
-        p = min(max(accuracy(vote), ACCURACY_CLIP), 1.0 - ACCURACY_CLIP)
-        behind.setdefault(vote.key, []).append(max(0.0, math.log((k - 1) * p / (1.0 - p))))
-    support = {key: sum(sorted(ws)[: max(0, len(ws) - f)]) for key, ws in behind.items()}
+    support = _trimmed_support(answered, accuracy, answer_space, f)
     qualified = [key for key, s in support.items() if s >= bound and s > 0]
     if len(qualified) != 1:
         reason = (

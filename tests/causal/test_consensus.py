@@ -250,7 +250,8 @@ def _echo_results(market: Market, rng: np.random.Generator) -> list[MethodResult
     return out
 
 
-def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
+def _echo_markets() -> tuple[list[Market], list[list[MethodResult]]]:
+    """Four small simulated markets and, for each, methods whose evidence has lag echoes."""
     rng = np.random.default_rng(5)
     markets = [
         simulate_market(
@@ -258,7 +259,11 @@ def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
         )
         for k in range(4)
     ]
-    results = [_echo_results(m, rng) for m in markets]
+    return markets, [_echo_results(m, rng) for m in markets]
+
+
+def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
+    markets, results = _echo_markets()
     train, test = slice(0, 3), 3
     vote = fit_calibration(markets[train], results[train], select=False, stack=False)
     stack = fit_calibration(markets[train], results[train], select=False)
@@ -287,14 +292,7 @@ def test_continuous_stack_rejects_lag_echoes_the_binary_votes_accept() -> None:
 def test_interventions_use_the_scm_graph_and_the_report_names_both_graphs(
     tmp_path: Path,
 ) -> None:
-    rng = np.random.default_rng(5)
-    markets = [
-        simulate_market(
-            MarketSpec(n_series=5, n_steps=300, max_lag=2, density=1.5, seed=930_000 + k)
-        )
-        for k in range(4)
-    ]
-    results = [_echo_results(m, rng) for m in markets]
+    markets, results = _echo_markets()
     cal = fit_calibration(markets[:3], results[:3], select=False)
     m, res = markets[3], results[3]
     cons = consensus(res, cal, m.names)

@@ -1182,6 +1182,26 @@ def _quorum_members(
 FALLBACKS = ("trimmed", "weighted")  # rules that may decide when the quorum does not
 
 
+def _fallback_without_outlier(
+    votes: Sequence[Vote], f: int, accuracy: Callable[[Vote], float], space: int, fallback: str
+) -> str | None:
+    """The ``fallback`` rule ("weighted", or "trimmed": the ``f`` heaviest votes per answer
+    dropped) over the voters left after dropping the one that disagrees most with the others
+    (none with fewer than two answers)."""
+    answered = [v for v in votes if v.answered]
+    if len(answered) < 2:
+        return None
+
+    def disagreement(v: Vote) -> int:
+        return sum(o.key != v.key for o in answered if o is not v)
+
+    outlier = max(answered, key=lambda v: (disagreement(v), accuracy(v)))
+    rest = [v for v in votes if v is not outlier]
+    if fallback == "weighted":
+        return weighted(rest, accuracy, space).key
+    return trimmed_weighted(rest, accuracy, space, f).key
+
+
 def _quorum_or_fallback(
     votes: Sequence[Vote],
     f: int,
@@ -1196,18 +1216,7 @@ def _quorum_or_fallback(
     tally = byzantine_quorum(votes, f)
     if tally.key is not None:
         return tally.key, True
-    answered = [v for v in votes if v.answered]
-    if len(answered) < 2:
-        return None, False
-
-    def disagreement(v: Vote) -> int:
-        return sum(o.key != v.key for o in answered if o is not v)
-
-    outlier = max(answered, key=lambda v: (disagreement(v), accuracy(v)))
-    rest = [v for v in votes if v is not outlier]
-    if fallback == "weighted":
-        return weighted(rest, accuracy, space).key, False
-    return trimmed_weighted(rest, accuracy, space, f).key, False
+    return _fallback_without_outlier(votes, f, accuracy, space, fallback), False
 
 
 def _choose_fallback(
@@ -1251,18 +1260,7 @@ def _reliable_or_fallback(
     tally = reliable_quorum(votes, accuracy, space, f, bound)
     if tally.key is not None:
         return tally.key, True
-    answered = [v for v in votes if v.answered]
-    if len(answered) < 2:
-        return None, False
-
-    def disagreement(v: Vote) -> int:
-        return sum(o.key != v.key for o in answered if o is not v)
-
-    outlier = max(answered, key=lambda v: (disagreement(v), accuracy(v)))
-    rest = [v for v in votes if v is not outlier]
-    if fallback == "weighted":
-        return weighted(rest, accuracy, space).key, False
-    return trimmed_weighted(rest, accuracy, space, f).key, False
+    return _fallback_without_outlier(votes, f, accuracy, space, fallback), False
 
 
 def _choose_bound(
