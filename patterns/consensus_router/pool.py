@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from litellm.router import Router
+from openai import AsyncOpenAI
 
 from patterns.consensus_router.callables import (
     CALLABLES_KEY,
@@ -30,6 +31,14 @@ from patterns.consensus_router.settings import RouterSettings, checked
 LOG = logging.getLogger(__name__)
 ERROR_CHARS = 300  # a failed vote keeps at most this much of the error message
 SETTINGS_TO_ROUTER = {"num_retries": "num_retries", "retry_after_s": "retry_after"}
+# litellm builds a new HTTP client (and a new connection) for every call of these providers
+SHARED_CLIENT_PROVIDERS = ("text-completion-openai/",)
+FALLBACK_OPTIONS = (
+    "fallbacks",
+    "default_fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+)
 
 
 def _router_options(model_list: ModelList, settings: RouterSettings) -> dict[str, Any]:
@@ -39,6 +48,33 @@ def _router_options(model_list: ModelList, settings: RouterSettings) -> dict[str
         if field in settings.model_fields_set or option not in options:
             options[option] = getattr(settings, field)
     return options
+
+
+def _shared_client_params(
+    entries: Sequence[Mapping[str, Any]], router_settings: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The voters whose calls may all go through one HTTP client of the pool's, by name, with
+    the ``api_base`` and ``api_key`` of their deployment.
+
+    litellm opens a new client, so a new connection, for every call of a
+    ``text-completion-openai`` model. A voter qualifies when it is exactly one such
+    deployment with an explicit ``api_base`` and no router fallbacks are configured (a
+    fallback would carry the client to another deployment).
+    """
+    if any(router_settings.get(option) for option in FALLBACK_OPTIONS):
+        return {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault(str(entry["model_name"]), []).append(entry["litellm_params"])
+    out: dict[str, dict[str, Any]] = {}
+    for name, deployments in groups.items():
+        if len(deployments) != 1:
+            continue
+        params = deployments[0]
+        model = str(params.get("model", ""))
+        if model.startswith(SHARED_CLIENT_PROVIDERS) and params.get("api_base"):
+            out[name] = {"base_url": params["api_base"], "api_key": params.get("api_key") or "-"}
+    return out
 
 
 def _usage(response: Any) -> tuple[int, int]:
@@ -126,6 +162,33 @@ class VoterPool:
         except (ValueError, TypeError) as err:
             raise ModelListError(f"litellm.Router refused the model list: {err}") from None
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._shareable = _shared_client_params(entries, model_list.router_settings)
+        self._clients: dict[asyncio.AbstractEventLoop, dict[str, AsyncOpenAI]] = {}
+
+    def _client(self, name: str) -> AsyncOpenAI | None:
+        """The pool's HTTP client for voter ``name`` in the running loop (connections are
+        kept and reused between calls), or ``None`` when litellm should make its own."""
+        params = self._shareable.get(name)
+        if params is None:
+            return None
+        loop = asyncio.get_running_loop()
+        clients = self._clients.get(loop)
+        if clients is None:
+            self._clients = {k: v for k, v in self._clients.items() if not k.is_closed()}
+            clients = self._clients[loop] = {}
+        client = clients.get(name)
+        if client is None:
+            client = clients[name] = AsyncOpenAI(
+                **params, max_retries=0, timeout=self.timeout_s(name)
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients the pool opened in the running loop (it may be asked again:
+        new clients are made on demand)."""
+        clients = self._clients.pop(asyncio.get_running_loop(), {})
+        for client in clients.values():
+            await client.close()
 
     def _semaphore(self) -> asyncio.Semaphore:
         """The call limiter of the running event loop (a semaphore binds to one loop)."""
@@ -220,6 +283,9 @@ class VoterPool:
             kwargs["max_tokens"] = spec.max_tokens or self.settings.max_tokens
             if spec.logprobs:
                 kwargs["logprobs"] = True
+            client = self._client(name)
+            if client is not None:
+                kwargs["client"] = client
         started = time.perf_counter()
         try:
             messages = build_messages(question, spec)
