@@ -1751,26 +1751,37 @@ async def analyse(
 
 @contextlib.contextmanager
 def _wire_timer() -> Iterator[list[float]]:
-    """Seconds each HTTP exchange spends on the wire and at the server: from litellm's
-    transport sending the request to the whole reply body read (litellm's aiohttp
-    transport, patched for the duration of the block and restored)."""
+    """Seconds each HTTP exchange spends on the wire and at the server: from the transport
+    sending the request to the whole reply body read. Both transports a call may take are
+    timed (patched for the duration of the block and restored): litellm's aiohttp transport
+    (a client litellm makes per call) and the OpenAI SDK's (the client a ``VoterPool`` keeps
+    for a text-completion voter)."""
     from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
 
+    try:  # the HTTP package of the OpenAI SDK: httpx2 in recent releases, httpx before
+        import httpx2 as sdk_http
+    except ImportError:
+        import httpx as sdk_http  # type: ignore[no-redef]
+
     spans: list[float] = []
-    original = LiteLLMAiohttpTransport.handle_async_request
+    patched: list[tuple[type[Any], Any]] = []
+    for transport in (LiteLLMAiohttpTransport, sdk_http.AsyncHTTPTransport):
+        original = transport.handle_async_request
 
-    async def timed(self: Any, request: Any) -> Any:
-        started = time.perf_counter()
-        response = await original(self, request)
-        await response.aread()
-        spans.append(time.perf_counter() - started)
-        return response
+        async def timed(self: Any, request: Any, _original: Any = original) -> Any:
+            started = time.perf_counter()
+            response = await _original(self, request)
+            await response.aread()
+            spans.append(time.perf_counter() - started)
+            return response
 
-    LiteLLMAiohttpTransport.handle_async_request = timed  # type: ignore[method-assign]
+        transport.handle_async_request = timed
+        patched.append((transport, original))
     try:
         yield spans
     finally:
-        LiteLLMAiohttpTransport.handle_async_request = original  # type: ignore[method-assign]
+        for transport, original in patched:
+            transport.handle_async_request = original
 
 
 def _percentiles(name: str, values_ms: Sequence[float]) -> dict[str, float]:
