@@ -22,8 +22,10 @@ CONVERGE_DEADLINE_S = 30.0  # virtual seconds to wait for every live replica to 
 class FoldBoard(SimulatedCluster):
     """A gossip cluster of ``peers`` replicas of the best-folds document on the deterministic simulator."""
 
+    ROOTS = {ROOT: RootKind.MAP}
+
     def __init__(self, peers: int, seed: int = 0, plan: FaultPlan | None = None) -> None:
-        super().__init__(peers, seed, plan, roots={ROOT: RootKind.MAP})
+        super().__init__(peers, seed, plan)
         self.published = 0
 
     def publish_all(self, entries: dict[int, dict[str, Any]]) -> int:

@@ -22,8 +22,7 @@ from apps.game.level import GeneratorKind, GenParams
 from apps.game.records import Proposal, Verdict
 from apps.game.solver import solve
 from apps.game.world import ROOTS, WorldView, put_level, put_rating, read_world
-from patterns.gossip import GossipSettings, SimulatedCluster
-from patterns.net.faults import FaultPlan
+from patterns.gossip import SimulatedCluster
 from patterns.net.sim import Simulator
 
 KINDS = tuple(GeneratorKind)
@@ -35,23 +34,10 @@ def peer_kind(peer: int) -> GeneratorKind:
 
 
 class WorldCluster(SimulatedCluster):
-    """``peers`` world replicas gossiping on the simulator.
+    """``peers`` world replicas gossiping on the simulator (a :class:`SimulatedCluster` of the
+    world document's roots)."""
 
-    Args:
-        peers: number of peers (>= 2).
-        seed: the fault plan's seed (drives every random choice of the network).
-        plan: a fault plan (default: no faults, the given seed).
-        settings: gossip settings.
-    """
-
-    def __init__(
-        self,
-        peers: int,
-        seed: int = 0,
-        plan: FaultPlan | None = None,
-        settings: GossipSettings | None = None,
-    ) -> None:
-        super().__init__(peers, seed, plan, settings, roots=ROOTS)
+    ROOTS = ROOTS
 
     def publish(self, peer: int, record: dict[str, Any], vote: dict[str, Any]) -> None:
         """Write an accepted level at ``peer``."""

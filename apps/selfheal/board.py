@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from patterns.gossip import RootKind, SimulatedCluster
-from patterns.net.faults import FaultPlan
 
 ROOT = "incidents"
 CONVERGE_DEADLINE_S = 30.0  # virtual seconds to wait for every live replica to agree
@@ -19,8 +18,7 @@ CONVERGE_DEADLINE_S = 30.0  # virtual seconds to wait for every live replica to 
 class IncidentBoard(SimulatedCluster):
     """A gossip cluster of ``peers`` document replicas on the deterministic simulator."""
 
-    def __init__(self, peers: int, seed: int = 0, plan: FaultPlan | None = None) -> None:
-        super().__init__(peers, seed, plan, roots={ROOT: RootKind.MAP})
+    ROOTS = {ROOT: RootKind.MAP}
 
     def publish(self, key: str, value: dict[str, Any]) -> int:
         """Write ``key`` at the first live replica and gossip until every live replica has it.

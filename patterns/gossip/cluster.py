@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pycrdt import Doc
 
@@ -33,8 +33,11 @@ class SimulatedCluster:
             choice of the network).
         plan: the network's fault plan.
         settings: gossip settings (defaults when ``None``).
-        roots: the document's roots and their kinds.
+        roots: the document's roots and their kinds (default: the class's ``ROOTS``, which
+            an app's subclass sets to its document's).
     """
+
+    ROOTS: ClassVar[Mapping[str, RootKind]] = DEFAULT_ROOTS
 
     def __init__(
         self,
@@ -42,11 +45,12 @@ class SimulatedCluster:
         seed: int = 0,
         plan: FaultPlan | None = None,
         settings: GossipSettings | None = None,
-        roots: Mapping[str, RootKind] = DEFAULT_ROOTS,
+        roots: Mapping[str, RootKind] | None = None,
     ) -> None:
         self.peers = max(2, peers)
         self.watch = ConvergenceWatch()
-        n, cfg, kinds = self.peers, settings or GossipSettings(), dict(roots)
+        n, cfg = self.peers, settings or GossipSettings()
+        kinds = dict(self.ROOTS if roots is None else roots)
         self.sim = Simulator(
             lambda nid, rng: GossipNode(nid, range(n), rng, settings=cfg, roots=kinds),
             range(n),
