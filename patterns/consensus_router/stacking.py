@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from patterns.consensus_router.records import Outcome, Tally, Vote
+from patterns.consensus_router.voting import _answered, _leader, _no_decision
 
 CONFIDENCE_CLIP = 1e-3  # confidences are clipped to [clip, 1 - clip] before taking logs
 
@@ -186,40 +187,39 @@ class StackedCombiner:
         ``"stacked"``). No decision without an answered vote of a known voter, on a tie,
         or when the winner's posterior is below ``min_confidence``.
         """
-        answered = [v for v in votes if v.answered]
-        abstained = len(votes) - len(answered)
+        answered, abstained = _answered(votes)
         known = [v for v in answered if v.voter in self._index]
         post = self.posterior(votes, candidates) if known else {}
         if not post:
-            return Tally(
+            return _no_decision(
                 "stacked",
-                Outcome.NO_DECISION,
-                None,
-                0.0,
-                post,
-                len(answered),
-                abstained,
                 "no answered vote of a voter the combiner knows",
-            )
-        ranked = sorted(post.items(), key=lambda kv: kv[1], reverse=True)
-        key, top = ranked[0]
-        if len(ranked) > 1 and abs(ranked[1][1] - top) <= 1e-9:
-            reason = "tie in stacked posterior"
-        elif top < min_confidence:
-            reason = f"stacked posterior {top:.3f} of {key!r} below {min_confidence}"
-        else:
-            return Tally(
-                "stacked",
-                Outcome.DECIDED,
-                key,
-                top,
                 post,
                 len(answered),
                 abstained,
-                f"stacked posterior {top:.3f} from {len(known)} known voters",
+            )
+        key, top, tied = _leader(post)
+        if tied:
+            return _no_decision(
+                "stacked", "tie in stacked posterior", post, len(answered), abstained
+            )
+        if top < min_confidence:
+            return _no_decision(
+                "stacked",
+                f"stacked posterior {top:.3f} of {key!r} below {min_confidence}",
+                post,
+                len(answered),
+                abstained,
             )
         return Tally(
-            "stacked", Outcome.NO_DECISION, None, 0.0, post, len(answered), abstained, reason
+            "stacked",
+            Outcome.DECIDED,
+            key,
+            top,
+            post,
+            len(answered),
+            abstained,
+            f"stacked posterior {top:.3f} from {len(known)} known voters",
         )
 
     def weight_of(self, voter: str) -> tuple[float, float]:
