@@ -324,6 +324,11 @@ def model_entry(
             "timeout": timeout_s,
             "input_cost_per_token": INPUT_COST_PER_TOKEN_USD,
             "output_cost_per_token": OUTPUT_COST_PER_TOKEN_USD,
+            # a prompt the server finds in a slot's cache is priced like any other: the
+            # price table is per token of measured compute, and what a hit saves shows in
+            # the latency (litellm charges it so anyway; said explicitly, it stops warning)
+            "cache_read_input_token_cost": INPUT_COST_PER_TOKEN_USD,
+            "cache_creation_input_token_cost": INPUT_COST_PER_TOKEN_USD,
             **(extra_params or {}),
         },
         "model_info": {"voter": voter},

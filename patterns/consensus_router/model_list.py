@@ -225,8 +225,27 @@ class ModelList:
                         raise MissingSecretError(value)
                     value = secret.get_secret_value()
                 params[key] = value
+            if str(params.get("model", "")).startswith(CALLABLE_PROVIDER + "/"):
+                params = _uncached_prices(params)
             out.append({**entry, "litellm_params": params})
         return out
+
+
+CACHE_PRICE_FIELDS = ("cache_read_input_token_cost", "cache_creation_input_token_cost")
+
+
+def _uncached_prices(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with cached prompt tokens priced like any prompt token, when the entry has a
+    price and names no cache price: what litellm charges such a model anyway, said explicitly
+    so that registering it does not log a warning per voter (a callable has no prompt cache)."""
+    out = dict(params)
+    priced = (
+        out.get("input_cost_per_token") is not None or out.get("output_cost_per_token") is not None
+    )
+    if priced and all(out.get(field) is None for field in CACHE_PRICE_FIELDS):
+        for field in CACHE_PRICE_FIELDS:
+            out[field] = out.get("input_cost_per_token") or 0.0
+    return out
 
 
 def check_template(template: str, voter: str) -> None:

@@ -172,3 +172,45 @@ def test_voter_extract_and_max_tokens_are_checked(
         parse_model_list(one(params, info=info))
     ml = parse_model_list(one({"max_tokens": 40}, info={"voter": {"extract": "is (\\d+)"}}))
     assert ml.voters[0].max_tokens == 40 and ml.voters[0].extract == "is (\\d+)"
+
+
+def test_priced_callables_name_their_cache_price_and_others_are_left_alone(tmp_path: Path) -> None:
+    p = tmp_path / "models.yaml"
+    p.write_text(
+        """
+model_list:
+  - model_name: rules
+    litellm_params: {model: pyvoter/rules, input_cost_per_token: 2.0e-9, output_cost_per_token: 3.0e-9}
+  - model_name: free-rules
+    litellm_params: {model: pyvoter/free}
+  - model_name: hosted
+    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-x, input_cost_per_token: 1.5e-7}
+"""
+    )
+    params = {e["model_name"]: e["litellm_params"] for e in load_model_list(p).resolved_entries({})}
+    # a callable has no prompt cache: a cached token costs what any prompt token costs
+    assert params["rules"]["cache_read_input_token_cost"] == 2.0e-9
+    assert params["rules"]["cache_creation_input_token_cost"] == 2.0e-9
+    assert "cache_read_input_token_cost" not in params["free-rules"]
+    # a hosted model keeps the cache price litellm knows for it
+    assert "cache_read_input_token_cost" not in params["hosted"]
+
+
+def test_demo_and_local_pools_register_without_litellm_warnings() -> None:
+    import logging
+
+    from patterns.consensus_router import VoterPool, local_llm
+    from patterns.consensus_router.demo import DEMO_MODEL_LIST, demo_callables
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("LiteLLM")
+    logger.addHandler(handler)
+    try:
+        VoterPool(load_model_list(DEMO_MODEL_LIST), callables=demo_callables())
+        entry = local_llm.model_entry("probe", "http://127.0.0.1:9/v1", "Q: {question}\nA:")
+        VoterPool(parse_model_list({"model_list": [entry]}))
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records if "register_model" in r.getMessage()] == []

@@ -1794,31 +1794,72 @@ def _percentiles(name: str, values_ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-async def _overhead_and_speed(base_url: str) -> dict[str, float]:
-    """Client-side time around real calls, and the server's generation speed.
+def _post(url: str, payload: bytes) -> bytes:
+    """POST ``payload`` as JSON to ``url``; the reply body."""
+    request = urllib.request.Request(
+        url, data=payload, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=LLM_TIMEOUT_S) as reply:
+        body: bytes = reply.read()
+        return body
 
-    The same one-token completion (prompt cached by the server) is asked, in turn,
-    ``OVERHEAD_PAIRS`` times each way: through ``VoterPool.ask`` (the pattern: prompt,
-    litellm.Router, parsing into a vote), through ``Router.acompletion`` alone, and
-    through a bare ``litellm.atext_completion`` (litellm's own floor, no router). Each
-    call's overhead is its wall time minus the time its HTTP exchange took on the wire
-    and at the server (:func:`_wire_timer`), so the figures do not depend on how long
-    the model takes. ``router_overhead`` is the pattern's whole path,
-    ``litellm_floor`` a bare litellm call, ``pool_own_overhead`` the pool's part (its
-    path minus the Router call inside it); the ``_cpu`` figures are the client
-    process's CPU time per call (all its threads), which a busy machine inflates far less
-    than wall time. Speed: the server's own timings of three 32-token generations.
-    """
+
+_REPLAY_SERVER = """
+import http.server, sys
+body = sys.stdin.buffer.read()
+reply = (b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\n"
+         + b"content-length: %d\\r\\n\\r\\n" % len(body) + body)
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.wfile.write(reply)
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def _replay_server(body: bytes) -> Iterator[str]:
+    """A loopback HTTP server in its own process that answers every POST with ``body`` in
+    one write (keep-alive): the local model's reply replayed without the model, for the
+    client-side cost on a machine where no model evicts the client's caches between calls."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", _REPLAY_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(body)
+        process.stdin.close()
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _client_ms(
+    base_url: str, prompt: str
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per call, the client-side milliseconds (wall minus the HTTP exchange) and the
+    process CPU milliseconds of ``OVERHEAD_PAIRS`` calls each way, against ``base_url``:
+    ``router_overhead`` (``VoterPool.ask``), ``router_call`` (``Router.acompletion``) and
+    ``litellm_floor`` (a bare ``litellm.atext_completion``)."""
     import litellm
 
-    prompt = "Review: The room was clean and quiet.\nSentiment:"
+    from patterns.consensus_router import LabelSchema
+
     entry = local_llm.model_entry("probe", base_url, prompt, logprobs=False)
     pool = VoterPool(
         parse_model_list({"model_list": [entry], "router_settings": {"num_retries": 0}}),
         RouterSettings(max_tokens=1, voter_timeout_s=LLM_TIMEOUT_S),
     )
-    from patterns.consensus_router import LabelSchema
-
     q = Question("probe", "Sentiment?", LabelSchema(("positive", "negative")))
     messages = build_messages(q, pool.spec("probe"))
     params = entry["litellm_params"]
@@ -1843,32 +1884,67 @@ async def _overhead_and_speed(base_url: str) -> dict[str, float]:
             raise RuntimeError(f"probe call failed: {vote.error}")
 
     ways = {"litellm_floor": bare, "router_call": routed, "router_overhead": asked}
-    for call in ways.values():  # warm up the clients and the server's prompt cache
-        await call()
-    client_ms: dict[str, list[float]] = {name: [] for name in ways}
-    cpu_ms: dict[str, list[float]] = {name: [] for name in ways}
-    with _wire_timer() as wire:
-        for _ in range(OVERHEAD_PAIRS):
-            for name, call in ways.items():
-                wire.clear()
-                cpu = time.process_time()
-                started = time.perf_counter()
-                await call()
-                wall = time.perf_counter() - started
-                cpu_ms[name].append((time.process_time() - cpu) * 1000)
-                if len(wire) == 1:  # one HTTP exchange, no retry
-                    client_ms[name].append((wall - wire[0]) * 1000)
+    try:
+        for call in ways.values():  # warm up the clients and the server's prompt cache
+            await call()
+        client_ms: dict[str, list[float]] = {name: [] for name in ways}
+        cpu_ms: dict[str, list[float]] = {name: [] for name in ways}
+        with _wire_timer() as wire:
+            for _ in range(OVERHEAD_PAIRS):
+                for name, call in ways.items():
+                    wire.clear()
+                    cpu = time.process_time()
+                    started = time.perf_counter()
+                    await call()
+                    wall = time.perf_counter() - started
+                    cpu_ms[name].append((time.process_time() - cpu) * 1000)
+                    if len(wire) == 1:  # one HTTP exchange, no retry
+                        client_ms[name].append((wall - wire[0]) * 1000)
+    finally:
+        await pool.aclose()
+    return client_ms, cpu_ms
+
+
+async def _overhead_and_speed(base_url: str) -> dict[str, float]:
+    """Client-side time around real calls, and the server's generation speed.
+
+    The same one-token completion (prompt cached by the server) is asked, in turn,
+    ``OVERHEAD_PAIRS`` times each way: through ``VoterPool.ask`` (the pattern: prompt,
+    litellm.Router, parsing into a vote), through ``Router.acompletion`` alone, and
+    through a bare ``litellm.atext_completion`` (litellm's own floor, no router). Each
+    call's overhead is its wall time minus the time its HTTP exchange took on the wire
+    and at the server (:func:`_wire_timer`), so the figures do not depend on how long
+    the model takes. ``router_overhead`` is the pattern's whole path,
+    ``litellm_floor`` a bare litellm call, ``pool_own_overhead`` the pool's part (its
+    path minus the Router call inside it); the ``_cpu`` figures are the client
+    process's CPU time per call (all its threads), which a busy machine inflates far less
+    than wall time. The ``_replayed`` figures are the same calls answered by
+    :func:`_replay_server` with the model's own reply: on this 2-core machine the model
+    streams its weights through the caches the client shares with it, and the client's
+    code runs cold after every real call; replayed, it runs as it would with the model on
+    another machine. Speed: the server's own timings of three 32-token generations.
+    """
+    prompt = "Review: The room was clean and quiet.\nSentiment:"
+    client_ms, cpu_ms = await _client_ms(base_url, prompt)
     own = [
         a - r for a, r in zip(client_ms["router_overhead"], client_ms["router_call"], strict=False)
     ]
+    probe_body = json.dumps(
+        {
+            "model": local_llm.MODEL_ALIAS,
+            "prompt": prompt,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "stop": ["\n"],
+        }
+    ).encode()
+    real_reply = await asyncio.to_thread(_post, f"{base_url}/completions", probe_body)
+    with _replay_server(real_reply) as replay_url:
+        replayed_ms, replayed_cpu = await _client_ms(replay_url, prompt)
 
     def direct(payload: bytes) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{base_url}/completions", data=payload, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=LLM_TIMEOUT_S) as reply:
-            result: dict[str, Any] = json.loads(reply.read())
-            return result
+        result: dict[str, Any] = json.loads(_post(f"{base_url}/completions", payload))
+        return result
 
     speed_body = json.dumps(
         {
@@ -1892,6 +1968,9 @@ async def _overhead_and_speed(base_url: str) -> dict[str, float]:
         # the waiting for a core that a busy machine adds to the wall-clock figures.
         **_percentiles("router_overhead_cpu", cpu_ms["router_overhead"]),
         **_percentiles("litellm_floor_cpu", cpu_ms["litellm_floor"]),
+        **_percentiles("router_overhead_replayed", replayed_ms["router_overhead"]),
+        **_percentiles("litellm_floor_replayed", replayed_ms["litellm_floor"]),
+        **_percentiles("router_overhead_replayed_cpu", replayed_cpu["router_overhead"]),
         "llm_tokens_per_s": statistics.median(rates),
     }
 
