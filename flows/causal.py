@@ -1,10 +1,10 @@
 """App 9: causal analysis of a market crash by a consensus of causal-discovery methods.
 
 ``causal`` loads a simulated market (with its true graph and do-effects), a CSV/Parquet
-table, or statsmodels' macro data; runs Granger, transfer entropy, PCMCI and VARLiNGAM
-as parallel tasks; combines them link by link through the pattern-5 consensus router,
-calibrated on simulated markets of the same shape; fits the lagged SCM on the
-consensus graph and answers the do-question about the first hit; publishes the graph,
+table, or statsmodels' macro data; runs Granger, transfer entropy, PCMCI, VARLiNGAM and
+PCMCI on normal scores (robust partial correlation) as parallel tasks; combines them link
+by link through the pattern-5 consensus router, calibrated on simulated markets of the
+same shape; fits the lagged SCM on the consensus graph and answers the do-question about the first hit; publishes the graph,
 the per-method, consensus and intervention tables as artifacts.
 ``python -m flows.causal`` runs a short demo on a simulated market.
 """
@@ -24,7 +24,7 @@ from apps.causal.settings import get_causal_settings
 from apps.causal.stats import f1_score
 from tasks.causal import calibrate_shape, discover, intervene, load_input, vote, write_report
 
-METHOD_WORKERS = 4  # the methods run side by side on a thread pool
+METHOD_WORKERS = 5  # the methods run side by side on a thread pool
 
 
 @flow(

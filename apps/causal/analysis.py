@@ -14,7 +14,14 @@ import numpy as np
 
 from apps.causal.consensus import Calibration, Consensus, consensus
 from apps.causal.exceptions import InputDataError
-from apps.causal.intervene import Effect, do_effects, fit_scm, root_causes
+from apps.causal.intervene import (
+    Effect,
+    do_effects,
+    equation_design,
+    fit_scm,
+    root_causes,
+    scm_weights,
+)
 from apps.causal.methods import run_method
 from apps.causal.records import METHODS, BoolArray, FloatArray, MethodResult, cross_mask
 from apps.causal.simulate import Market, linear_do_effects
@@ -219,3 +226,58 @@ def relative_effect_error(market: Market, estimate: FloatArray) -> float:
     if denom <= 0:
         return 0.0
     return float(np.abs(estimate - market.true_effects)[others].sum() / denom)
+
+
+def oracle_tested_graph(data: FloatArray, truth: BoolArray, z: float) -> BoolArray:
+    """The true links that pass a test at ``|t| > z`` when only the true links are tested.
+
+    A floor for the do-effect error (scoring only; it reads the ground truth): each
+    series' correctly specified equation (its own lags and its true parents) is fitted
+    by the SCM's weighted least squares (:func:`apps.causal.intervene.scm_weights`), and
+    a true link is kept when its coefficient's t-statistic exceeds ``z`` in absolute
+    value. No false link can enter, so its error is what a method with no false
+    positives and this test's recall would reach. ``z = 0`` keeps the whole true graph;
+    a huge ``z`` keeps none.
+    """
+    lags, n, _ = truth.shape
+    x = np.hstack([data[lags - tau : len(data) - tau] for tau in range(1, lags + 1)])
+    y = data[lags:]
+    w = scm_weights(data, truth)
+    kept = np.zeros_like(truth, dtype=bool)
+    for i in range(n):
+        design = equation_design(x, truth, i)
+        parents = truth[:, :, i].copy()
+        parents[:, i] = True
+        cols = np.flatnonzero(parents.reshape(-1))  # index tau*n + j, as in the design
+        root = np.sqrt(w[:, i])
+        dw, yw = design * root[:, None], y[:, i] * root
+        beta, *_ = np.linalg.lstsq(dw, yw, rcond=None)
+        resid = yw - dw @ beta
+        s2 = float(resid @ resid) / max(1, len(resid) - design.shape[1])
+        se = np.sqrt(np.maximum(s2 * np.diag(np.linalg.pinv(dw.T @ dw)), 1e-300))
+        t = beta / se
+        for col, tv in zip(cols, t[:-1], strict=True):
+            tau, j = divmod(int(col), n)
+            if j != i and abs(float(tv)) > z:
+                kept[tau, j, i] = True
+    return kept
+
+
+def bonferroni_z(n_series: int, lags: int, alpha: float = 0.05) -> float:
+    """Two-sided Bonferroni critical value over the ``n * (n - 1) * lags`` candidate links."""
+    from scipy.stats import norm
+
+    tests = max(1, n_series * (n_series - 1) * lags)
+    return float(norm.isf(alpha / (2 * tests)))
+
+
+def oracle_tested_error(market: Market, z: float, lags: int | None = None) -> float:
+    """:func:`relative_effect_error` of the SCM fitted on :func:`oracle_tested_graph` at ``z``."""
+    lags = market.graph.shape[0] if lags is None else lags
+    truth = market.graph[:lags]
+    graph = oracle_tested_graph(market.data, truth, z)
+    coef = fit_scm(market.data, graph).coef
+    est = linear_do_effects(
+        coef, market.data, market.origin, market.crash_start, 1, market.spec.horizon
+    )
+    return relative_effect_error(market, est)

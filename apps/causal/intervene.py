@@ -78,7 +78,7 @@ def scm_weights(data: FloatArray, graph: BoolArray, robust: bool = True) -> Floa
     y = data[lags:]
     out = np.ones_like(y)
     for i in range(n):
-        design = _equation_design(x, graph, i)
+        design = equation_design(x, graph, i)
         beta, *_ = np.linalg.lstsq(design, y[:, i], rcond=None)
         out[:, i] = 1.0 / ewma_variance(y[:, i] - design @ beta)
         if robust:
@@ -86,7 +86,9 @@ def scm_weights(data: FloatArray, graph: BoolArray, robust: bool = True) -> Floa
     return out
 
 
-def _equation_design(x: FloatArray, graph: BoolArray, i: int) -> FloatArray:
+def equation_design(x: FloatArray, graph: BoolArray, i: int) -> FloatArray:
+    """Regressors of series ``i``'s equation: the columns of the lagged design ``x`` that are
+    its own lags or its parents in ``graph`` (index ``tau * n + j``), then a constant."""
     parents = graph[:, :, i].copy()
     parents[:, i] = True  # own lags are always in the model
     cols = np.flatnonzero(parents.reshape(-1))  # index tau*n + j

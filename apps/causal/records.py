@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
-METHODS: tuple[str, ...] = ("granger", "te", "pcmci", "varlingam")
+METHODS: tuple[str, ...] = ("granger", "te", "pcmci", "varlingam", "pcmci_robust")
 
 
 @dataclass(slots=True)

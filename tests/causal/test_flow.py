@@ -21,7 +21,7 @@ def test_flow_on_a_simulated_market(quick: Path) -> None:
     from flows.causal import causal
 
     out = causal(n_series=4, n_steps=400, seed=1)
-    assert set(out["edges"]) == {"granger", "te", "pcmci", "varlingam", "consensus"}
+    assert set(out["edges"]) == {"granger", "te", "pcmci", "varlingam", "pcmci_robust", "consensus"}
     assert 0.0 <= out["f1"]["consensus"] <= 1.0 and out["f1"]["pcmci"] >= 0.0
     assert out["first_hit"] == out["true_origin"]
     assert Path(out["files"]).exists() and Path(out["files"]).stat().st_size > 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from apps.causal.intervene import (
     do_effects,
@@ -88,3 +89,26 @@ def test_scm_weights_are_robust_only_when_asked() -> None:
     plain = scm_weights(m.data, m.graph, robust=False)
     robust = scm_weights(m.data, m.graph)
     assert (robust <= plain + 1e-12).all() and (robust < plain - 1e-9).any()
+
+
+def test_oracle_tested_graph_spans_the_true_graph_to_nothing() -> None:
+    from apps.causal.analysis import bonferroni_z, oracle_tested_error, oracle_tested_graph
+
+    m = simulate_market(MarketSpec(n_series=5, n_steps=600, seed=4, density=2.0))
+    truth = m.graph[:3]
+    assert truth.any()
+    assert np.array_equal(oracle_tested_graph(m.data, truth, 0.0), truth)
+    assert not oracle_tested_graph(m.data, truth, 1e9).any()
+    mid = oracle_tested_graph(m.data, truth, bonferroni_z(5, 3))
+    assert not (mid & ~truth).any()  # never a false link
+    # the floor at z=0 is the true-graph SCM's error; at a huge z, the no-link SCM's
+    assert oracle_tested_error(m, 1e9) > oracle_tested_error(m, 0.0)
+    assert oracle_tested_error(m, 1e9) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_bonferroni_z_over_the_candidate_links() -> None:
+    from apps.causal.analysis import bonferroni_z
+
+    assert bonferroni_z(5, 3) == pytest.approx(3.34, abs=0.01)  # 60 candidate links
+    assert bonferroni_z(30, 3) == pytest.approx(4.27, abs=0.01)  # 2,610 candidate links
+    assert bonferroni_z(5, 3, alpha=0.5) < bonferroni_z(5, 3)

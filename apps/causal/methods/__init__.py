@@ -1,11 +1,11 @@
-"""The four discovery methods; each returns a :class:`~apps.causal.records.MethodResult`."""
+"""The discovery methods (five voters); each returns a :class:`~apps.causal.records.MethodResult`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from apps.causal.methods.granger import granger
-from apps.causal.methods.pcmci import pcmci_parcorr
+from apps.causal.methods.pcmci import pcmci_parcorr, pcmci_robust
 from apps.causal.methods.transfer_entropy import transfer_entropy
 from apps.causal.methods.varlingam import varlingam
 from apps.causal.records import FloatArray, MethodResult
@@ -17,6 +17,7 @@ METHOD_FUNCTIONS: dict[str, MethodFn] = {
     "te": transfer_entropy,
     "pcmci": pcmci_parcorr,
     "varlingam": varlingam,
+    "pcmci_robust": pcmci_robust,
 }
 
 
@@ -48,6 +49,7 @@ __all__ = [
     "METHOD_FUNCTIONS",
     "granger",
     "pcmci_parcorr",
+    "pcmci_robust",
     "preload_dependencies",
     "run_method",
     "transfer_entropy",
