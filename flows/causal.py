@@ -4,8 +4,9 @@
 table, or statsmodels' macro data; runs Granger, transfer entropy, PCMCI, VARLiNGAM and
 PCMCI on normal scores (robust partial correlation) as parallel tasks; combines them link
 by link through the pattern-5 consensus router, calibrated on simulated markets of the
-same shape; fits the lagged SCM on the consensus graph and answers the do-question about the first hit; publishes the graph,
-the per-method, consensus and intervention tables as artifacts.
+same shape; fits the lagged SCM on the consensus graph and answers the do-question about
+the first hit; publishes the graph, the per-method, consensus and intervention tables as
+artifacts.
 ``python -m flows.causal`` runs a short demo on a simulated market.
 """
 
