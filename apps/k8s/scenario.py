@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -400,13 +402,33 @@ def _check_patch_fault(
     target = objects.get(key)
     if target is None:
         return None  # a node, or an object the caller has already reported
+    if fault.kind is Kind.SECRET:  # the patch meets the Secret as the API server stores it
+        target = _stored_secret(target)
     try:
         patched = apply_patch(dict(target), fault.patch, _PATCH_TYPES[fault.patch_type])
     except Exception as err:  # the API server would answer 422
         raise ScenarioError(f"{where}.patch: does not apply to {fault.name}: {err}") from err
+    if fault.kind is Kind.SECRET:
+        patched = _stored_secret(patched)
     _check_manifest(patched, f"{where}.patch (applied to {fault.kind.value} {fault.name})")
     objects[key] = patched
     return patched
+
+
+def _stored_secret(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A Secret as the API server stores it: ``stringData`` merged into ``data`` (base64).
+
+    ``stringData`` is write-only, so a fault that patches ``/data/KEY`` of a Secret its
+    manifest wrote with ``stringData`` applies, as it would on a cluster.
+    """
+    out = copy.deepcopy(dict(obj))
+    string_data = out.pop("stringData", None) or {}
+    data = dict(out.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data or "data" in out:
+        out["data"] = data
+    return out
 
 
 def validate_scenario(sc: Scenario, source: str = "<scenario>") -> None:

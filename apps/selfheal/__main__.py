@@ -118,13 +118,16 @@ def _judge_dir(directory: Path, seed: int, as_json: bool) -> int:
     if not files:
         print(f"error: no *.yaml scenario files in {directory}", file=sys.stderr)
         return 2
-    scenarios = []
-    for f in files:  # validate every file before running any
+    scenarios, bad = [], 0
+    for f in files:  # validate every file before running any; name every bad one
         try:
             scenarios.append(load_scenario(f))
         except ScenarioError as err:
             print(f"error: {err}", file=sys.stderr)
-            return 2
+            bad += 1
+    if bad:
+        print(f"error: {bad} of {len(files)} scenario files are invalid", file=sys.stderr)
+        return 2
     results = []
     with Progress(transient=True) as progress:
         bar = progress.add_task("judging scenarios", total=len(scenarios))

@@ -30,13 +30,17 @@ from apps.k8s.actions import (
     SuspendJob,
     revision_of,
 )
-from apps.k8s.cluster import Cluster
+from apps.k8s.cluster import Cluster, Observation
 from apps.k8s.kinds import Kind
+from apps.k8s.objects import name_of
 from apps.k8s.symptoms import Problem, ProblemKind, find_problems
+from apps.selfheal.changes import seconds_of
 from patterns.core.exceptions import PermanentError, RetryableError
 
 APPLY_ATTEMPTS = 4  # tries of one write when the API answers 429/5xx
 APPLY_BACKOFF_S = 1.0  # first back-off between them (doubles)
+PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+PRESSURE_HOLD_S = 300.0  # the kubelet's --eviction-pressure-transition-period default
 STRUCTURAL = frozenset(
     {
         ProblemKind.DEPLOYMENT_UNAVAILABLE,
@@ -169,6 +173,28 @@ class VerifyResult:
     reason: str
 
 
+def pressured_nodes(obs: Observation) -> set[str]:
+    """Nodes whose kubelet reports memory, disk or PID pressure."""
+    return {
+        name_of(node)
+        for node in obs.of(Kind.NODE)
+        for cond in (node.get("status") or {}).get("conditions") or []
+        if cond.get("type") in PRESSURE_CONDITIONS and cond.get("status") == "True"
+    }
+
+
+def last_evictions(obs: Observation, nodes: set[str]) -> list[float]:
+    """When the kubelets of ``nodes`` last evicted a pod (seconds since the epoch), per event."""
+    out = []
+    for ev in obs.of(Kind.EVENT):
+        if ev.get("reason") != "Evicted" or (ev.get("source") or {}).get("host") not in nodes:
+            continue
+        stamp = ev.get("lastTimestamp") or (ev.get("metadata") or {}).get("creationTimestamp")
+        if stamp:
+            out.append(seconds_of(str(stamp)))
+    return out
+
+
 def problem_key(p: Problem) -> tuple[str, str, str, str]:
     """Identity of a problem, for telling new problems from old ones."""
     return (p.kind.value, p.object_kind.value, p.namespace, p.name)
@@ -183,24 +209,42 @@ def verify(
     stable_polls: int,
     settle_s: float,
     now_s: Callable[[], float],
+    pressure_hold_s: float = PRESSURE_HOLD_S,
 ) -> VerifyResult:
     """Watch the incident's namespaces: verified when ``stable_polls`` observations in a row show no problem.
 
     Fails early when a structural problem appears that was not there before (something
     new broke) and is still there on the next observation.
+
+    Node pressure that was there before the write is not the write's doing: the kubelet
+    keeps a pressure condition and its ``NoSchedule`` taint for
+    ``--eviction-pressure-transition-period`` (``pressure_hold_s``) after the pressure
+    ends, evicting as long as it lasts, so pods are pending or evicted for that long
+    even after a right fix. While such a node still reports pressure, workloads it keeps
+    off count as no new breakage, and the window lasts until ``pressure_hold_s`` after
+    the last eviction the kubelet reported (at most one ``pressure_hold_s`` beyond it).
     """
     start = now_s()
+    pressured_before = pressured_nodes(cluster.observe())
     cluster.wait(settle_s)
     stable = 0
     healthy_at: float | None = None
     new_seen: set[tuple[str, str, str, str]] = set()
     problems: list[Problem] = []
+    deadline = start + window_s
     while True:
         obs = cluster.observe()
         problems = [
             p for p in find_problems(obs) if p.namespace in namespaces or p.object_kind is Kind.NODE
         ]
         t = now_s()
+        held = pressured_nodes(obs) & pressured_before
+        if held and problems:  # wait out the kubelet's transition period
+            last = max([start, *last_evictions(obs, held)])
+            margin = settle_s + (stable_polls + 1) * poll_s
+            deadline = max(
+                deadline, min(last + pressure_hold_s, start + window_s + pressure_hold_s) + margin
+            )
         if not problems:
             stable += 1
             healthy_at = t if healthy_at is None else healthy_at
@@ -209,15 +253,21 @@ def verify(
         else:
             stable, healthy_at = 0, None
             new = {problem_key(p) for p in problems if p.kind in STRUCTURAL} - baseline
+            if held:
+                new = set()  # pods the pressured nodes keep off: not the write's doing
             if new & new_seen:
                 broke = sorted(" ".join(k) for k in new & new_seen)
                 return VerifyResult(
                     False, None, t, [str(p) for p in problems], f"new problems: {broke}"
                 )
             new_seen = new
-        if t - start >= window_s:
+        if t >= deadline:
             return VerifyResult(
-                False, None, t, [str(p) for p in problems], f"still unhealthy after {window_s:.0f}s"
+                False,
+                None,
+                t,
+                [str(p) for p in problems],
+                f"still unhealthy after {t - start:.0f}s",
             )
         cluster.wait(poll_s)
 

@@ -540,6 +540,7 @@ class Healer:
             s.verify_stable_polls,
             s.settle_s,
             self.now_s,
+            s.node_pressure_hold_s,
         )
         rolled_back = False
         message = result.reason

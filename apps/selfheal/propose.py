@@ -37,6 +37,7 @@ from apps.k8s.actions import (
 )
 from apps.k8s.kinds import Kind
 from apps.k8s.objects import (
+    KubeObject,
     annotations_of,
     canonical_json,
     condition,
@@ -60,6 +61,7 @@ from apps.selfheal.topology import Ref, Topology
 
 SCALE_FACTOR = 2.0  # replicas or limits multiply by this when capacity is short
 MAX_SCALE_REPLICAS = 50
+CHANGE_BURST_S = 300.0  # template edits closer than this form one run (see _last_good_revision)
 _PROBE_KEYS = {
     "readinessProbe": ProbeKind.READINESS,
     "livenessProbe": ProbeKind.LIVENESS,
@@ -169,6 +171,16 @@ class Proposer:
                 ):
                     target_rev = revision_of(rs)
         older = [revision_of(rs) for rs in rs_list if 0 < revision_of(rs) < current]
+        good_rev, burst = self._last_good_revision(ns, name, rs_list, current)
+        if good_rev and good_rev != target_rev:
+            out.append(
+                (
+                    RolloutUndo(namespace=ns, name=name, to_revision=good_rev),
+                    0.72,
+                    f"roll back to revision {good_rev}, the template before the {burst} "
+                    "changes made in a row",
+                )
+            )
         if target_rev or older:
             rev = target_rev or max(older)
             out.append(
@@ -183,6 +195,42 @@ class Proposer:
                 ns, name, change.before["template"], change.after["template"]
             )
         return out
+
+    def _last_good_revision(
+        self, ns: str, name: str, rs_list: list[KubeObject], current: int
+    ) -> tuple[int, int]:
+        """The revision before a run of template edits, when one undo would keep some of them.
+
+        Edits by others less than ``CHANGE_BURST_S`` apart, ending with the latest one, are
+        one run: an incident that follows them may come from any of them, and undoing
+        only the last keeps the others. Returns the revision whose template is the one
+        before the run's first edit, and the number of edits (``(0, 0)`` for one edit).
+        """
+        edits = [
+            c
+            for c in self.changes.changes_of(Kind.DEPLOYMENT, ns, name)
+            if not c.own
+            and c.before is not None
+            and c.after is not None
+            and c.before.get("template") is not None
+            and canonical_json(c.before.get("template")) != canonical_json(c.after.get("template"))
+        ]
+        if len(edits) < 2:
+            return 0, 0
+        run = [edits[-1]]
+        for c in reversed(edits[:-1]):
+            if run[0].at_s - c.at_s > CHANGE_BURST_S:
+                break
+            run.insert(0, c)
+        if len(run) < 2:
+            return 0, 0
+        first = canonical_json(run[0].before.get("template") if run[0].before else None)
+        revs = [
+            revision_of(rs)
+            for rs in rs_list
+            if canonical_json(template_of_replica_set(rs)) == first and revision_of(rs) != current
+        ]
+        return (max(revs), len(run)) if revs else (0, 0)
 
     def _targeted_revert(
         self, ns: str, name: str, before: dict[str, Any], after: dict[str, Any]
@@ -488,6 +536,12 @@ class Proposer:
                     "restore the maxReplicas it had before",
                 )
             ]
+        limited = condition(hpa, "ScalingLimited") or {}
+        at_max = int(status.get("desiredReplicas", 0) or 0) >= cur_max or (
+            limited.get("status") == "True" and limited.get("reason") == "TooManyReplicas"
+        )
+        if not at_max:
+            return []  # below its maximum: a higher one changes nothing
         want = cur_max * SCALE_FACTOR
         for m in status.get("currentMetrics") or []:
             res = m.get("resource") or {}
@@ -533,13 +587,25 @@ class Proposer:
         if not pick:
             return []
         sc = name_of(pick[0])
-        return [
+        out: list[tuple[Action, float, str]] = []
+        near = _closest_name(str(wanted or ""), [name_of(c) for c in classes])
+        if near is not None and near != sc:  # a typo of a class that exists: what was meant
+            out.append(
+                (
+                    RecreatePvc(namespace=ns, name=name, storage_class=near),
+                    0.72,
+                    f"storage class {wanted!r} does not exist; {near!r} is the closest name: "
+                    "recreate the never-bound claim on it",
+                )
+            )
+        out.append(
             (
                 RecreatePvc(namespace=ns, name=name, storage_class=sc),
                 0.7,
                 f"storage class {wanted!r} does not exist; recreate the never-bound claim on {sc!r}",
             )
-        ]
+        )
+        return out
 
     def _quota(self, ns: str, name: str) -> list[tuple[Action, float, str]]:
         change = self.changes.last_foreign_change(Kind.RESOURCE_QUOTA, ns, name)
@@ -568,8 +634,15 @@ class Proposer:
                 continue
             req = dict(kv.split("=", 1) for kv in m.group(1).split(", "))
             used = dict(kv.split("=", 1) for kv in m.group(2).split(", "))
+            # room for every pod the Deployment still lacks (an autoscaler may want many),
+            # and at least SCALE_FACTOR pods' worth
+            want = int((d.get("spec") or {}).get("replicas", 1))
+            have = int((d.get("status") or {}).get("replicas", 0))
+            pods = max(want - have, SCALE_FACTOR)
             for key, value in req.items():
-                need = parse_quantity(used.get(key, "0")) + parse_quantity(value) * SCALE_FACTOR
+                need = parse_quantity(used.get(key, "0")) + parse_quantity(value) * pods
+                if key in hard:  # two blocked Deployments: room for both
+                    need += parse_quantity(hard[key]) - parse_quantity(used.get(key, "0"))
                 hard[key] = (
                     format_memory(need)
                     if "memory" in key
@@ -661,6 +734,19 @@ class Proposer:
                 return max(int(d["spec"].get("replicas", 1)) - action.replicas, 0), True
             return len(self.topo.pods_of[(Kind.DEPLOYMENT, ns, name)]), True
         return 0, True
+
+
+def _closest_name(wanted: str, names: Sequence[str]) -> str | None:
+    """The one name a mistyped ``wanted`` most likely meant: the single nearest by edit
+    distance, within a third of ``wanted``'s length (at least 2); None when none is or
+    two are equally near."""
+    if not wanted or not names:
+        return None
+    dist = sorted((_edit_distance(wanted, n), n) for n in names)
+    best, name = dist[0]
+    if best > max(2, len(wanted) // 3) or (len(dist) > 1 and dist[1][0] == best):
+        return None
+    return name
 
 
 def _edit_distance(a: str, b: str) -> int:

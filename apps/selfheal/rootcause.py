@@ -254,7 +254,7 @@ class Diagnoser:
                     )
 
     def _dependencies_without_endpoints(self) -> None:
-        """A Service with no ready endpoint that a troubled Service depends on is a suspect.
+        """A Service with no ready endpoint that a troubled Service or workload depends on is a suspect.
 
         Its callers may make no calls any more (their readiness checks it and they left
         rotation), so the dependency shows no errors of its own; a workload behind it that
@@ -270,10 +270,19 @@ class Diagnoser:
             if (ref[1], ref[2]) in ready:
                 continue
             callers = sorted(
-                (r for r in topo.dependents(ref) if r[0] is Kind.SERVICE and self.anomaly.get(r)),
+                (
+                    r
+                    for r in topo.dependents(ref)
+                    if r[0] in (Kind.SERVICE, Kind.DEPLOYMENT) and self.anomaly.get(r)
+                ),
                 key=ref_str,
             )
             if not callers:
+                if self.anomaly.get(ref):  # its own outage: say why it selects nothing ready
+                    for dref in topo.edges.get(ref, ()):
+                        d = topo.deployments.get(dref)
+                        if d is not None and int((d.get("spec") or {}).get("replicas", 1)) == 0:
+                            self._mark(dref, 0.7, f"scaled to 0 replicas: {ref_str(ref)} is empty")
                 continue
             self._mark(ref, 0.8, f"no ready endpoints while {ref_str(callers[0])} depends on it")
             for dref in topo.edges.get(ref, ()):
@@ -357,6 +366,12 @@ class Diagnoser:
             )
             if len(out) == TOP_K:
                 break
+        if out and out[0].kind == HypothesisKind.UNKNOWN.value:
+            # Where the anomaly gathers says where it hurts, not why: a typed explanation
+            # backed by a change to something the anomaly touches goes before "unknown".
+            explained = [h for h in out[1:] if h.changed_at is not None]
+            if explained:
+                out = explained + [h for h in out if h not in explained]
         return out
 
     def _changed_suspects(self, onset_s: float) -> list[tuple[Ref, Change]]:

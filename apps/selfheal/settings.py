@@ -94,6 +94,13 @@ class SelfHealSettings(BaseModel):
     verify_stable_polls: int = Field(
         2, ge=1, le=20, description="Consecutive healthy observations that confirm a fix."
     )
+    node_pressure_hold_s: float = Field(
+        300.0,
+        ge=0,
+        le=3600,
+        description="How long a kubelet keeps a node pressure condition after the pressure ends "
+        "(its --eviction-pressure-transition-period); verification waits it out.",
+    )
     settle_s: float = Field(
         30.0, ge=0, le=3600, description="Grace after a write before its effect is judged."
     )

@@ -1,7 +1,8 @@
 """Step 3's dependency graph: Services, workloads and what they depend on, read from objects.
 
 Edges point from a thing to what it depends on: Service → Deployment (selector),
-Service → Service (observed calls, remembered for a while), Deployment → ConfigMap / Secret / PersistentVolumeClaim
+Service → Service (observed calls, remembered for a while), Deployment → Service (addresses its
+manifest names), Deployment → ConfigMap / Secret / PersistentVolumeClaim
 (references in the pod template), Deployment → Node (where its pods run),
 Deployment → HorizontalPodAutoscaler (its replica bounds), Deployment → ResourceQuota
 (its namespace's quota), PersistentVolumeClaim → StorageClass.
@@ -9,6 +10,7 @@ Deployment → HorizontalPodAutoscaler (its replica bounds), Deployment → Reso
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -102,6 +104,44 @@ def template_refs(template: dict[str, Any]) -> tuple[set[str], set[str], set[str
             if "secret" in src:
                 secrets.add(str(src["secret"].get("name")))
     return cms, secrets, pvcs
+
+
+# A host in a URL or ``host:port``/``nc host port`` form; qualified Service names need neither.
+_QUALIFIED_RE = re.compile(
+    r"(?<![\w.-])([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)"
+    r"(?:\.svc(?:\.cluster\.local)?)?(?![\w-]|\.[a-z0-9])"
+)
+_BARE_HOST_RE = re.compile(
+    r"(?:://|@|\bnc\s+(?:-\w+\s+)*)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?=[:/\s]|$)|"
+    r"(?<![\w.:/-])([a-z0-9]([-a-z0-9]*[a-z0-9])?):\d{1,5}\b"
+)
+
+
+def declared_services(
+    template: dict[str, Any], namespace: str, services: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Services a pod template names as addresses: in env values, commands and args.
+
+    ``name.namespace`` (``.svc``, ``.svc.cluster.local``) anywhere, a bare ``name`` as a
+    URL host, ``name:port`` or the host of ``nc`` (the usual wait-for init container).
+    Only names of existing Services count (``services``: ``(namespace, name)`` pairs).
+    """
+    spec = template.get("spec") or {}
+    texts: list[str] = []
+    for c in list(spec.get("initContainers") or []) + list(spec.get("containers") or []):
+        texts += [str(e.get("value")) for e in c.get("env") or [] if e.get("value")]
+        texts += [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+    out: set[tuple[str, str]] = set()
+    for text in texts:
+        low = text.lower()
+        for m in _QUALIFIED_RE.finditer(low):
+            if (m.group(3), m.group(1)) in services:
+                out.add((m.group(3), m.group(1)))
+        for m in _BARE_HOST_RE.finditer(low):
+            name = m.group(1) or m.group(3)
+            if name and (namespace, name) in services:
+                out.add((namespace, name))
+    return out
 
 
 @dataclass
@@ -201,6 +241,12 @@ class Topology:
                 ) or {}
                 if dref[1] == ref[1] and selector_matches(selector, labels):
                     topo.edges[ref].add(dref)
+        service_names = {(ref[1], ref[2]) for ref in topo.services}
+        for ref, d in topo.deployments.items():  # dependencies its manifest names
+            template = (d.get("spec") or {}).get("template") or {}
+            for ns, name in declared_services(template, ref[1], service_names):
+                if ref not in topo.edges.get((Kind.SERVICE, ns, name), ()):
+                    topo.edges[ref].add((Kind.SERVICE, ns, name))
         calls = {call_key(c) for c in obs.service_calls} | set(known_calls)
         for caller_ns, caller, callee_ns, callee in calls:
             topo.edges[(Kind.SERVICE, caller_ns, caller)].add((Kind.SERVICE, callee_ns, callee))

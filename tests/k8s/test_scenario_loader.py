@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from apps.k8s.exceptions import ScenarioError
+from apps.k8s.kinds import Kind
 from apps.k8s.scenario import load_catalog, load_scenario, parse_scenario, scenario_names
 from apps.k8s.settings import SCENARIOS_DIR
+from apps.k8s.sim.cluster import SimCluster
 
 BASE: dict[str, Any] = yaml.safe_load((SCENARIOS_DIR / "db-outage-cascade.yaml").read_text())
 
@@ -293,3 +295,17 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         load_scenario(renamed)
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario("no-such-scenario", tmp_path)
+
+
+def test_a_secret_fault_patches_the_data_the_api_server_stores() -> None:
+    """``stringData`` is write-only: a patch meets the Secret's base64 ``data``."""
+    data = yaml.safe_load((SCENARIOS_DIR / "secret-key-rotated.yaml").read_text())
+    fault = data["faults"][0]
+    fault.update(patch_type="json", patch=[{"op": "remove", "path": "/data/DB_PASSWORD"}])
+    sc = parse_scenario(data, "x.yaml")
+    sim = SimCluster.from_scenario(sc)
+    sim.run_until(fault["at_s"] + 1)
+    assert set(sim.get(Kind.SECRET, "db-credentials", "shop")["data"]) == {"DB_USER"}
+    fault["patch"] = [{"op": "remove", "path": "/data/NO_SUCH_KEY"}]  # still checked
+    with pytest.raises(ScenarioError, match=r"faults\[0\]\.patch: does not apply"):
+        parse_scenario(data, "x.yaml")

@@ -30,8 +30,13 @@ def test_bad_files_exit_2_with_the_field_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "broken.yaml").write_text("name: broken\ntitle: t\n")
+    (tmp_path / "worse.yaml").write_text("name: worse\n")
+    shutil.copy(SCENARIOS_DIR / "bad-image-tag.yaml", tmp_path / "bad-image-tag.yaml")
     assert main(["judge", "--dir", str(tmp_path)]) == 2
-    assert "broken.yaml" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "broken.yaml" in err and "worse.yaml" in err  # every bad file, not the first only
+    assert "2 of 3 scenario files are invalid" in err
+    (tmp_path / "worse.yaml").unlink()
     assert main(["run", "--scenario", str(tmp_path / "missing.yaml")]) == 2
     assert "cannot read scenario" in capsys.readouterr().err
     assert main(["judge", "--dir", str(tmp_path / "empty")]) == 2
