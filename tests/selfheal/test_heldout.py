@@ -25,7 +25,7 @@ from apps.k8s.objects import name_of
 from apps.k8s.scenario import Scenario, load_scenario
 from apps.k8s.sim.cluster import SimCluster
 from apps.selfheal.changes import ChangeTracker, seconds_of
-from apps.selfheal.evaluation import full_loop_runner, judge_case
+from apps.selfheal.evaluation import CaseResult, full_loop_runner, judge_case
 from apps.selfheal.propose import CHANGE_BURST_S, Proposer, _closest_name
 from apps.selfheal.records import Incident, Signal
 from apps.selfheal.rootcause import rank_root_causes
@@ -39,6 +39,13 @@ def _load(name: str) -> Scenario:
     return load_scenario(HELD_OUT / f"{name}.yaml")
 
 
+def _healed(name: str, tmp_path: Path) -> CaseResult:
+    """The whole loop on held-out scenario ``name``, as the judge runs it; it must heal."""
+    result = judge_case(_load(name), 0, "full", full_loop_runner(tmp_path))
+    assert result.healed, (name, result.actions)
+    return result
+
+
 def test_every_held_out_scenario_passes_its_own_checks() -> None:
     names = sorted(p.stem for p in HELD_OUT.glob("*.yaml"))
     assert len(names) >= 3
@@ -46,9 +53,7 @@ def test_every_held_out_scenario_passes_its_own_checks() -> None:
 
 
 def test_two_bad_edits_in_a_row_are_undone_together(tmp_path: Path) -> None:
-    sc = _load("two-bad-edits-same-deployment")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed, result.actions
+    result = _healed("two-bad-edits-same-deployment", tmp_path)
     # one write: back to the revision before both edits, not the one between them
     assert result.actions == [
         RolloutUndo(namespace="payments-eu", name="settlement", to_revision=1).describe()
@@ -56,11 +61,12 @@ def test_two_bad_edits_in_a_row_are_undone_together(tmp_path: Path) -> None:
     assert result.attempts == 1 and result.root_top1
 
 
-def _tracker_after_both_edits(sc: Scenario) -> tuple[SimCluster, ChangeTracker]:
+def _tracked(sc: Scenario, times: tuple[float, ...]) -> tuple[SimCluster, ChangeTracker]:
+    """The scenario's simulated cluster run to each of ``times``, its changes tracked."""
     sim = SimCluster.from_scenario(sc)
     tracker = ChangeTracker()
     tracker.poll(sim)
-    for t in (110.0, 130.0, 200.0):
+    for t in times:
         sim.run_until(t)
         tracker.poll(sim)
     return sim, tracker
@@ -68,7 +74,7 @@ def _tracker_after_both_edits(sc: Scenario) -> tuple[SimCluster, ChangeTracker]:
 
 def test_only_edits_close_together_count_as_one_run() -> None:
     sc = _load("two-bad-edits-same-deployment")
-    sim, tracker = _tracker_after_both_edits(sc)
+    sim, tracker = _tracked(sc, (110.0, 130.0, 200.0))
     ref = (Kind.DEPLOYMENT, "payments-eu", "settlement")
     edits = [c for c in tracker.changes_of(*ref) if not c.own]
     assert len(edits) == 2 and edits[1].at_s - edits[0].at_s < CHANGE_BURST_S
@@ -86,9 +92,7 @@ def test_only_edits_close_together_count_as_one_run() -> None:
 
 
 def test_a_fix_under_node_pressure_is_verified_after_the_kubelet_lets_go(tmp_path: Path) -> None:
-    sc = _load("disk-pressure-log-flood")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed, result.actions
+    result = _healed("disk-pressure-log-flood", tmp_path)
     assert result.actions == [
         RolloutUndo(namespace="telemetry", name="ingest", to_revision=1).describe()
     ]
@@ -98,9 +102,8 @@ def test_a_fix_under_node_pressure_is_verified_after_the_kubelet_lets_go(tmp_pat
 
 
 def test_a_changed_secret_explains_a_crash_better_than_unknown(tmp_path: Path) -> None:
-    sc = _load("secret-key-envfrom-auth")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed and result.root_top1, result.actions
+    result = _healed("secret-key-envfrom-auth", tmp_path)
+    assert result.root_top1, result.actions
     top = result.trajectories[0].hypotheses[0]
     assert (top.kind, top.object_kind, top.name) == ("config_change", "Secret", "jwt-keys")
 
@@ -136,13 +139,7 @@ def test_addresses_a_manifest_names_are_dependencies_of_its_workload() -> None:
 def test_a_workload_stuck_on_a_scaled_away_dependency_names_the_dependency(
     tmp_path: Path,
 ) -> None:
-    sc = _load("init-waits-cross-ns-broker")
-    sim = SimCluster.from_scenario(sc)
-    tracker = ChangeTracker()
-    tracker.poll(sim)
-    for t in (100.0, 210.0, 330.0):
-        sim.run_until(t)
-        tracker.poll(sim)
+    sim, tracker = _tracked(_load("init-waits-cross-ns-broker"), (100.0, 210.0, 330.0))
     obs = sim.observe()
     topo = Topology.build(obs)
     consumer, broker = (Kind.DEPLOYMENT, "orders", "consumer"), (Kind.SERVICE, "mq", "rabbitmq")
@@ -172,16 +169,14 @@ def test_a_workload_stuck_on_a_scaled_away_dependency_names_the_dependency(
 
 
 def test_a_dependency_scaled_to_zero_is_healed_before_its_callers_fail(tmp_path: Path) -> None:
-    sc = _load("init-waits-cross-ns-broker")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed and result.root_top1, result.actions
+    result = _healed("init-waits-cross-ns-broker", tmp_path)
+    assert result.root_top1, result.actions
     assert result.actions == ["kubectl -n mq scale deployment/rabbitmq --replicas=1"]
 
 
 def test_a_mistyped_storage_class_is_replaced_by_the_one_meant(tmp_path: Path) -> None:
-    sc = _load("pvc-storageclass-typo-multi")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed and result.root_top1, result.actions
+    result = _healed("pvc-storageclass-typo-multi", tmp_path)
+    assert result.root_top1, result.actions
     assert result.actions == [
         RecreatePvc(
             namespace="analytics", name="clickhouse-data", storage_class="premium-rwo"
@@ -197,9 +192,8 @@ def test_only_one_clearly_nearest_name_counts_as_meant() -> None:
 
 
 def test_a_quota_is_raised_for_every_pod_the_autoscaler_wants(tmp_path: Path) -> None:
-    sc = _load("quota-caps-autoscaler-tenant")
-    result = judge_case(sc, 0, "full", full_loop_runner(tmp_path))
-    assert result.healed and result.root_top1, result.actions
+    result = _healed("quota-caps-autoscaler-tenant", tmp_path)
+    assert result.root_top1, result.actions
     assert result.actions == [  # room for all of them at once, nothing else touched
         "kubectl -n tenant-blue patch resourcequota/tenant-blue-quota hard: pods=8"
     ]
@@ -228,6 +222,5 @@ def test_every_held_out_scenario_is_healed_safely(name: str, tmp_path: Path) -> 
     """The whole loop on each held-out file, as the judge runs it: healed (or, for a
     ``no_action`` case, left alone), no write the ground truth calls wrong, no invariant
     broken."""
-    result = judge_case(_load(name), 0, "full", full_loop_runner(tmp_path))
-    assert result.healed, (name, result.actions)
+    result = _healed(name, tmp_path)
     assert result.unsafe == [] and result.invariants_broken == [], (name, result.actions)
