@@ -16,7 +16,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
 from apps.game.render import render_levels
-from apps.game.settings import GameSettings, get_game_settings
+from apps.game.settings import GameSettings, check_run_args, get_game_settings
+from apps.game.vote import VOTERS
 from tasks.game import (
     byzantine_proposals,
     generate_levels,
@@ -54,6 +55,18 @@ def game(
         seed: seeds everything.
         data_dir: output directory (default ``settings.data_dir/flow-<seed>``).
     """
+    check_run_args(
+        peers=peers,
+        levels_per_peer=levels_per_peer,
+        bad_proposals=bad_proposals,
+        dishonest_voter=dishonest_voter,
+        voters=VOTERS,
+        sim_peers=sim_peers,
+        quic_peers=quic_peers,
+        players=players,
+        sessions=sessions,
+        seed=seed,
+    )
     log = get_run_logger()
     settings: GameSettings = get_game_settings()
     out = Path(data_dir) if data_dir else Path(settings.data_dir) / f"flow-{seed}"

@@ -7,6 +7,7 @@ useful the row) that caused it; nothing is changed on disk.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def read_table(path: Path | str, time_column: str | None = None) -> pd.DataFrame
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
         elif suffix in (".csv", ".txt"):
-            frame = pd.read_csv(path)
+            frame = _read_csv(path)
         else:
             raise InputDataError(
                 f"input file {path}: unsupported type {suffix!r} (use .csv or .parquet)"
@@ -55,12 +56,56 @@ def read_table(path: Path | str, time_column: str | None = None) -> pd.DataFrame
         frame = frame.reset_index()
     if frame.shape[1] == 0:
         raise InputDataError(f"input file {path} has no columns")
-    column = time_column or str(frame.columns[0])
-    if column not in frame.columns:
+    if time_column is None:
+        first = frame.columns[0]
+        if not _looks_like_time(frame[first]):  # no time column: the rows' order is the time
+            return frame.rename_axis("row")
+        time_column = str(first)
+    if time_column not in frame.columns:
         raise InputDataError(
-            f"time column {column!r} not found; columns are {list(frame.columns)}", column
+            f"time column {time_column!r} not found; columns are {list(frame.columns)}",
+            time_column,
         )
-    return frame.set_index(column)
+    return frame.set_index(time_column)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A comma-separated file, or one separated by ``;``, tab or ``|`` (sniffed from its header)."""
+    frame = pd.read_csv(path)
+    header = str(frame.columns[0]) if frame.shape[1] == 1 else ""
+    sep = next((s for s in (";", "\t", "|") if s in header), ",")
+    if sep != ",":
+        frame = pd.read_csv(path, sep=sep)
+    raw = pd.read_csv(path, sep=sep, header=None, nrows=1).iloc[0]  # names before pandas renames
+    names = [str(v) for v in raw if not pd.isna(v)]
+    dup = next((n for k, n in enumerate(names) if n in names[:k]), None)
+    if dup is not None:  # pandas would silently call the second one "<name>.1"
+        raise InputDataError(f"column name {dup!r} appears more than once", dup)
+    return frame
+
+
+def _looks_like_time(col: pd.Series) -> bool:
+    """Dates, date strings, or strictly increasing numbers: a time column, not a series (a
+    first series of integer prices, which goes up and down, stays a series)."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return True
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return bool(col.is_monotonic_increasing and col.is_unique)
+    return True  # strings (dates, quarters, labels): only a time column holds those first
+
+
+def _time_order(index: pd.Index) -> pd.Index | None:
+    """The index as sortable times (dates or numbers), or None when it is neither."""
+    if pd.api.types.is_numeric_dtype(index) or pd.api.types.is_datetime64_any_dtype(index):
+        return index
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for fmt in (None, "mixed"):  # one inferred format (fast), else element by element
+            try:
+                return pd.Index(pd.to_datetime(index, format=fmt))
+            except (ValueError, TypeError, OverflowError):
+                continue
+    return None
 
 
 def validate(frame: pd.DataFrame, kind: str = "auto") -> Panel:
@@ -73,9 +118,17 @@ def validate(frame: pd.DataFrame, kind: str = "auto") -> Panel:
         InputDataError: naming the column (and row) that is non-numeric, missing,
             constant, non-positive for prices, or when there are too few rows or series.
     """
+    if len(frame) == 0:
+        raise InputDataError(f"the table has no rows; need at least {MIN_ROWS} observations")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise InputDataError(f"time index has a duplicated value {dup!r}")
+        raise InputDataError(f"time index has a duplicated value {str(dup)!r}")
+    order = _time_order(frame.index)
+    if order is not None and order.has_duplicates:  # e.g. "2021-01-02" and "2021-01-02 00:00"
+        dup = frame.index[order.duplicated()][0]
+        raise InputDataError(f"time index has a duplicated time {str(dup)!r}")
+    if order is not None and not order.is_monotonic_increasing:
+        frame = frame.iloc[np.argsort(order.to_numpy(), kind="stable")]  # rows in time order
     names = [str(c) for c in frame.columns]
     if len(set(names)) != len(names):
         raise InputDataError("column names are not unique")
@@ -83,22 +136,27 @@ def validate(frame: pd.DataFrame, kind: str = "auto") -> Panel:
         raise InputDataError(f"need {MIN_SERIES}..{MAX_SERIES} series, got {len(names)}")
     for c in frame.columns:
         col = frame[c]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        if pd.api.types.is_bool_dtype(col):
+            raise InputDataError(f"column {c!r} is boolean, not numeric", str(c))
+        if not pd.api.types.is_numeric_dtype(col):
             bad = next((v for v in col if not _is_number(v)), col.iloc[0])
             raise InputDataError(f"column {c!r} is not numeric (e.g. value {bad!r})", str(c))
         missing = col.isna().to_numpy()
         if missing.any():
-            row = frame.index[int(np.argmax(missing))]
+            row = str(frame.index[int(np.argmax(missing))])
             raise InputDataError(
                 f"column {c!r} has {int(missing.sum())} missing values (first at {row!r})", str(c)
             )
-        if not np.isfinite(col.to_numpy(dtype=float)).all():
-            raise InputDataError(f"column {c!r} has infinite values", str(c))
+        infinite = ~np.isfinite(col.to_numpy(dtype=float))
+        if infinite.any():
+            row = str(frame.index[int(np.argmax(infinite))])
+            raise InputDataError(
+                f"column {c!r} has {int(infinite.sum())} infinite values (first at {row!r})",
+                str(c),
+            )
     values = frame.to_numpy(dtype=float)
     if kind == "auto":
-        kind = (
-            "prices" if (values > 0).all() and float(np.median(np.abs(values))) > 0.5 else "returns"
-        )
+        kind = _guess_kind(values, names, frame.index)
     if kind == "prices":
         for k, c in enumerate(names):
             if (values[:, k] <= 0).any():
@@ -117,6 +175,37 @@ def validate(frame: pd.DataFrame, kind: str = "auto") -> Panel:
             raise InputDataError(f"column {c!r} is constant", c)
     data = (values - values.mean(axis=0)) / scale
     return Panel(names, index, data, scale, kind)
+
+
+def _guess_kind(values: FloatArray, names: list[str], index: pd.Index) -> str:
+    """``prices`` when every column is positive levels, ``returns`` when none is.
+
+    A column of levels with a few non-positive values (a data error, not returns, which
+    are negative about half the time), or a table mixing levels and returns, is an error
+    naming the column: the kind cannot be guessed, ``kind`` must be given.
+    """
+    levels = [bool((v > 0).all() and np.median(np.abs(v)) > 0.5) for v in values.T]
+    if all(levels):
+        return "prices"
+    for k, c in enumerate(names):
+        v = values[:, k]
+        bad = v <= 0
+        if not levels[k] and np.median(np.abs(v)) > 0.5 and bad.mean() < 0.02:
+            row = str(index[int(np.argmax(bad))])
+            raise InputDataError(
+                f"column {c!r} looks like prices but has {int(bad.sum())} non-positive "
+                f"values (first at {row!r}); fix them, or pass kind='returns'",
+                c,
+            )
+    if any(levels):
+        first = names[levels.index(True)]
+        other = names[levels.index(False)]
+        raise InputDataError(
+            f"column {first!r} looks like prices (positive levels) but {other!r} like "
+            "returns; give every column the same kind, or pass kind='prices'/'returns'",
+            first,
+        )
+    return "returns"
 
 
 def _is_number(v: object) -> bool:

@@ -7,6 +7,7 @@
     │   └── GameError
     │       ├── LevelFormatError     a level (or its params) is malformed: names the field
     │       ├── RatingError          a rating is out of range or names an unknown level/player
+    │       ├── ParameterError       a run parameter is out of range: names it
     │       └── WorldError           the shared world document holds something unreadable
     └── RetryableError
         └── GameBackendError        memory or the router failed for a reason that may pass
@@ -27,6 +28,10 @@ class LevelFormatError(GameError):
 
 class RatingError(GameError):
     """A rating is not an integer 1..5, or names an unknown level or an empty player."""
+
+
+class ParameterError(GameError, ValueError):
+    """A parameter of a run (peers, players, seed ...) is out of range; the message names it."""
 
 
 class WorldError(GameError):

@@ -295,13 +295,17 @@ def generate(params: GenParams, seed: int, author: str = "") -> Level:
     """Generate one level for ``params`` from ``seed`` (deterministic).
 
     Raises:
-        LevelFormatError: a side outside ``MIN_SIDE..HARD_MAX_SIDE``.
+        LevelFormatError: a side outside ``MIN_SIDE + 3..HARD_MAX_SIDE``, a difficulty
+            or style outside 0..1.
     """
     for name, side in (("width", params.width), ("height", params.height)):
         if not MIN_SIDE + 3 <= side <= HARD_MAX_SIDE:
             raise LevelFormatError(
                 f"params.{name}: {side} is outside {MIN_SIDE + 3}..{HARD_MAX_SIDE}"
             )
+    for name, value in (("difficulty", params.difficulty), ("style", params.style)):
+        if not 0.0 <= value <= 1.0:  # also NaN
+            raise LevelFormatError(f"params.{name}: {value} is outside 0..1")
     rng = _rng(params, seed)
     carve = CARVERS[params.kind]
     layout = carve(params.height, params.width, params.style, rng)

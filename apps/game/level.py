@@ -128,6 +128,8 @@ class GenParams:
             raw = data[name]
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise LevelFormatError(f"params.{name}: expected a number, got {raw!r}")
+            if typ is int and not float(raw).is_integer():
+                raise LevelFormatError(f"params.{name}: expected a whole number, got {raw!r}")
             value = typ(raw)
             if not lo <= value <= hi:
                 raise LevelFormatError(f"params.{name}: {value} is outside {lo}..{hi}")

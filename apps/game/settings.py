@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apps.game.exceptions import ParameterError
 
 
 class GameSettings(BaseModel):
@@ -55,6 +58,17 @@ class GameSettings(BaseModel):
         0.8, gt=0, le=10, description="Thompson sampling: rating noise scale of the posterior."
     )
 
+    @model_validator(mode="after")
+    def _levels_fit(self) -> Self:
+        """Generated levels must pass the size gate, or every level would be refused."""
+        for name in ("width", "height"):
+            if getattr(self, name) > self.max_side:
+                raise ValueError(
+                    f"{name} {getattr(self, name)} is larger than max_side {self.max_side}: "
+                    "every generated level would be refused"
+                )
+        return self
+
 
 class _GameEnv(BaseSettings):
     model_config = SettingsConfigDict(
@@ -67,3 +81,35 @@ class _GameEnv(BaseSettings):
 def get_game_settings() -> GameSettings:
     """Read the ``game`` group from the environment (``SWARMKIT_GAME__PORT=8080`` ...)."""
     return _GameEnv().game
+
+
+def check_run_args(
+    *,
+    peers: int,
+    levels_per_peer: int,
+    bad_proposals: int,
+    dishonest_voter: str | None,
+    voters: tuple[str, ...],
+    sim_peers: int,
+    quic_peers: int,
+    players: int,
+    sessions: int,
+    seed: int,
+) -> None:
+    """Check the demo flow's arguments before any work; raises :class:`ParameterError` naming one."""
+    for name, value, lo in (
+        ("peers", peers, 0),
+        ("levels_per_peer", levels_per_peer, 0),
+        ("bad_proposals", bad_proposals, 0),
+        ("sim_peers", sim_peers, 2),  # the partition splits them in halves
+        ("quic_peers", quic_peers, 0),
+        ("players", players, 1),
+        ("sessions", sessions, 2),  # the gain is the last session over the first
+        ("seed", seed, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ParameterError(f"{name} must be an integer >= {lo}, got {value!r}")
+    if seed >= 2**63:
+        raise ParameterError(f"seed must be below 2**63, got {seed}")
+    if dishonest_voter is not None and dishonest_voter not in voters:
+        raise ParameterError(f"dishonest_voter {dishonest_voter!r} is not one of {list(voters)}")

@@ -93,3 +93,86 @@ def test_unknown_target_is_named() -> None:
 def test_statsmodels_macro_data_is_a_valid_panel() -> None:
     panel = validate(macro_returns(), "returns")
     assert "realgdp" in panel.names and panel.data.shape[0] == 202
+
+
+def _prices(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    return 100 * np.exp(_frame(rows, seed=seed).cumsum())
+
+
+def test_unsorted_dates_are_put_in_time_order(tmp_path: Path) -> None:
+    f = _prices()
+    f.index = pd.Index(pd.date_range("2021-01-01", periods=len(f), freq="D"), name="date")
+    f.sample(frac=1.0, random_state=0).to_csv(tmp_path / "shuffled.csv")  # e.g. newest first
+    f.to_csv(tmp_path / "sorted.csv")
+    shuffled = validate(read_table(tmp_path / "shuffled.csv"))
+    ordered = validate(read_table(tmp_path / "sorted.csv"))
+    assert shuffled.kind == "prices" and shuffled.index == ordered.index
+    assert np.allclose(shuffled.data, ordered.data)
+
+
+def test_same_time_written_twice_is_a_duplicate() -> None:
+    f = _frame()
+    dates = pd.date_range("2021-01-01", periods=len(f), freq="D").strftime("%Y-%m-%d")
+    f.index = pd.Index([*dates[:-1], f"{dates[-2]}T00:00:00"])  # the same instant, other text
+    with pytest.raises(InputDataError, match="duplicated time"):
+        validate(f)
+
+
+def test_table_without_time_column_keeps_every_series(tmp_path: Path) -> None:
+    _frame().to_csv(tmp_path / "noindex.csv", index=False)
+    _prices().reset_index(drop=True).to_parquet(tmp_path / "noindex.parquet")
+    for name, kind in (("noindex.csv", "returns"), ("noindex.parquet", "prices")):
+        panel = validate(read_table(tmp_path / name))
+        assert panel.names == ["s0", "s1", "s2"] and panel.kind == kind  # s0 is not the index
+
+
+def test_semicolon_separated_csv(tmp_path: Path) -> None:
+    _frame().to_csv(tmp_path / "semi.csv", sep=";")
+    assert validate(read_table(tmp_path / "semi.csv")).names == ["s0", "s1", "s2"]
+
+
+def test_duplicated_column_name_in_csv_is_named(tmp_path: Path) -> None:
+    f = _frame()
+    f.columns = ["s0", "s1", "s0"]
+    f.to_csv(tmp_path / "dup.csv")
+    with pytest.raises(InputDataError, match="column name 's0' appears more than once") as err:
+        read_table(tmp_path / "dup.csv")
+    assert err.value.column == "s0"
+
+
+def test_header_only_and_boolean_and_inf_name_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_text("date,a,b\n")
+    with pytest.raises(InputDataError, match="no rows"):
+        validate(read_table(tmp_path / "h.csv"))
+    with pytest.raises(InputDataError, match="column 's1' is boolean") as err:
+        validate(_frame().assign(s1=lambda f: f["s0"] > 0))
+    assert err.value.column == "s1"
+    f = _frame()
+    f.iloc[7, 2] = np.inf
+    with pytest.raises(
+        InputDataError, match="column 's2' has 1 infinite values \\(first at '7'\\)"
+    ):
+        validate(f)
+
+
+def test_prices_with_a_bad_value_or_mixed_with_returns_are_not_taken_for_returns() -> None:
+    prices = _prices()
+    prices.iloc[20, 1] = -1.0  # a data error in a price column: not returns
+    with pytest.raises(InputDataError, match="column 's1' looks like prices") as err:
+        validate(prices)
+    assert err.value.column == "s1" and "'20'" in str(err.value)
+    mixed = _prices().assign(s2=_frame()["s2"])
+    with pytest.raises(InputDataError, match=r"'s0' looks like prices .* 's2' like returns"):
+        validate(mixed)
+    assert validate(mixed, "returns").kind == "returns"
+    assert validate(_frame() * 100).kind == "returns"  # percent returns are still returns
+
+
+def test_a_first_series_of_integer_prices_is_a_series_not_the_time_index(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    prices = 1000 + np.cumsum(rng.integers(-5, 6, size=(150, 3)), axis=0)
+    path = tmp_path / "int_prices.csv"
+    pd.DataFrame(prices, columns=["A", "B", "C"]).to_csv(path, index=False)
+    frame = read_table(path)
+    assert list(frame.columns) == ["A", "B", "C"]  # no series taken for the time index
+    assert validate(frame).kind == "prices"

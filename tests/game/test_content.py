@@ -68,3 +68,32 @@ def test_level_round_trips_through_plain_data() -> None:
     lv = generate(GenParams(kind=GeneratorKind.CAVES, difficulty=0.7), 3, author="peer-0")
     back = Level.from_dict(lv.to_dict())
     assert back.level_id == lv.level_id and back.params == lv.params and back.author == "peer-0"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        (GenParams(difficulty=-1.0), "params.difficulty"),
+        (GenParams(difficulty=float("nan")), "params.difficulty"),
+        (GenParams(style=2.0), "params.style"),
+    ],
+)
+def test_generate_names_an_out_of_range_setting(params: GenParams, field: str) -> None:
+    with pytest.raises(LevelFormatError, match=field):
+        generate(params, 0)
+
+
+def test_params_refuse_a_fractional_side() -> None:
+    with pytest.raises(LevelFormatError, match=r"params\.width: expected a whole number"):
+        GenParams.from_dict({"width": 24.9})
+    assert GenParams.from_dict({"width": 24.0}).width == 24
+
+
+def test_settings_refuse_levels_larger_than_the_size_gate() -> None:
+    from pydantic import ValidationError
+
+    from apps.game.settings import GameSettings
+
+    with pytest.raises(ValidationError, match="width 24 is larger than max_side 10"):
+        GameSettings(max_side=10)
+    assert GameSettings(max_side=24, width=24, height=16).max_side == 24

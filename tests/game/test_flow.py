@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.game.exceptions import ParameterError
 from apps.game.settings import GameSettings, get_game_settings
 from flows.game import game
 from tasks.game import generate_levels, quality_vote
@@ -45,3 +46,23 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWARMKIT_GAME__PORT", "99999")
     with pytest.raises(ValueError, match="port"):
         get_game_settings()
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ({"peers": -2}, "peers"),
+        ({"sim_peers": 1}, "sim_peers"),
+        ({"players": 0}, "players"),
+        ({"sessions": 1}, "sessions"),
+        ({"seed": -5}, "seed"),
+        ({"bad_proposals": -1}, "bad_proposals"),
+        ({"dishonest_voter": "bogus"}, "dishonest_voter 'bogus'"),
+    ],
+)
+def test_flow_refuses_bad_arguments_before_any_work(
+    tmp_path: Path, change: dict[str, object], name: str
+) -> None:
+    with pytest.raises(ParameterError, match=name):
+        game(**{"quic_peers": 0, "data_dir": str(tmp_path / "out"), **change})  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()  # refused before anything was written
