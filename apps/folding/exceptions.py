@@ -23,6 +23,10 @@ class SequenceError(FoldingError, ValueError):
     """A sequence or FASTA input that cannot be folded; the message names the position."""
 
 
+class FoldingConfigError(FoldingError, ValueError):
+    """Run parameters that cannot work together (a budget below one round per agent and epoch)."""
+
+
 class FoldFormatError(FoldingError, ValueError):
     """A fold record (JSON) that is malformed."""
 

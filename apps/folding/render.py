@@ -9,6 +9,7 @@ from typing import Any
 
 from apps.folding.exceptions import FoldFormatError
 from apps.folding.lattice import check_fold, contact_pairs
+from apps.folding.sequence import file_stem
 from apps.folding.swarm import FoldReport
 
 BOND_A = 3.8  # Å between consecutive C-alpha atoms: the lattice spacing of the PDB-like file
@@ -271,7 +272,7 @@ def summary_markdown(r: FoldReport) -> str:
 def write_outputs(r: FoldReport, out_dir: Path, best_known: int | None = None) -> dict[str, Path]:
     """Write the fold JSON, PDB-like file, fold PNG, curve PNG and report markdown under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in r.name) + f"-{r.lattice}"
+    stem = file_stem(r.name) + f"-{r.lattice}"
     paths = {
         "json": out_dir / f"{stem}.json",
         "pdb": out_dir / f"{stem}.pdb",

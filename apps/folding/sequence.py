@@ -108,6 +108,11 @@ def parse_sequence(
     return Sequence(name=name, hp=hp, source="".join(letters.split()).upper())
 
 
+def file_stem(name: str) -> str:
+    """``name`` made safe as a file name: every character but letters, digits, ``-_.`` -> ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def parse_fasta(
     text: str,
     *,
@@ -119,15 +124,23 @@ def parse_fasta(
 
     Raises:
         SequenceError: no record, sequence lines before the first header, an empty
-            record, or a bad letter (named with its line and column).
+            record, two records of the same (file-safe) name, or a bad letter (named
+            with its line and column).
     """
     records: list[tuple[str, list[tuple[int, str]]]] = []
+    stems: dict[str, tuple[str, int]] = {}  # file stem -> (record name, header line)
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith(";"):
             continue
         if line.startswith(">"):
             name = line[1:].split()[0] if line[1:].split() else f"record{len(records) + 1}"
+            seen = stems.setdefault(file_stem(name), (name, lineno))
+            if seen[1] != lineno:
+                raise SequenceError(
+                    f"{origin}: line {lineno}: record {name!r} has the same output name as "
+                    f"record {seen[0]!r} (line {seen[1]}); each record needs its own name"
+                )
             records.append((name, []))
             continue
         if not records:

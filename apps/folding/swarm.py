@@ -28,7 +28,7 @@ from apps.folding import kernel as K
 from apps.folding.agree import Candidate, Referee, Verdict
 from apps.folding.board import FoldBoard
 from apps.folding.consensus import ContactConsensus, contact_consensus
-from apps.folding.exceptions import AgentsFailedError, AgreementError
+from apps.folding.exceptions import AgentsFailedError, AgreementError, FoldingConfigError
 from apps.folding.lattice import check_fold
 from apps.folding.liars import LIES, Lie, lie
 from apps.folding.search import (
@@ -194,6 +194,7 @@ class Swarm:
         isolation: Isolation | str | None = None,
         progress: Progress | None = None,
     ) -> None:
+        check_run(settings, seed)
         self.chain = chain
         self.settings = settings
         self.lattice = Lattice(settings.lattice)
@@ -492,6 +493,26 @@ def aggregate_stats(
     return out
 
 
+def check_run(settings: FoldingSettings, seed: int) -> None:
+    """Refuse a seed outside 0..2**63-1 and a budget that one exchange round per agent and
+    epoch already exceeds (the swarm never spends more than ``budget_moves``).
+
+    Raises:
+        FoldingConfigError: naming the parameter and the smallest budget that works.
+    """
+    if not 0 <= seed < 2**63:
+        raise FoldingConfigError(f"seed={seed} must be in 0..2**63-1")
+    one_round = settings.temperatures * settings.steps_per_exchange  # moves of one agent
+    least = settings.agents * settings.epochs * one_round
+    if settings.budget_moves < least:
+        raise FoldingConfigError(
+            f"budget_moves={settings.budget_moves:,} is below one exchange round per agent and "
+            f"epoch: agents {settings.agents} x epochs {settings.epochs} x temperatures "
+            f"{settings.temperatures} x steps_per_exchange {settings.steps_per_exchange} = "
+            f"{least:,} moves; raise the budget or lower one of these"
+        )
+
+
 def fold(
     chain: Chain,
     settings: FoldingSettings,
@@ -505,5 +526,11 @@ def fold(
 
 
 def lie_mix(count: int) -> list[Lie]:
-    """``count`` lies cycling through every kind."""
+    """``count`` lies cycling through every kind.
+
+    Raises:
+        FoldingConfigError: ``count`` is negative.
+    """
+    if count < 0:
+        raise FoldingConfigError(f"byzantine={count}: the number of lying agents must be >= 0")
     return [LIES[k % len(LIES)] for k in range(count)]

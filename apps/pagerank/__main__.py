@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from apps.pagerank.edges import open_edges
 from apps.pagerank.engine import CrashPlan, InProcessExecutor, run_pagerank
@@ -33,6 +34,9 @@ from apps.pagerank.settings import LaneWeight, PageRankSettings, get_pagerank_se
 from patterns.core.exceptions import SwarmError
 
 GB = 1e9
+
+
+_OPTION_OF = {"top_k": "top", "lane_weight": "weight", "output_dir": "out"}  # setting -> option
 
 
 def _settings(args: argparse.Namespace) -> PageRankSettings:
@@ -124,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except SwarmError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ValidationError as err:  # an option (or a SWARMKIT_PAGERANK__ variable) out of range
+        for e in err.errors():
+            loc = [str(x) for x in e["loc"]]
+            if loc[:1] == ["pagerank"]:  # read from the environment
+                name = "SWARMKIT_PAGERANK__" + "__".join(loc[1:]).upper()
+            else:
+                name = "--" + _OPTION_OF.get(loc[0], loc[0].replace("_", "-"))
+            print(f"error: {name}={e.get('input')!r}: {e['msg']}", file=sys.stderr)
         return 2
 
 

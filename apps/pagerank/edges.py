@@ -244,8 +244,14 @@ class CsvEdges:
             raise EdgeInputError(f"edge file {self.path} does not exist")
         self.n_nodes = n_nodes
         self.block_bytes = max(1 << 16, min(chunk_edges * 24, 1 << 30))
-        with pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16)) as r:
-            self.weighted = _columns_of(r.schema.names, str(self.path))
+        try:
+            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        except pa.ArrowInvalid as err:  # e.g. an empty file, no header row
+            raise EdgeInputError(
+                f"{self.path}: not a CSV edge list with a header row ({err})"
+            ) from err
+        with reader:
+            self.weighted = _columns_of(reader.schema.names, str(self.path))
 
     def chunks(self) -> Iterator[EdgeChunk]:
         """Blocks of the CSV, validated."""

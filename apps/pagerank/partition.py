@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from apps.pagerank.edges import EdgeSource
-from apps.pagerank.exceptions import EmptyGraphError, GraphFormatError
+from apps.pagerank.edges import EdgeChunk, EdgeSource
+from apps.pagerank.exceptions import EdgeInputError, EmptyGraphError, GraphFormatError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -195,6 +195,21 @@ def _grow(arr: npt.NDArray[np.float64] | npt.NDArray[np.int64], size: int) -> np
     return out
 
 
+def _where_id(ch: EdgeChunk, node_id: int) -> str:
+    """``column 'dst', row 7: node id 99999999999``: where ``node_id`` first occurs in ``ch``."""
+    name, col = ("src", ch.src) if bool((ch.src == node_id).any()) else ("dst", ch.dst)
+    row = ch.offset + int(np.flatnonzero(col == node_id)[0])
+    return f"column {name!r}, row {row}: node id {node_id}"
+
+
+def _too_many_nodes(n: int, where: str) -> EdgeInputError:
+    """The error for a node count whose per-node arrays do not fit in memory."""
+    return EdgeInputError(
+        f"{where} needs {n} nodes (ids 0..{n - 1}), whose per-node arrays "
+        f"(about {n * 40 / 1e9:.1f} GB) do not fit in memory; number the nodes densely from 0"
+    )
+
+
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done_edges, total_edges_or_0)``."""
 
@@ -230,21 +245,27 @@ def build_partitions(
     # pass 1: in-degree per destination, out-weight per source, node count
     n_known = source.n_nodes
     size = n_known or 1024
-    in_count = np.zeros(size, dtype=np.int64)
-    out_w = np.zeros(size, dtype=np.float64)
+    try:
+        in_count = np.zeros(size, dtype=np.int64)
+        out_w = np.zeros(size, dtype=np.float64)
+    except (MemoryError, ValueError, OverflowError) as err:  # numpy: too big to allocate
+        raise _too_many_nodes(size, f"n_nodes={size}") from err
     n_edges, max_id, total_w = 0, -1, 0.0
     for ch in source.chunks():
         if len(ch) == 0:
             continue
         hi_id = int(max(ch.src.max(), ch.dst.max()))
         max_id = max(max_id, hi_id)
-        if hi_id >= len(in_count):
-            in_count, out_w = _grow(in_count, hi_id + 1), _grow(out_w, hi_id + 1)
-        in_count[: hi_id + 1] += np.bincount(ch.dst, minlength=hi_id + 1)
-        w = ch.weight
-        out_w[: hi_id + 1] += np.bincount(
-            ch.src, weights=w if w is not None else None, minlength=hi_id + 1
-        )
+        try:
+            if hi_id >= len(in_count):
+                in_count, out_w = _grow(in_count, hi_id + 1), _grow(out_w, hi_id + 1)
+            in_count[: hi_id + 1] += np.bincount(ch.dst, minlength=hi_id + 1)
+            w = ch.weight
+            out_w[: hi_id + 1] += np.bincount(
+                ch.src, weights=w if w is not None else None, minlength=hi_id + 1
+            )
+        except (MemoryError, ValueError, OverflowError) as err:  # numpy: too big to allocate
+            raise _too_many_nodes(hi_id + 1, _where_id(ch, hi_id)) from err
         total_w += float(w.sum()) if w is not None else float(len(ch))
         n_edges += len(ch)
         if progress:

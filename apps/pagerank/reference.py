@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from apps.pagerank.edges import EdgeSource
 from apps.pagerank.exceptions import ConvergenceError, EmptyGraphError
+from patterns.core.exceptions import ConfigError
 
 Vector = npt.NDArray[np.float64]
 
@@ -58,8 +59,15 @@ def scipy_pagerank(
     (same value to rounding, and fair timing on large graphs).
 
     Raises:
+        ConfigError: ``alpha`` outside (0, 1), ``tol`` not positive or ``max_iter`` < 1.
         ConvergenceError: not converged within ``max_iter`` steps.
     """
+    if not 0 < alpha < 1:
+        raise ConfigError(f"alpha={alpha} must be in (0, 1)")
+    if not tol > 0:
+        raise ConfigError(f"tol={tol} must be positive")
+    if max_iter < 1:
+        raise ConfigError(f"max_iter={max_iter} must be at least 1")
     n = a.shape[0]
     if n == 0:
         raise EmptyGraphError("the graph has no node")

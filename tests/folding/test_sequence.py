@@ -78,3 +78,17 @@ def test_fasta_records_and_errors(tmp_path: Path) -> None:
 def test_parse_sequence_keeps_the_source() -> None:
     s = parse_sequence("mkvl", name="p")
     assert (s.name, s.hp, s.source, len(s)) == ("p", "HPHH", "MKVL", 4)
+
+
+@pytest.mark.parametrize(("first", "second"), [("a", "a"), ("a/b", "a_b"), ("x y", "x z")])
+def test_fasta_records_that_would_overwrite_each_others_files_are_refused(
+    first: str, second: str
+) -> None:
+    # outputs are named after the record, so a repeated name would silently replace a fold;
+    # "x y" and "x z" are both record "x" (the id is the header's first word)
+    text = f">{first}\nHPPH\n>{second}\nHHHH\n"
+    with pytest.raises(
+        SequenceError, match=r"in\.fa: line 3: record .* same output name .*\(line 1\)"
+    ):
+        parse_fasta(text, origin="in.fa")
+    assert [c.name for c in parse_fasta(">a\nHPPH\n>A\nHHHH\n>b c\nHPH\n")] == ["a", "A", "b"]

@@ -106,3 +106,20 @@ def test_dask_backend_personalized_maritime(
     assert dask["top_ports"][0]["name"] == "Rotterdam (NLRTM)"
     # the personalization reached the subflow as a file, not as a flow parameter
     assert (tmp_path / "b" / "maritime" / "vectors" / "params-NLRTM.npz").is_file()
+
+
+def test_cli_names_an_option_out_of_range_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edges = tmp_path / "e.csv"
+    edges.write_text("src,dst\n0,1\n1,0\n")
+    assert main(["run", str(edges), "--partitions", "0", "--out", str(tmp_path)]) == 2
+    assert "--partitions=0: Input should be greater than or equal to 1" in capsys.readouterr().err
+    assert main(["run", str(edges), "--top", "-2", "--out", str(tmp_path)]) == 2
+    assert "--top=-2:" in capsys.readouterr().err
+    # the reference iteration checks alpha too, instead of failing to converge
+    assert main(["reference", str(edges), "--alpha", "2"]) == 2
+    assert "alpha=2.0 must be in (0, 1)" in capsys.readouterr().err
+    monkeypatch.setenv("SWARMKIT_PAGERANK__ALPHA", "3")
+    assert main(["run", str(edges), "--out", str(tmp_path)]) == 2
+    assert "SWARMKIT_PAGERANK__ALPHA='3': Input should be less than 1" in capsys.readouterr().err

@@ -140,3 +140,20 @@ def test_rmat_is_seeded_and_skewed(tmp_path: Path) -> None:
     assert src.max() < 4096 and src.min() >= 0
     deg = np.bincount(src, minlength=4096)
     assert deg.max() > 20 * deg.mean()  # a power-law-like head, unlike a uniform graph
+
+
+def test_an_empty_csv_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(EdgeInputError, match=r"empty\.csv: not a CSV edge list with a header"):
+        open_edges(empty)
+
+
+@pytest.mark.parametrize("big", [2**62, 2**63 - 1])
+def test_a_node_id_too_large_to_hold_is_named(tmp_path: Path, big: int) -> None:
+    # ids are dense 0..n-1: one stray huge id implies more nodes than memory holds
+    with pytest.raises(EdgeInputError, match=rf"column 'dst', row 2: node id {big} needs"):
+        build_partitions(ArrayEdges([0, 1, 2], [1, 2, big]), tmp_path / "g", 2)
+    with pytest.raises(EdgeInputError, match=rf"n_nodes={big} needs"):
+        build_partitions(ArrayEdges([0, 1], [1, 0], n_nodes=big), tmp_path / "g", 2)
+    assert not (tmp_path / "g").exists() and not (tmp_path / "g.tmp").exists()
