@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -124,7 +125,8 @@ class MaritimeGraph:
         return cache
 
     def resolve_ports(self, queries: Iterable[str]) -> list[int]:
-        """Node ids of ports given by LOCODE or by name (case-insensitive).
+        """Node ids of ports given by LOCODE or by name (case- and accent-insensitive:
+        ``São Tomé`` finds searoute's ``Sao Tome``).
 
         Raises:
             UnknownPortError: a query matches no port (close names suggested), or a
@@ -135,14 +137,14 @@ class MaritimeGraph:
         for i, k in enumerate(self.kind):
             if k == PORT:
                 by_code[self.locode[i].upper()] = i
-                by_name.setdefault(self.name[i].casefold(), []).append(i)
+                by_name.setdefault(name_key(self.name[i]), []).append(i)
         out: list[int] = []
         for q in queries:
             key = q.strip()
             if key.upper() in by_code:
                 out.append(by_code[key.upper()])
                 continue
-            hits = by_name.get(key.casefold(), [])
+            hits = by_name.get(name_key(key), [])
             if len(hits) == 1:
                 out.append(hits[0])
                 continue
@@ -151,7 +153,7 @@ class MaritimeGraph:
                 raise UnknownPortError(
                     f"port name {q!r} is ambiguous: {options}; give its LOCODE instead"
                 )
-            far = self.far_ports.get(key.casefold())
+            far = self.far_ports.get(name_key(key))
             if far is not None:
                 raise UnknownPortError(
                     f"port {q!r} ({far[0]}) is {far[1]:.0f} km from the sea network, beyond "
@@ -162,6 +164,13 @@ class MaritimeGraph:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UnknownPortError(f"unknown port {q!r}: no port has this name or UN/LOCODE{hint}")
         return out
+
+
+def name_key(name: str) -> str:
+    """A port name as lookups compare it: accents dropped (NFKD without combining marks),
+    case folded."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _unit(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -246,8 +255,8 @@ def load_maritime(
         strict=True,
     ):
         label = f"{d.get('name')}, {d.get('port')}"
-        far_ports[str(d.get("name") or "").casefold()] = (label, km)
-        far_ports[str(d.get("port") or "").casefold()] = (label, km)
+        far_ports[name_key(str(d.get("name") or ""))] = (label, km)
+        far_ports[name_key(str(d.get("port") or ""))] = (label, km)
     ports = [pd for pd, k in zip(ports, keep.tolist(), strict=True) if k]
     p_lon, p_lat, near = p_lon[keep], p_lat[keep], near[keep]
     dist = np.maximum(raw[keep], MIN_LANE_KM)

@@ -37,6 +37,7 @@ def test_ports_resolve_by_name_or_locode(graph) -> None:
     [rtm] = graph.resolve_ports(["Rotterdam"])
     assert graph.kind[rtm] == PORT and graph.locode[rtm] == "NLRTM"
     assert graph.resolve_ports(["nlrtm", " ROTTERDAM "]) == [rtm, rtm]
+    assert graph.resolve_ports(["São Tomé"]) == graph.resolve_ports(["Sao Tome"])  # accents
     with pytest.raises(
         UnknownPortError, match=r"unknown port 'Rotterdamm'.*did you mean Rotterdam"
     ):
