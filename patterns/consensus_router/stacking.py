@@ -30,8 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from patterns.consensus_router.records import Outcome, Tally, Vote
-from patterns.consensus_router.voting import _answered, _leader, _no_decision
+from patterns.consensus_router.records import Tally, Vote
+from patterns.consensus_router.voting import _answered, _leader, _no_decision, _posterior_decision
 
 CONFIDENCE_CLIP = 1e-3  # confidences are clipped to [clip, 1 - clip] before taking logs
 
@@ -203,23 +203,16 @@ class StackedCombiner:
             return _no_decision(
                 "stacked", "tie in stacked posterior", post, len(answered), abstained
             )
-        if top < min_confidence:
-            return _no_decision(
-                "stacked",
-                f"stacked posterior {top:.3f} of {key!r} below {min_confidence}",
-                post,
-                len(answered),
-                abstained,
-            )
-        return Tally(
+        return _posterior_decision(
             "stacked",
-            Outcome.DECIDED,
             key,
             top,
             post,
             len(answered),
             abstained,
-            f"stacked posterior {top:.3f} from {len(known)} known voters",
+            min_confidence,
+            "stacked posterior",
+            f"{len(known)} known voters",
         )
 
     def weight_of(self, voter: str) -> tuple[float, float]:

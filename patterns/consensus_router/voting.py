@@ -26,6 +26,39 @@ def _no_decision(
     return Tally(rule, Outcome.NO_DECISION, None, 0.0, support, answered, abstained, reason)
 
 
+def _posterior_decision(
+    rule: str,
+    key: str,
+    top: float,
+    post: dict[str, float],
+    answered: int,
+    abstained: int,
+    min_confidence: float,
+    prefix: str,
+    source: str,
+) -> Tally:
+    """DECIDED for ``key`` at posterior ``top``, or no decision when ``top`` is below
+    ``min_confidence``; reasons read ``{prefix} {top} of {key} below ...`` / ``... from {source}``."""
+    if top < min_confidence:
+        return _no_decision(
+            rule,
+            f"{prefix} {top:.3f} of {key!r} below {min_confidence}",
+            post,
+            answered,
+            abstained,
+        )
+    return Tally(
+        rule,
+        Outcome.DECIDED,
+        key,
+        top,
+        post,
+        answered,
+        abstained,
+        f"{prefix} {top:.3f} from {source}",
+    )
+
+
 def _leader(support: dict[str, float]) -> tuple[str, float, bool]:
     """The leading key, its score, and whether another key ties it."""
     ranked = sorted(support.items(), key=lambda kv: kv[1], reverse=True)
@@ -184,23 +217,16 @@ def weighted(
     key, top, tied = _leader(post)
     if tied:
         return _no_decision("weighted", "tie in weighted support", post, len(answered), abstained)
-    if top < min_confidence:
-        return _no_decision(
-            "weighted",
-            f"posterior {top:.3f} of {key!r} below {min_confidence}",
-            post,
-            len(answered),
-            abstained,
-        )
-    return Tally(
+    return _posterior_decision(
         "weighted",
-        Outcome.DECIDED,
         key,
         top,
         post,
         len(answered),
         abstained,
-        f"posterior {top:.3f} from {len(answered)} answered votes",
+        min_confidence,
+        "posterior",
+        f"{len(answered)} answered votes",
     )
 
 
