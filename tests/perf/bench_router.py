@@ -426,7 +426,28 @@ def _embedding_voter(
     return CrossFitted(train, lambda: EmbeddingLogistic(vectors, l2=best))
 
 
-class WordsAndNumbers:
+class _WordsPlusColumns:
+    """A sparse word vectorizer (``self.words``) beside numeric columns of each text
+    (``_columns``), as one scikit-learn transformer."""
+
+    words: Any
+
+    def _columns(self, text: str) -> list[float]:
+        raise NotImplementedError
+
+    def _join(self, words: Any, texts: Sequence[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([words, csr_matrix([self._columns(t) for t in texts])]).tocsr()
+
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.fit_transform(texts), texts)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        return self._join(self.words.transform(texts), texts)
+
+
+class WordsAndNumbers(_WordsPlusColumns):
     """Features of a text with numbers in it: binary word unigrams and bigrams, plus the
     first ``NUMBERS`` numbers of the text, and the difference and ratio of every pair of
     them (-999 where a number is missing). Nothing task-specific: a tree model learns
@@ -440,7 +461,7 @@ class WordsAndNumbers:
 
         self.words = CountVectorizer(binary=True, token_pattern=r"[a-z0-9-]+", ngram_range=(1, 2))
 
-    def _numbers(self, text: str) -> list[float]:
+    def _columns(self, text: str) -> list[float]:
         found = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", text)][: self.NUMBERS]
         values: list[float | None] = [*found, *([None] * (self.NUMBERS - len(found)))]
         row = [self.MISSING if v is None else v for v in values]
@@ -450,17 +471,6 @@ class WordsAndNumbers:
                 row.append(self.MISSING if a is None or b is None else a - b)
                 row.append(self.MISSING if a is None or b is None or b == 0 else a / b)
         return row
-
-    def _join(self, words: Any, texts: Sequence[str]) -> Any:
-        from scipy.sparse import csr_matrix, hstack
-
-        return hstack([words, csr_matrix([self._numbers(t) for t in texts])]).tocsr()
-
-    def fit_transform(self, texts: Sequence[str]) -> Any:
-        return self._join(self.words.fit_transform(texts), texts)
-
-    def transform(self, texts: Sequence[str]) -> Any:
-        return self._join(self.words.transform(texts), texts)
 
 
 class Embeddings:
@@ -503,7 +513,7 @@ class SklearnText:
 QUANTITY = re.compile(r"(?<![\w-])(\d+(?:\.\d+)?)[A-Za-z]{0,3}(?![\w-])")
 
 
-class QuantityComparisons:
+class QuantityComparisons(_WordsPlusColumns):
     """Features of a command-like text: binary alphabetic words, plus, for its first
     ``QUANTITIES`` standalone quantities (a number alone or with a short unit, "512Mi";
     not the digits inside a name such as "node-3" or "web-7f2a1"), each value and, for
@@ -523,7 +533,7 @@ class QuantityComparisons:
         """The first ``QUANTITIES`` standalone quantities of ``text``."""
         return [float(m.group(1)) for m in QUANTITY.finditer(text)][: cls.QUANTITIES]
 
-    def _row(self, text: str) -> list[float]:
+    def _columns(self, text: str) -> list[float]:
         found = self.quantities(text)
         values: list[float | None] = [*found, *([None] * (self.QUANTITIES - len(found)))]
         row = [self.MISSING if v is None else v for v in values]
@@ -539,17 +549,6 @@ class QuantityComparisons:
                     float(both and a > 0),  # type: ignore[operator]
                 ]
         return row
-
-    def _join(self, words: Any, texts: Sequence[str]) -> Any:
-        from scipy.sparse import csr_matrix, hstack
-
-        return hstack([words, csr_matrix([self._row(t) for t in texts])]).tocsr()
-
-    def fit_transform(self, texts: Sequence[str]) -> Any:
-        return self._join(self.words.fit_transform(texts), texts)
-
-    def transform(self, texts: Sequence[str]) -> Any:
-        return self._join(self.words.transform(texts), texts)
 
 
 def verb_key(text: str) -> str:
