@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from patterns.ephemeral.spec import Memory
+from patterns.ephemeral.spec import AgentContext, Memory
 
 
 class AgentState(StrEnum):
@@ -17,26 +18,35 @@ class AgentState(StrEnum):
 
 
 @dataclass(slots=True, eq=False)
-class Agent:
-    """An agent of one spec (the pool owns it; handlers see an AgentContext).
+class Agent(AgentContext):
+    """An agent of one spec: the context its handler sees, plus what the pool keeps of it.
+
+    An agent is its own handler context (:class:`AgentContext`; ``learned`` starts empty
+    for each work item), so that at tens of thousands of live agents each costs the garbage
+    collector one object, not two. Handlers in a worker process get a plain
+    :class:`AgentContext` copy.
 
     Attributes:
-        id: unique within the pool.
-        role: its spec's role.
         spawned_at: clock time of its spawn, seconds.
         last_active: clock time its last work item ended (or its spawn), seconds.
         deadline: clock time its TTL runs out, seconds.
-        memories: rehydrated memories plus those learned in this life.
+        state: busy, idle or ended.
         pending: learned memories not yet written to the store.
+        items: work items it completed.
     """
 
-    id: int
-    role: str
-    spawned_at: float
-    last_active: float
-    deadline: float
+    spawned_at: float = 0.0
+    last_active: float = 0.0
+    deadline: float = math.inf
     state: AgentState = AgentState.BUSY
-    memories: tuple[Memory, ...] = ()
     pending: tuple[Memory, ...] = ()
     items: int = 0
-    busy_since: float = 0.0
+
+    # identity, as for any live thing (AgentContext compares by value)
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    @property
+    def id(self) -> int:
+        """The agent's id, unique within its pool (``agent_id``)."""
+        return self.agent_id

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import warnings
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from patterns.ephemeral.spec import AgentContext, AgentSpec, Isolation
 class _Work:
     payload: Any
     future: asyncio.Future[ItemOutcome]
+    context: contextvars.Context  # the submitter's: the item runs in it
 
 
 @dataclass(slots=True, eq=False)
@@ -53,6 +55,23 @@ class _Lane:
     waiting: deque[_Work] = field(default_factory=deque)
     idle: list[Agent] = field(default_factory=list)
     space: asyncio.Event = field(default_factory=asyncio.Event)
+    rehydrate: bool = False  # a fresh agent recalls its memories before its first item
+    direct: bool = False  # the handler's coroutine runs as the task itself (see _launch)
+
+
+class _Attempt(asyncio.Task):  # type: ignore[type-arg]
+    """The task of one handler call, carrying what :meth:`AgentPool._settle` needs at its end
+    (slots, so the call costs no dict, and one done callback shared by every call)."""
+
+    __slots__ = ("agent", "attempt", "future", "ids", "lane", "payload", "slot", "started")
+    agent: Agent | None
+    attempt: int
+    future: asyncio.Future[ItemOutcome]
+    ids: tuple[int, ...]  # agents of the item's failed attempts
+    lane: _Lane
+    payload: Any
+    slot: int | None  # of the deadline armed for it
+    started: float  # clock time the handler was called
 
 
 class AgentPool:
@@ -94,7 +113,8 @@ class AgentPool:
         self.auto_reap = auto_reap
         self._lanes: dict[str, _Lane] = {}
         self._starved: deque[_Lane] = deque()  # lanes waiting for the global running cap
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._settle_cb = self._settle  # one bound method for every task's done callback
         self._reaper: asyncio.Task[None] | None = None
         self._process: ProcessRunner | None = None
         self._deadlines: Deadlines | None = None  # handler timeouts, made on first use
@@ -181,6 +201,12 @@ class AgentPool:
                 max_idle_s=spec.max_idle_s or s.default_max_idle_s,
                 timeout_s=spec.timeout_s or s.default_timeout_s,
             )
+            lane.rehydrate = (
+                spec.namespace is not None and self.memory is not None and s.rehydrate_top_k > 0
+            )
+            lane.direct = spec.isolation is Isolation.TASK and inspect.iscoroutinefunction(
+                spec.handler
+            )
             lane.space.set()
             self._lanes[spec.role] = lane
         elif lane.spec is not spec and lane.spec != spec:
@@ -196,11 +222,11 @@ class AgentPool:
             if len(lane.waiting) >= self.settings.queue_bound:
                 lane.space.clear()
                 return None
-            lane.waiting.append(_Work(payload, future))
+            lane.waiting.append(_Work(payload, future, contextvars.copy_context()))
             if lane.active < lane.limit and lane not in self._starved:
                 self._starved.append(lane)
         else:
-            self._start(lane, payload, future)
+            self._start(lane, payload, future, contextvars.copy_context())
         return future
 
     def submit_nowait(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome]:
@@ -272,11 +298,17 @@ class AgentPool:
 
     # ------------------------------------------------------------------ running
 
-    def _start(self, lane: _Lane, payload: Any, future: asyncio.Future[ItemOutcome]) -> None:
+    def _start(
+        self,
+        lane: _Lane,
+        payload: Any,
+        future: asyncio.Future[ItemOutcome],
+        context: contextvars.Context,
+    ) -> None:
+        """Give a work item a running slot of its lane (the slot serves the queue after it)."""
         lane.active += 1
         self._running += 1
-        # the runner removes itself from _tasks when it ends (no done callback to schedule)
-        self._tasks.add(asyncio.get_running_loop().create_task(self._runner(lane, payload, future)))
+        self._launch(lane, None, payload, future, 1, (), context)
 
     def _next_work(self, lane: _Lane) -> _Work | None:
         if not lane.waiting:
@@ -292,132 +324,117 @@ class AgentPool:
             if lane.active < lane.limit:
                 work = self._next_work(lane)
                 if work is not None:
-                    self._start(lane, work.payload, work.future)
+                    self._start(lane, work.payload, work.future, work.context)
                     if lane.waiting:
                         self._starved.append(lane)
 
-    async def _runner(self, lane: _Lane, payload: Any, future: asyncio.Future[ItemOutcome]) -> None:
-        """One running slot of a lane: serve items on one agent until the queue is empty.
+    def _launch(
+        self,
+        lane: _Lane,
+        agent: Agent | None,
+        payload: Any,
+        future: asyncio.Future[ItemOutcome],
+        attempt: int,
+        ids: tuple[int, ...],
+        context: contextvars.Context,
+    ) -> None:
+        """Start one handler call of a work item, as a task whose end :meth:`_settle` handles.
 
-        Each item gets up to ``max_attempts`` handler calls: on the slot's agent, an idle one
-        or a fresh one (which first rehydrates), and on a fresh one after each crash. Serving
-        is inlined here, not a coroutine of its own, so that an agent alive at its handler's
-        await costs the garbage collector as few objects as possible (at tens of thousands of
-        live agents, full collections are most of the spawn cost).
+        The first attempt runs on ``agent``, else an idle agent, else a fresh one; each retry
+        on a fresh one. When the agent is at hand and the handler is a coroutine function,
+        the task runs the handler's own coroutine: no coroutine of the pool's wraps it, so
+        an agent alive at its handler's await costs the garbage collector as few objects as
+        a bare task does (at tens of thousands of live agents, full collections are most of
+        the cost of a spawn). A fresh agent that must rehydrate first, and handlers in a
+        worker process or that are not coroutine functions, run in :meth:`_attempt`.
         """
-        spec = lane.spec
-        clock = self.clock
-        attempts = self.settings.max_attempts
-        rehydrate = (
-            spec.namespace is not None
-            and self.memory is not None
-            and self.settings.rehydrate_top_k > 0
-        )
+        now = self.clock.now()
+        if agent is None:
+            if attempt == 1 and lane.idle:
+                agent = self._take_idle(lane, now)
+            if agent is None and not lane.rehydrate:
+                agent = self._spawn(lane, (), now)
+        loop = asyncio.get_running_loop()
+        coro: Coroutine[Any, Any, Any] | None = None
+        if agent is not None and lane.direct:
+            agent.state = AgentState.BUSY
+            agent._learned = None  # the agent is the handler's context; nothing learned yet
+            try:  # a coroutine function runs none of its code when called...
+                coro = lane.spec.handler(agent, payload)  # type: ignore[assignment]
+            except Exception:  # ...but binds its arguments: call it again in _attempt, to crash
+                coro = None
+        # the item's context (its submitter's) is also its done callback's: add_done_callback
+        # would copy one more
+        if coro is not None:
+            task = _Attempt(coro, loop=loop, context=context)
+            deadlines = self._deadlines or self._new_deadlines()
+            task.slot = deadlines.arm(task, lane.timeout_s)
+            task.started = now
+        else:
+            task = _Attempt(self._attempt(lane, payload), loop=loop, context=context)
+            task.slot = None
+            task.started = 0.0
+        task.lane = lane
+        task.agent = agent
+        task.payload = payload
+        task.future = future
+        task.attempt = attempt
+        task.ids = ids
+        task.add_done_callback(self._settle_cb, context=context)
+        self._tasks.add(task)
+
+    async def _attempt(self, lane: _Lane, payload: Any) -> Any:
+        """One handler call the slow way: rehydrate and spawn first if the task has no agent
+        yet, then call the handler in this task, or in a worker process."""
         task = asyncio.current_task()
-        assert task is not None  # a runner is a task of its own
-        agent: Agent | None = None
+        assert isinstance(task, _Attempt)
+        spec = lane.spec
+        agent = task.agent
+        if agent is None:
+            memories = await self._rehydrate(spec, payload)  # raises RehydrationError
+            agent = task.agent = self._spawn(lane, memories, self.clock.now())
+        agent.state = AgentState.BUSY
+        agent._learned = None
+        task.started = self.clock.now()
+        if spec.isolation is Isolation.PROCESS:
+            return await self._call_in_process(lane, agent, payload)
+        value = spec.handler(agent, payload)
+        if inspect.isawaitable(value):
+            deadlines = self._deadlines or self._new_deadlines()
+            task.slot = deadlines.arm(task, lane.timeout_s)
+            value = await value
+        return value
+
+    def _settle(self, task: _Attempt) -> None:
+        """A handler call ended: settle its item, retry it, or serve the lane's next item."""
+        self._tasks.discard(task)
+        lane, future = task.lane, task.future
         try:
-            while True:
-                agent_ids: tuple[int, ...] = ()  # of failed attempts
-                error: SwarmError | None = None
-                status = ItemStatus.FAILED
-                for attempt in range(1, attempts + 1):
-                    if agent is None and attempt == 1:
-                        agent = self._take_idle(lane, clock.now())
-                    if agent is None:
-                        memories: tuple[Any, ...] = ()
-                        if rehydrate:
-                            try:
-                                memories = await self._rehydrate(spec, payload)
-                            except RehydrationError as err:
-                                outcome = ItemOutcome(ItemStatus.FAILED, None, err, attempt - 1)
-                                self._finish(future, outcome)
-                                break
-                        agent = self._spawn(lane, memories)
-                    agent.state = AgentState.BUSY
-                    started = clock.now()
-                    ctx = AgentContext(agent.id, spec.role, agent.memories)
-                    try:
-                        if spec.isolation is Isolation.PROCESS:
-                            value = await self._call_in_process(lane, ctx, payload)
-                        else:
-                            value = spec.handler(ctx, payload)
-                            if inspect.isawaitable(value):
-                                # asyncio.timeout inlined, one loop timer per slot (.deadlines)
-                                deadlines = self._deadlines
-                                if deadlines is None:
-                                    deadlines = self._new_deadlines()
-                                pending_cancels = task.cancelling()
-                                slot = deadlines.arm(task, lane.timeout_s)
-                                try:
-                                    value = await value
-                                except asyncio.CancelledError:
-                                    if (
-                                        deadlines.disarm(task, slot)
-                                        and task.cancelling() <= pending_cancels
-                                    ):
-                                        raise TimeoutError from None
-                                    raise
-                                except BaseException:
-                                    deadlines.disarm(task, slot)
-                                    raise
-                                deadlines.disarm(task, slot)
-                    except TimeoutError:
-                        status = ItemStatus.TIMED_OUT
-                        error = HandlerTimeoutError(
-                            f"handler of role {spec.role!r} ran past its timeout of "
-                            f"{lane.timeout_s} s"
-                        )
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as err:  # the handler crashed: its agent is gone
-                        status = ItemStatus.FAILED
-                        error = HandlerError(
-                            f"handler of role {spec.role!r} raised {type(err).__name__}: {err}"
-                        )
-                        error.__cause__ = err
-                    else:
-                        now = clock.now()
-                        self._busy_seconds += now - started
-                        agent.last_active = now
-                        agent.items += 1
-                        ids = (*agent_ids, agent.id)
-                        if spec.result_type is not None and not isinstance(value, spec.result_type):
-                            bad = BadResultError(
-                                f"handler of role {spec.role!r} returned "
-                                f"{type(value).__name__}, expected {spec.result_type!r}"
-                            )
-                            self._finish(
-                                future, ItemOutcome(ItemStatus.BAD_RESULT, None, bad, attempt, ids)
-                            )
-                        else:
-                            if ctx.remembered_any:
-                                self._learn(spec, agent, ctx.learned)
-                            self._finish(
-                                future, ItemOutcome(ItemStatus.OK, value, None, attempt, ids)
-                            )
-                            if len(agent.pending) >= self.settings.flush_batch:
-                                await self._flush(lane, agent)
-                        if now >= agent.deadline:
-                            await self._end(lane, agent, EndReason.TTL)
-                            agent = None
-                        break
-                    agent_ids += (agent.id,)
-                    self._busy_seconds += clock.now() - started
-                    await self._end(lane, agent, EndReason.CRASHED)
-                    agent = None
-                    if attempt < attempts:
-                        self._retries += 1
-                else:
-                    self._finish(future, ItemOutcome(status, None, error, attempts, agent_ids))
-                work = self._next_work(lane)
-                if work is None:
-                    break
-                payload, future = work.payload, work.future
-            if agent is not None:
-                agent.state = AgentState.IDLE
-                lane.idle.append(agent)
-        except asyncio.CancelledError:
+            self._settle_attempt(task)
+        except Exception as err:  # a bug of the pool: fail the item, keep the slot going
+            self._finish(
+                future,
+                ItemOutcome(
+                    ItemStatus.FAILED,
+                    None,
+                    HandlerError(
+                        f"agent pool failed settling an item of role {lane.spec.role!r}: {err!r}"
+                    ),
+                    task.attempt,
+                    task.ids,
+                ),
+            )
+            self._release(lane)
+
+    def _settle_attempt(self, task: _Attempt) -> None:
+        lane, agent, future, attempt = task.lane, task.agent, task.future, task.attempt
+        spec = lane.spec
+        timed_out = (
+            task.slot is not None
+            and self._deadlines is not None
+            and (self._deadlines.disarm(task, task.slot))
+        )
+        if task.cancelled() and not timed_out:  # cancelled from outside: the loop is closing
             if not future.done():
                 future.set_result(
                     ItemOutcome(ItemStatus.REJECTED, error=PoolClosedError("cancelled"))
@@ -426,13 +443,115 @@ class AgentPool:
                 self._lost += len(agent.pending)
                 agent.pending = ()
                 self._end_now(agent, EndReason.CLOSED)
-            raise
+            self._release(lane)
+            return
+        error: SwarmError | None = None
+        status = ItemStatus.FAILED
+        if timed_out:
+            status = ItemStatus.TIMED_OUT
+            error = HandlerTimeoutError(
+                f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
+            )
+        elif (exc := task.exception()) is not None:
+            if agent is None:  # rehydration failed: no agent was spawned, no retry
+                assert isinstance(exc, SwarmError)
+                self._finish(
+                    future, ItemOutcome(ItemStatus.FAILED, None, exc, attempt - 1, task.ids)
+                )
+                self._serve_next(lane, None)
+                return
+            if isinstance(exc, TimeoutError):  # a worker process's timeout, or the handler's own
+                status = ItemStatus.TIMED_OUT
+                error = HandlerTimeoutError(
+                    f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
+                )
+            else:
+                error = HandlerError(
+                    f"handler of role {spec.role!r} raised {type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
+        assert agent is not None
+        now = self.clock.now()
+        self._busy_seconds += now - task.started
+        if error is None:  # the handler returned
+            value = task.result()
+            agent.last_active = now
+            agent.items += 1
+            ids = (*task.ids, agent.agent_id)
+            if spec.result_type is not None and not isinstance(value, spec.result_type):
+                bad = BadResultError(
+                    f"handler of role {spec.role!r} returned "
+                    f"{type(value).__name__}, expected {spec.result_type!r}"
+                )
+                self._finish(future, ItemOutcome(ItemStatus.BAD_RESULT, None, bad, attempt, ids))
+            else:
+                if agent.remembered_any:
+                    self._learn(spec, agent, agent.learned)
+                self._finish(future, ItemOutcome(ItemStatus.OK, value, None, attempt, ids))
+            flush = len(agent.pending) >= self.settings.flush_batch
+            if now >= agent.deadline:
+                self._end_now(agent, EndReason.TTL)
+                flush = bool(agent.pending)
+                follow: Agent | None = None
+            else:
+                follow = agent
+            self._then(lane, agent if flush else None, self._serve_next, lane, follow)
+            return
+        # the handler crashed or hung: its agent is gone (its earlier memories are flushed)
+        ids = (*task.ids, agent.agent_id)
+        self._end_now(agent, EndReason.CRASHED)
+        flush_agent = agent if agent.pending else None
+        if attempt < self.settings.max_attempts:
+            self._retries += 1
+            self._then(
+                lane,
+                flush_agent,
+                self._launch,
+                lane,
+                None,
+                task.payload,
+                future,
+                attempt + 1,
+                ids,
+                contextvars.copy_context(),  # the attempt's, running this callback
+            )
+            return
+        self._finish(future, ItemOutcome(status, None, error, attempt, ids))
+        self._then(lane, flush_agent, self._serve_next, lane, None)
+
+    def _then(self, lane: _Lane, flush: Agent | None, step: Any, *args: Any) -> None:
+        """Run ``step(*args)`` now, or once ``flush``'s buffered memories are written."""
+        if flush is None:
+            step(*args)
+            return
+        task = asyncio.get_running_loop().create_task(self._flush_then(lane, flush, step, args))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush_then(
+        self, lane: _Lane, agent: Agent, step: Any, args: tuple[Any, ...]
+    ) -> None:
+        try:
+            await self._flush(lane, agent)
         finally:
-            self._tasks.discard(task)
-            lane.active -= 1
-            self._running -= 1
-            if self._starved:
-                self._wake_starved()
+            step(*args)
+
+    def _serve_next(self, lane: _Lane, agent: Agent | None) -> None:
+        """Serve the lane's next waiting item on ``agent`` (if any), or free the slot."""
+        work = self._next_work(lane)
+        if work is not None:
+            self._launch(lane, agent, work.payload, work.future, 1, (), work.context)
+            return
+        if agent is not None:
+            agent.state = AgentState.IDLE
+            lane.idle.append(agent)
+        self._release(lane)
+
+    def _release(self, lane: _Lane) -> None:
+        lane.active -= 1
+        self._running -= 1
+        if self._starved:
+            self._wake_starved()
 
     def _learn(self, spec: AgentSpec, agent: Agent, learned: list[Any]) -> None:
         """Keep what an item's handler remembered: with its agent, and for the store if any."""
@@ -459,16 +578,17 @@ class AgentPool:
             self._schedule_flush(lane, agent)
         return None
 
-    async def _call_in_process(self, lane: _Lane, ctx: AgentContext, payload: Any) -> Any:
+    async def _call_in_process(self, lane: _Lane, agent: Agent, payload: Any) -> Any:
         if self._process is None:
             self._process = ProcessRunner(self.settings.process_workers)
+        ctx = AgentContext(agent.agent_id, agent.role, agent.memories)  # what a worker gets
         try:
             value, learned = await self._process.call(
                 lane.spec.handler, ctx, payload, lane.timeout_s
             )
         except BrokenProcessPool as err:
             raise RuntimeError(f"worker process died: {err}") from err
-        ctx.learned[:] = learned
+        agent.learned[:] = learned
         return value
 
     def _new_deadlines(self) -> Deadlines:
@@ -507,13 +627,12 @@ class AgentPool:
             ) from err
         return tuple(found)
 
-    def _spawn(self, lane: _Lane, memories: tuple[Any, ...]) -> Agent:
-        now = self.clock.now()
+    def _spawn(self, lane: _Lane, memories: tuple[Any, ...], now: float) -> Agent:
         self._next_id += 1
-        agent = Agent(self._next_id, lane.spec.role, now, now, now + lane.ttl_s, memories=memories)
+        agent = Agent(self._next_id, lane.spec.role, memories, now, now, now + lane.ttl_s)
         if not self._live:
             self._zero.clear()
-        self._live[agent.id] = agent
+        self._live[agent.agent_id] = agent
         self._live_spawn_sum += now
         self._spawns += 1
         if len(self._live) > self._peak:
@@ -526,7 +645,7 @@ class AgentPool:
             return
         agent.state = AgentState.ENDED
         now = self.clock.now()
-        del self._live[agent.id]
+        del self._live[agent.agent_id]
         self._live_spawn_sum -= agent.spawned_at
         self._agent_seconds += now - agent.spawned_at
         self._ended[reason] += 1

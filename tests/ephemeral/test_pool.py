@@ -223,7 +223,7 @@ async def test_closed_pool_refuses_work_and_ends_every_agent(
     spec = AgentSpec("x", echo)
     await pool.map(spec, range(3))
     acct = await pool.aclose()
-    assert acct.live_agents == 0 and acct.closed == 1
+    assert acct.live_agents == 0 and acct.closed == acct.spawns >= 1
     with pytest.raises(PoolClosedError):
         pool.submit_nowait(spec, 1)
 
@@ -253,3 +253,81 @@ async def test_two_specs_cannot_share_a_role(pool: AgentPool) -> None:
     await pool.run(AgentSpec("same", echo), 1)
     with pytest.raises(InvalidSpecError):
         pool.submit_nowait(AgentSpec("same", echo, max_idle_s=1.0), 1)
+
+
+async def test_handlers_that_are_not_coroutine_functions_run_too(pool: AgentPool) -> None:
+    class Doubler:  # a callable object whose call returns a coroutine
+        async def __call__(self, ctx: AgentContext, payload: int) -> int:
+            await asyncio.sleep(0)
+            return 2 * payload
+
+    async def triple(ctx: AgentContext, payload: int, factor: int) -> int:
+        return factor * payload
+
+    import functools
+
+    assert await pool.run(AgentSpec("object", Doubler()), 21) == 42
+    assert await pool.run(AgentSpec("partial", functools.partial(triple, factor=3)), 5) == 15
+
+
+async def test_a_handler_called_with_the_wrong_arguments_fails_its_item_not_submit(
+    pool: AgentPool,
+) -> None:
+    async def one_argument(payload: int) -> int:  # no ctx
+        return payload
+
+    spec = AgentSpec("misfit", one_argument)  # type: ignore[arg-type]
+    future = pool.submit_nowait(spec, 1)  # the call is made in the item's task, not here
+    outcome = await future
+    assert outcome.status is ItemStatus.FAILED and outcome.attempts == 2
+    assert isinstance(outcome.error, HandlerError)
+    assert isinstance(outcome.error.__cause__, TypeError)
+    assert pool.account().crashes == 2
+
+
+async def test_a_handler_sees_the_context_variables_of_its_submitter(pool: AgentPool) -> None:
+    import contextvars
+
+    request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+    async def read(ctx: AgentContext, payload: int) -> str:
+        return request.get()
+
+    spec = AgentSpec("ctxvar", read, max_concurrency=1)
+    request.set("r-1")
+    first = pool.submit_nowait(spec, 1)
+    request.set("r-2")
+    second = pool.submit_nowait(spec, 2)  # waits for the slot, then runs on the same agent
+    request.set("r-3")
+    assert [(await first).value, (await second).value] == ["r-1", "r-2"]
+
+
+async def test_a_result_check_that_raises_fails_the_item_and_the_pool_goes_on(
+    pool: AgentPool,
+) -> None:
+    class Picky(type):
+        def __instancecheck__(cls, obj: object) -> bool:
+            raise RuntimeError("the check broke")
+
+    class Never(metaclass=Picky):
+        pass
+
+    spec = AgentSpec("picky", echo, result_type=Never)
+    outcome = await pool.submit_nowait(spec, 1)
+    assert outcome.status is ItemStatus.FAILED
+    assert isinstance(outcome.error, HandlerError) and "the check broke" in str(outcome.error)
+    assert pool.running == 0  # its slot was freed
+    assert await pool.run(AgentSpec("echo", echo), "x") == (2, "x")
+
+
+async def test_a_handler_raising_timeout_error_itself_counts_as_timed_out(
+    pool: AgentPool,
+) -> None:
+    async def gives_up(ctx: AgentContext, payload: int) -> int:
+        async with asyncio.timeout(0):
+            await asyncio.sleep(1)
+        return payload
+
+    outcome = await pool.submit_nowait(AgentSpec("gives-up", gives_up), 1)
+    assert outcome.status is ItemStatus.TIMED_OUT and outcome.attempts == 2
+    assert isinstance(outcome.error, HandlerTimeoutError)
