@@ -121,7 +121,7 @@ class AgentPool:
         self._closing = False
         self._next_id = 0
         self._running = 0
-        self._live: dict[int, Agent] = {}
+        self._live = 0  # agents alive (a count: the lanes and tasks hold the agents)
         self._live_spawn_sum = 0.0  # sum of spawned_at over live agents, seconds
         self._started_at = self.clock.now()
         self._agent_seconds = 0.0  # of ended agents
@@ -216,7 +216,9 @@ class AgentPool:
     def _try_submit(self, spec: AgentSpec, payload: Any) -> asyncio.Future[ItemOutcome] | None:
         if self._closing:
             raise PoolClosedError("the agent pool is closed")
-        lane = self._lane(spec)
+        lane = self._lanes.get(spec.role)
+        if lane is None or lane.spec is not spec:
+            lane = self._lane(spec)
         future = asyncio.get_running_loop().create_future()
         if lane.waiting or lane.active >= lane.limit or self._running >= self.settings.max_running:
             if len(lane.waiting) >= self.settings.queue_bound:
@@ -495,7 +497,10 @@ class AgentPool:
                 follow: Agent | None = None
             else:
                 follow = agent
-            self._then(lane, agent if flush else None, self._serve_next, lane, follow)
+            if flush:
+                self._then(lane, agent, self._serve_next, lane, follow)
+            else:
+                self._serve_next(lane, follow)
             return
         # the handler crashed or hung: its agent is gone (its earlier memories are flushed)
         ids = (*task.ids, agent.agent_id)
@@ -632,11 +637,11 @@ class AgentPool:
         agent = Agent(self._next_id, lane.spec.role, memories, now, now, now + lane.ttl_s)
         if not self._live:
             self._zero.clear()
-        self._live[agent.agent_id] = agent
+        self._live += 1
         self._live_spawn_sum += now
         self._spawns += 1
-        if len(self._live) > self._peak:
-            self._peak = len(self._live)
+        if self._live > self._peak:
+            self._peak = self._live
         return agent
 
     def _end_now(self, agent: Agent, reason: EndReason) -> None:
@@ -645,7 +650,7 @@ class AgentPool:
             return
         agent.state = AgentState.ENDED
         now = self.clock.now()
-        del self._live[agent.agent_id]
+        self._live -= 1
         self._live_spawn_sum -= agent.spawned_at
         self._agent_seconds += now - agent.spawned_at
         self._ended[reason] += 1
@@ -734,7 +739,7 @@ class AgentPool:
     @property
     def live_agents(self) -> int:
         """Agents alive now (busy or idle)."""
-        return len(self._live)
+        return self._live
 
     @property
     def running(self) -> int:
@@ -754,7 +759,7 @@ class AgentPool:
     def account(self) -> PoolAccount:
         """A snapshot of the pool's resource use up to now."""
         now = self.clock.now()
-        live = len(self._live)
+        live = self._live
         return PoolAccount(
             span_s=now - self._started_at,
             agent_seconds=self._agent_seconds + live * now - self._live_spawn_sum,
