@@ -449,7 +449,7 @@ class AgentPool:
             return
         error: SwarmError | None = None
         status = ItemStatus.FAILED
-        if timed_out:
+        if task.cancelled():  # by its deadline (a handler that caught that and returned, did)
             status = ItemStatus.TIMED_OUT
             error = HandlerTimeoutError(
                 f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"

@@ -96,3 +96,17 @@ async def test_closing_the_pool_while_a_handler_waits_is_not_a_timeout() -> None
     outcome = await future
     assert outcome.status is ItemStatus.REJECTED  # cancelled, not TIMED_OUT
     await pool.aclose()
+
+
+async def test_a_handler_that_absorbs_its_timeout_and_returns_keeps_its_result() -> None:
+    async def stubborn(ctx: AgentContext, payload: int) -> int:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:  # cleans up and answers anyway, as asyncio.timeout allows
+            return -payload
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_attempts=1), auto_reap=False)
+    outcome = await pool.submit_nowait(AgentSpec("stubborn", stubborn, timeout_s=0.01), 3)
+    await pool.aclose()
+    assert outcome.status is ItemStatus.OK and outcome.value == -3
