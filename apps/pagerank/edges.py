@@ -8,6 +8,9 @@ names the column and the row (0-based, counted over the whole list).
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +272,30 @@ class CsvEdges:
                     yield _batch_chunk(batch, offset, self.weighted, self.n_nodes)
                     offset += batch.num_rows
         except pa.ArrowInvalid as err:
-            raise EdgeInputError(f"{self.path}: {err}") from err
+            raise EdgeInputError(f"{self.path}: {self._locate(err)}") from err
+
+    def _locate(self, err: pa.ArrowInvalid) -> str:
+        """Arrow's conversion error, with the first row whose value does not convert named
+        (Arrow names the column and value only): read again, on this error path only."""
+        match = re.search(
+            r"column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'", str(err)
+        )
+        if match is None:
+            return str(err)
+        column, kind, value = int(match.group(1)), match.group(2), match.group(3)
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        with opener(self.path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
+            rows = csv.reader(fh)
+            header = next(rows, [])
+            name = header[column] if column < len(header) else f"#{column}"
+            for row_index, row in enumerate(rows):
+                if column < len(row) and row[column] == value:
+                    want = "a whole-number node id" if kind == "int64" else "a number"
+                    return (
+                        f"column {name!r}, row {row_index} (line {rows.line_num}): "
+                        f"{value!r} is not {want}"
+                    )
+        return f"column {name!r}: {value!r} does not convert to {kind}"
 
     def describe(self) -> str:
         """The path."""

@@ -82,8 +82,14 @@ def test_file_errors_name_the_problem(tmp_path: Path) -> None:
         build_partitions(open_edges(nulls), tmp_path / "g", 2)
     csv = tmp_path / "e.csv"
     csv.write_text("src,dst,weight\n0,1,1.0\n1,x,2.0\n")
-    with pytest.raises(EdgeInputError, match=r"e\.csv"):
+    with pytest.raises(EdgeInputError, match=r"e\.csv: column 'dst', row 1 \(line 3\): 'x'"):
         build_partitions(open_edges(csv), tmp_path / "g", 2)
+    floats = tmp_path / "f.csv"  # ids written as floats, e.g. by a pandas column that had NaN
+    floats.write_text("src,dst\n0,1\n1,2\n" + "2,0\n" * 5 + '"2.0",1\n')
+    with pytest.raises(
+        EdgeInputError, match=r"column 'src', row 7 \(line 9\): '2\.0' is not a whole"
+    ):
+        build_partitions(open_edges(floats), tmp_path / "g", 2)
     with pytest.raises(GraphFormatError, match="not a partitioned graph"):
         PartitionedGraph(tmp_path / "missing")
 
