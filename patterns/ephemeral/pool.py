@@ -116,6 +116,7 @@ class AgentPool:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settle_cb = self._settle  # one bound method for every task's done callback
         self._reaper: asyncio.Task[None] | None = None
+        self._reaper_sleeping = False  # the reaper waits between passes (safe to cancel)
         self._process: ProcessRunner | None = None
         self._deadlines: Deadlines | None = None  # handler timeouts, made on first use
         self._closing = False
@@ -156,8 +157,8 @@ class AgentPool:
 
     async def join(self) -> None:
         """Wait until every accepted work item has ended."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._tasks:  # asyncio.wait: a cancelled join() cancels no work item
+            await asyncio.wait(list(self._tasks))
 
     async def aclose(self) -> PoolAccount:
         """Stop accepting work, finish what was accepted, end every agent (flushing memories).
@@ -167,11 +168,12 @@ class AgentPool:
         """
         self._closing = True
         await self.join()
-        if self._reaper is not None:
-            self._reaper.cancel()
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:
+            if self._reaper_sleeping:  # else it is reaping: it returns once that is written
+                reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
-            self._reaper = None
+                await reaper
         for lane in self._lanes.values():
             idle, lane.idle = lane.idle, []
             for agent in idle:
@@ -369,8 +371,11 @@ class AgentPool:
         # would copy one more
         if coro is not None:
             task = _Attempt(coro, loop=loop, context=context)
-            deadlines = self._deadlines or self._new_deadlines()
-            task.slot = deadlines.arm(task, lane.timeout_s)
+            deadlines = self._deadlines
+            if deadlines is None or deadlines.loop is not loop:
+                deadlines = self._new_deadlines()
+            deadlines.arm_soon(task, lane.timeout_s)  # from when the loop starts it
+            task.slot = None
             task.started = now
         else:
             task = _Attempt(self._attempt(lane, payload), loop=loop, context=context)
@@ -402,66 +407,61 @@ class AgentPool:
             return await self._call_in_process(lane, agent, payload)
         value = spec.handler(agent, payload)
         if inspect.isawaitable(value):
-            deadlines = self._deadlines or self._new_deadlines()
+            deadlines = self._deadlines
+            if deadlines is None or deadlines.loop is not task.get_loop():
+                deadlines = self._new_deadlines()
             task.slot = deadlines.arm(task, lane.timeout_s)
             value = await value
         return value
 
     def _settle(self, task: _Attempt) -> None:
-        """A handler call ended: settle its item, retry it, or serve the lane's next item."""
+        """A handler call ended: settle its item, then retry it or serve the lane's next item."""
         self._tasks.discard(task)
-        lane, future = task.lane, task.future
         try:
-            self._settle_attempt(task)
-        except Exception as err:  # a bug of the pool: fail the item, keep the slot going
-            self._finish(
-                future,
-                ItemOutcome(
-                    ItemStatus.FAILED,
-                    None,
-                    HandlerError(
-                        f"agent pool failed settling an item of role {lane.spec.role!r}: {err!r}"
-                    ),
-                    task.attempt,
-                    task.ids,
-                ),
-            )
-            self._release(lane)
+            step, *args = self._outcome(task)
+        except Exception as err:  # a bug of the pool, or a result check that raised
+            step, *args = self._settle_failed(task, err)
+        step(*args)
 
-    def _settle_attempt(self, task: _Attempt) -> None:
+    def _outcome(self, task: _Attempt) -> tuple[Any, ...]:
+        """Account one ended handler call and settle its item's future unless it is retried.
+
+        Returns:
+            What the slot does next: ``(step, *args)``, run by :meth:`_settle`.
+        """
         lane, agent, future, attempt = task.lane, task.agent, task.future, task.attempt
         spec = lane.spec
-        timed_out = (
-            task.slot is not None
-            and self._deadlines is not None
-            and (self._deadlines.disarm(task, task.slot))
-        )
-        if task.cancelled() and not timed_out:  # cancelled from outside: the loop is closing
-            if not future.done():
-                future.set_result(
-                    ItemOutcome(ItemStatus.REJECTED, error=PoolClosedError("cancelled"))
-                )
-            if agent is not None and agent.state is not AgentState.ENDED:
-                self._lost += len(agent.pending)
-                agent.pending = ()
-                self._end_now(agent, EndReason.CLOSED)
-            self._release(lane)
-            return
+        deadlines = self._deadlines
+        timed_out = deadlines is not None and deadlines.disarm(task, task.slot)
         error: SwarmError | None = None
         status = ItemStatus.FAILED
-        if task.cancelled():  # by its deadline (a handler that caught that and returned, did)
-            status = ItemStatus.TIMED_OUT
-            error = HandlerTimeoutError(
-                f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
-            )
+        if task.cancelled():
+            if timed_out:
+                status = ItemStatus.TIMED_OUT
+                error = HandlerTimeoutError(
+                    f"handler of role {spec.role!r} ran past its timeout of {lane.timeout_s} s"
+                )
+            elif task.cancelling():  # the task was cancelled: the loop (or its owner) ends it
+                if not future.done():
+                    self._rejected += 1
+                    future.set_result(
+                        ItemOutcome(ItemStatus.REJECTED, error=PoolClosedError("cancelled"))
+                    )
+                if agent is not None and agent.state is not AgentState.ENDED:
+                    self._lost += len(agent.pending)
+                    agent.pending = ()
+                    self._end_now(agent, EndReason.CLOSED)
+                return (self._serve_next, lane, None)  # queued items still run: none hangs
+            else:  # a CancelledError raised inside the handler (a future it awaited)
+                error = HandlerError(f"handler of role {spec.role!r} was cancelled")
         elif (exc := task.exception()) is not None:
             if agent is None:  # rehydration failed: no agent was spawned, no retry
-                assert isinstance(exc, SwarmError)
+                if not isinstance(exc, SwarmError):
+                    exc = RehydrationError(f"agent of role {spec.role!r}: {exc!r}")
                 self._finish(
                     future, ItemOutcome(ItemStatus.FAILED, None, exc, attempt - 1, task.ids)
                 )
-                self._serve_next(lane, None)
-                return
+                return (self._serve_next, lane, None)
             if isinstance(exc, TimeoutError):  # a worker process's timeout, or the handler's own
                 status = ItemStatus.TIMED_OUT
                 error = HandlerTimeoutError(
@@ -475,7 +475,7 @@ class AgentPool:
         assert agent is not None
         now = self.clock.now()
         self._busy_seconds += now - task.started
-        if error is None:  # the handler returned
+        if error is None:  # the handler returned (also one that absorbed its deadline's cancel)
             value = task.result()
             agent.last_active = now
             agent.items += 1
@@ -493,36 +493,41 @@ class AgentPool:
             flush = len(agent.pending) >= self.settings.flush_batch
             if now >= agent.deadline:
                 self._end_now(agent, EndReason.TTL)
-                flush = bool(agent.pending)
-                follow: Agent | None = None
-            else:
-                follow = agent
+                flush_agent = agent if agent.pending else None
+                return (self._then, lane, flush_agent, self._serve_next, lane, None)
             if flush:
-                self._then(lane, agent, self._serve_next, lane, follow)
-            else:
-                self._serve_next(lane, follow)
-            return
-        # the handler crashed or hung: its agent is gone (its earlier memories are flushed)
+                return (self._then, lane, agent, self._serve_next, lane, agent)
+            return (self._serve_next, lane, agent)
+        # the handler crashed, hung or was cancelled: its agent is gone (its earlier memories
+        # are flushed first)
         ids = (*task.ids, agent.agent_id)
         self._end_now(agent, EndReason.CRASHED)
         flush_agent = agent if agent.pending else None
         if attempt < self.settings.max_attempts:
             self._retries += 1
-            self._then(
-                lane,
-                flush_agent,
-                self._launch,
-                lane,
-                None,
-                task.payload,
-                future,
-                attempt + 1,
-                ids,
-                contextvars.copy_context(),  # the attempt's, running this callback
-            )
-            return
+            # the retry runs in the item's context (with what the failed attempt set in it)
+            context = contextvars.copy_context()
+            retry = (self._launch, lane, None, task.payload, future, attempt + 1, ids, context)
+            return (self._then, lane, flush_agent, *retry)
         self._finish(future, ItemOutcome(status, None, error, attempt, ids))
-        self._then(lane, flush_agent, self._serve_next, lane, None)
+        return (self._then, lane, flush_agent, self._serve_next, lane, None)
+
+    def _settle_failed(self, task: _Attempt, err: Exception) -> tuple[Any, ...]:
+        """Settling raised: fail the item with that error, end its agent, go on serving."""
+        lane, agent = task.lane, task.agent
+        failure = HandlerError(
+            f"agent pool failed settling an item of role {lane.spec.role!r}: {err!r}"
+        )
+        failure.__cause__ = err
+        if not task.future.done():
+            self._finish(
+                task.future, ItemOutcome(ItemStatus.FAILED, None, failure, task.attempt, task.ids)
+            )
+        flush_agent = None
+        if agent is not None and agent.state is not AgentState.ENDED:
+            self._end_now(agent, EndReason.CRASHED)
+            flush_agent = agent if agent.pending else None
+        return (self._then, lane, flush_agent, self._serve_next, lane, None)
 
     def _then(self, lane: _Lane, flush: Agent | None, step: Any, *args: Any) -> None:
         """Run ``step(*args)`` now, or once ``flush``'s buffered memories are written."""
@@ -542,8 +547,20 @@ class AgentPool:
             step(*args)
 
     def _serve_next(self, lane: _Lane, agent: Agent | None) -> None:
-        """Serve the lane's next waiting item on ``agent`` (if any), or free the slot."""
-        work = self._next_work(lane)
+        """Serve the lane's next waiting item on ``agent`` (if any), or free the slot.
+
+        While other lanes wait for the shared ``max_running`` cap, the slot goes to the one
+        that waited longest and this lane queues behind it, so no lane starves the others.
+        """
+        if self._starved and self._starved[0] is not lane and lane.waiting:
+            if self._running >= self.settings.max_running:
+                if lane not in self._starved:
+                    self._starved.append(lane)
+                work = None
+            else:
+                work = self._next_work(lane)
+        else:
+            work = self._next_work(lane)
         if work is not None:
             self._launch(lane, agent, work.payload, work.future, 1, (), work.context)
             return
@@ -622,15 +639,17 @@ class AgentPool:
         """A fresh agent's top-k memories for its first work item."""
         assert spec.namespace is not None and self.memory is not None
         try:
-            found = await self.memory.recall(
-                spec.namespace, spec.query(spec.role, payload), self.settings.rehydrate_top_k
+            found = tuple(
+                await self.memory.recall(
+                    spec.namespace, spec.query(spec.role, payload), self.settings.rehydrate_top_k
+                )
             )
         except Exception as err:
             raise RehydrationError(
                 f"agent of role {spec.role!r} could not recall memories of "
                 f"namespace {spec.namespace!r}: {err}"
             ) from err
-        return tuple(found)
+        return found
 
     def _spawn(self, lane: _Lane, memories: tuple[Any, ...], now: float) -> Agent:
         self._next_id += 1
@@ -676,11 +695,13 @@ class AgentPool:
             return
         try:
             await self.memory.persist(namespace, batch)
-        except Exception:
+        except (Exception, asyncio.CancelledError) as err:
             if agent.state is AgentState.ENDED:
                 self._lost += len(batch)
             else:  # keep them for the next flush
                 agent.pending = batch + agent.pending
+            if isinstance(err, asyncio.CancelledError):
+                raise
             return
         self._flushed += len(batch)
 
@@ -716,18 +737,30 @@ class AgentPool:
             lane.idle = keep
         for _lane, agent, reason in reaped:
             self._end_now(agent, reason)
-        for lane, agent, _ in reaped:
-            if agent.pending:
+        to_flush = [(lane, agent) for lane, agent, _ in reaped if agent.pending]
+        for i, (lane, agent) in enumerate(to_flush):
+            try:
                 await self._flush(lane, agent)
+            except asyncio.CancelledError:
+                for _, rest in to_flush[i + 1 :]:  # ended: nobody else will write them
+                    self._lost += len(rest.pending)
+                    rest.pending = ()
+                raise
         return len(reaped)
 
     async def _reap_forever(self) -> None:
         interval = self.settings.reap_interval_s
-        while True:
+        while not self._closing:
             deadline = self.next_deadline()
             wait = interval if deadline is None else min(interval, deadline - self.clock.now())
             if wait > 0:
-                await asyncio.sleep(wait)
+                self._reaper_sleeping = True
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._reaper_sleeping = False
+            if self._closing:
+                return
             await self.reap()
 
     async def wait_scaled_to_zero(self) -> None:

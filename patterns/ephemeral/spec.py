@@ -135,6 +135,14 @@ class AgentSpec:
             isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
         ):
             raise InvalidSpecError(f"max_concurrency={limit!r} must be a positive integer")
+        if self.result_type is not None:
+            try:
+                isinstance(None, self.result_type)
+            except TypeError as err:
+                raise InvalidSpecError(
+                    f"result_type={self.result_type!r} of role {self.role!r} cannot be checked "
+                    "with isinstance: give a class or a tuple of classes (list, not list[str])"
+                ) from err
         try:
             Isolation(self.isolation)
         except ValueError as err:

@@ -110,3 +110,37 @@ async def test_a_handler_that_absorbs_its_timeout_and_returns_keeps_its_result()
     outcome = await pool.submit_nowait(AgentSpec("stubborn", stubborn, timeout_s=0.01), 3)
     await pool.aclose()
     assert outcome.status is ItemStatus.OK and outcome.value == -3
+
+
+async def test_arm_soon_starts_the_timeout_when_the_loop_gets_round_to_the_task() -> None:
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines(loop, resolution_s=0.001)
+    never: asyncio.Future[None] = loop.create_future()
+
+    async def wait() -> None:
+        await never
+
+    tasks = [asyncio.create_task(wait()) for _ in range(3)]
+    for task in tasks:
+        deadlines.arm_soon(task, 3600.0)
+    assert deadlines.armed() == 3 and not deadlines._slots  # no timer yet: nothing ran
+    await asyncio.sleep(0)  # one pass of the loop arms all three, with one timer
+    assert deadlines.armed() == 3 and len(deadlines._slots) == 1
+    assert [deadlines.disarm(task) for task in tasks] == [False, False, False]
+    assert deadlines.armed() == 0
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_handler_timeout_does_not_count_the_wait_for_a_busy_loop() -> None:
+    async def quick(ctx: AgentContext, payload: int) -> int:
+        await asyncio.sleep(0)
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_attempts=1), auto_reap=False)
+    future = pool.submit_nowait(AgentSpec("quick", quick, timeout_s=0.05), 1)
+    deadlines = pool._deadlines
+    assert deadlines is not None and not deadlines._slots  # armed once the loop starts it
+    assert (await future).status is ItemStatus.OK
+    await pool.aclose()

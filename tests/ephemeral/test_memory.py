@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import Sequence
 
@@ -173,3 +174,39 @@ async def test_persisting_the_same_memories_again_adds_no_duplicates(store: Memo
     assert store.count(namespace=NS) == 2
     await memory.persist(NS, [Memory("saw disk pressure", "note")])  # another kind: kept apart
     assert store.count(namespace=NS) == 3
+
+
+class GatedMemory:
+    """A memory backend whose writes wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.writing = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.stored: list[str] = []
+
+    async def recall(self, namespace: str, query: str, k: int) -> list[Memory]:
+        return []
+
+    async def persist(self, namespace: str, memories: Sequence[Memory]) -> None:
+        self.writing.set()
+        await self.gate.wait()
+        self.stored += [m.text for m in memories]
+
+
+async def test_closing_the_pool_while_the_reaper_writes_loses_no_memory(
+    clock: ManualClock,
+) -> None:
+    memory = GatedMemory()
+    settings = EphemeralSettings(default_max_idle_s=1.0, flush_batch=100)
+    pool = AgentPool(settings, memory=memory, clock=clock)
+    spec = AgentSpec("writer", learn, namespace=NS, max_concurrency=2)
+    await pool.map(spec, ["one", "two"])  # two agents, one buffered memory each
+    clock.advance_to(clock.now() + 5.0)  # both idle past max_idle_s
+    pool.start()  # the background reaper reaps both and starts writing
+    await memory.writing.wait()
+    closing = asyncio.create_task(pool.aclose())
+    await asyncio.sleep(0)
+    memory.gate.set()
+    acct = await closing
+    assert sorted(memory.stored) == ["learned: one", "learned: two"]
+    assert (acct.memories_flushed, acct.memories_lost, acct.live_agents) == (2, 0, 0)

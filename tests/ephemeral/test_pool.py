@@ -307,17 +307,92 @@ async def test_a_result_check_that_raises_fails_the_item_and_the_pool_goes_on(
 ) -> None:
     class Picky(type):
         def __instancecheck__(cls, obj: object) -> bool:
-            raise RuntimeError("the check broke")
+            if obj == (1, 1):
+                raise RuntimeError("the check broke")
+            return True
 
-    class Never(metaclass=Picky):
+    class Checked(metaclass=Picky):
         pass
 
-    spec = AgentSpec("picky", echo, result_type=Never)
-    outcome = await pool.submit_nowait(spec, 1)
+    spec = AgentSpec("picky", echo, result_type=Checked, max_concurrency=1)
+    first = pool.submit_nowait(spec, 1)
+    queued = pool.submit_nowait(spec, 2)  # waits for the same slot
+    outcome = await first
     assert outcome.status is ItemStatus.FAILED
     assert isinstance(outcome.error, HandlerError) and "the check broke" in str(outcome.error)
-    assert pool.running == 0  # its slot was freed
-    assert await pool.run(AgentSpec("echo", echo), "x") == (2, "x")
+    assert (await queued).value == (2, 2)  # the lane went on, on a fresh agent
+    assert pool.running == 0 and pool.live_agents == 1  # the first agent ended, not leaked
+    assert pool.account().crashes == 1
+
+
+def test_a_result_type_isinstance_cannot_check_is_refused() -> None:
+    with pytest.raises(InvalidSpecError, match="result_type"):
+        AgentSpec("generic", echo, result_type=list[str])  # type: ignore[arg-type]
+
+
+async def test_a_cancelled_await_inside_a_handler_is_a_crash_and_the_lane_goes_on(
+    pool: AgentPool,
+) -> None:
+    async def awaits_shared(ctx: AgentContext, payload: str) -> str:
+        if payload == "victim" and ctx.agent_id == 1:
+            shared = asyncio.get_running_loop().create_future()
+            shared.cancel()  # another party gave up on what the handler waits for
+            await shared
+        return payload
+
+    spec = AgentSpec("shared", awaits_shared, max_concurrency=1)
+    victim = pool.submit_nowait(spec, "victim")
+    queued = pool.submit_nowait(spec, "next")
+    outcome = await victim
+    assert outcome.status is ItemStatus.OK and outcome.attempts == 2  # retried, as a crash
+    assert (await queued).value == "next"
+    acct = pool.account()
+    assert (acct.crashes, acct.closed, acct.rejected) == (1, 0, 0)
+
+
+async def test_cancelling_a_join_cancels_no_work_item(pool: AgentPool) -> None:
+    gate = Gate()
+    future = pool.submit_nowait(AgentSpec("gated", gate.handler), "kept")
+    waiter = asyncio.create_task(pool.join())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    gate.release.set()
+    assert (await future).value == "kept"
+
+
+async def test_a_lane_waiting_for_the_shared_cap_is_served_in_turn(clock: ManualClock) -> None:
+    order: list[str] = []
+
+    async def note(ctx: AgentContext, payload: str) -> str:
+        await asyncio.sleep(0)
+        order.append(payload)
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_running=1), clock=clock, auto_reap=False)
+    a, b = AgentSpec("a", note), AgentSpec("b", note)
+    futures = [pool.submit_nowait(a, "a0"), pool.submit_nowait(b, "b0")]
+    futures += [pool.submit_nowait(a, f"a{i}") for i in range(1, 6)]
+    await asyncio.gather(*futures)
+    await pool.aclose()
+    assert order.index("b0") == 1  # right after the item running when it came, not after a5
+
+
+def test_a_pool_used_from_a_second_event_loop_keeps_its_timeouts() -> None:
+    async def hang(ctx: AgentContext, payload: int) -> int:
+        await asyncio.Event().wait()
+        return payload
+
+    pool = AgentPool(EphemeralSettings(max_attempts=1), auto_reap=False)
+    spec = AgentSpec("hang", hang, timeout_s=0.01)
+
+    async def once() -> ItemStatus:
+        return (await asyncio.wait_for(pool.submit_nowait(spec, 1), 30.0)).status
+
+    assert asyncio.run(once()) is ItemStatus.TIMED_OUT
+    assert asyncio.run(once()) is ItemStatus.TIMED_OUT  # not armed on the first, closed loop
+    assert (pool.running, pool.live_agents) == (0, 0)
 
 
 async def test_a_handler_raising_timeout_error_itself_counts_as_timed_out(
