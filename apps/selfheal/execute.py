@@ -32,7 +32,7 @@ from apps.k8s.actions import (
 )
 from apps.k8s.cluster import Cluster, Observation
 from apps.k8s.kinds import Kind
-from apps.k8s.objects import name_of
+from apps.k8s.objects import KubeObject, name_of
 from apps.k8s.symptoms import Problem, ProblemKind, find_problems
 from apps.selfheal.changes import seconds_of
 from patterns.core.exceptions import PermanentError, RetryableError
@@ -54,13 +54,36 @@ STRUCTURAL = frozenset(
 )
 
 
+SYNC_WAIT_S = 30.0  # longest wait for the deployment controller to catch up with a spec change
+SYNC_POLL_S = 1.0
+
+
+def _synced_deployment(cluster: Cluster, namespace: str, name: str) -> KubeObject:
+    """The Deployment once its controller has seen its latest spec (``observedGeneration``).
+
+    Its revision annotation is the controller's: read right after a spec change (the
+    rollback of an earlier attempt), it still names the old revision, and undoing to it
+    would bring back the template that was just rolled back. Waits at most
+    ``SYNC_WAIT_S`` seconds of cluster time.
+    """
+    waited = 0.0
+    while True:
+        d = cluster.get(Kind.DEPLOYMENT, name, namespace)
+        generation = int((d.get("metadata") or {}).get("generation", 0) or 0)
+        observed = int((d.get("status") or {}).get("observedGeneration", generation) or 0)
+        if observed >= generation or waited >= SYNC_WAIT_S:
+            return d
+        cluster.wait(SYNC_POLL_S)
+        waited += SYNC_POLL_S
+
+
 def inverse_action(action: Action, cluster: Cluster) -> Action | None:
     """The action that undoes ``action`` on this cluster as it is now (None: irreversible)."""
     if isinstance(
         action,
         RolloutUndo | RestartDeployment | PatchResources | PatchEnv | PatchProbe | PatchScheduling,
     ):
-        d = cluster.get(Kind.DEPLOYMENT, action.name, action.namespace)
+        d = _synced_deployment(cluster, action.namespace, action.name)
         return RolloutUndo(namespace=action.namespace, name=action.name, to_revision=revision_of(d))
     if isinstance(action, ScaleDeployment):
         d = cluster.get(Kind.DEPLOYMENT, action.name, action.namespace)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,10 +104,18 @@ class Case:
         return self.priors.get(tag)
 
     def scope(self) -> set[str]:
-        """Namespaces the verification watches."""
+        """Namespaces the incident touches (its hypotheses' and its signals')."""
         return {h.namespace for h in self.hypotheses if h.namespace} | {
             s.namespace for s in self.incident.signals if s.namespace
         }
+
+    def verify_scope(self, index: int, protected: Collection[str]) -> set[str]:
+        """Namespaces the verification of proposal ``index`` watches: the incident's, less the
+        protected ones other than the proposal's own. The healer may not write there, so a
+        problem it finds there (an add-on crash-looping beside the incident) is not the
+        proposal's to fix, and must not make a right fix look wrong and be rolled back."""
+        own = getattr(self.proposals[index].action, "namespace", "")
+        return {ns for ns in self.scope() if ns == own or ns not in protected}
 
     def trajectory(self, notes: list[str], learned: list[str] | None = None) -> Trajectory:
         """The trajectory as it stands."""
@@ -368,7 +376,8 @@ class Healer:
 
     def execute(self, case: Case, index: int) -> Execution:
         """Step 7: dry run, apply, verify, roll back on failure."""
-        ex = self._execute(case.proposals[index].action, case.scope(), case.baseline)
+        scope = case.verify_scope(index, self.settings.protected_namespaces)
+        ex = self._execute(case.proposals[index].action, scope, case.baseline)
         case.executions.append(ex)
         if ex.dry_run_only:
             case.outcome = Outcome.DRY_RUN

@@ -386,7 +386,11 @@ class Diagnoser:
                 continue
             ref = (change.kind, change.namespace, change.name)
             if ref in related and ref not in found:
-                if change.kind is Kind.DEPLOYMENT and not self.anomaly.get(ref):
+                if (
+                    change.kind is Kind.DEPLOYMENT
+                    and not self.anomaly.get(ref)
+                    and not self._backs_anomalous_service(ref)
+                ):
                     continue
                 if change.fields == ["replicas"] and self._autoscaled(ref):
                     continue  # the autoscaler's own scaling is not a suspect
@@ -400,6 +404,15 @@ class Diagnoser:
             if rollout is not None and rollout.at_s <= onset_s and _significant(rollout):
                 found[ref] = rollout
         return sorted(found.items(), key=lambda kv: (kv[1].at_s, ref_str(kv[0])))
+
+    def _backs_anomalous_service(self, ref: Ref) -> bool:
+        """A Service with an anomaly selects this workload's pods: requests that fail or
+        slow down there are served by them, though no pod crashes or goes unready (a build
+        that answers 5xx, a canary beside a stable workload)."""
+        return any(
+            s[0] is Kind.SERVICE and a > 0 and ref in self.topo.edges.get(s, ())
+            for s, a in self.anomaly.items()
+        )
 
     def _autoscaled(self, ref: Ref) -> bool:
         return any(d[0] is Kind.HORIZONTAL_POD_AUTOSCALER for d in self.topo.edges.get(ref, ()))

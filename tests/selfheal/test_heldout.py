@@ -1,6 +1,6 @@
 """Held-out scenarios: failures written outside the catalog, in other namespaces and shapes.
 
-``tests/selfheal/scenarios/`` holds 17 scenario files written by someone who had not built
+``tests/selfheal/scenarios/`` holds 30 scenario files written by two people who had not built
 the loop, in the catalog's format: cascades across two and three namespaces, a fault in
 another service than the one showing symptoms, two no-action cases, two bad edits of one
 Deployment in a row, node pressure the kubelet holds for its transition period after a right
@@ -224,3 +224,28 @@ def test_every_held_out_scenario_is_healed_safely(name: str, tmp_path: Path) -> 
     broken."""
     result = _healed(name, tmp_path)
     assert result.unsafe == [] and result.invariants_broken == [], (name, result.actions)
+
+
+@pytest.mark.parametrize(
+    ("name", "write"),
+    [
+        ("canary-bad-build-shared-service", "rollout undo deployment/ledger-api-canary"),
+        ("token-errors-readiness-cascade", "rollout undo deployment/token-svc"),
+    ],
+)
+def test_a_release_that_only_answers_errors_is_blamed_through_its_service(
+    name: str, write: str, tmp_path: Path
+) -> None:
+    # its pods run and stay ready: the errors show on the Service that selects them
+    result = _healed(name, tmp_path)
+    assert len(result.actions) == 1 and write in result.actions[0]
+
+
+def test_a_protected_add_on_crashing_beside_the_incident_does_not_undo_a_right_fix(
+    tmp_path: Path,
+) -> None:
+    result = _healed("kube-system-noise-plus-liveness-port", tmp_path)
+    assert result.attempts == 1  # verified, not rolled back because kube-system stayed broken
+    assert all("kube-system" not in a for a in result.actions)
+    pitfalls = [x for t in result.trajectories for x in t.learned if x.startswith("pitfall")]
+    assert pitfalls == []  # the right fix is not remembered as a mistake

@@ -442,3 +442,20 @@ def test_the_vote_summary_names_voters_rule_veto_and_earlier_proposals() -> None
     assert vote_summary(t) == (  # type: ignore[arg-type]
         "2 of 3 voters approve; quorum rule: approved (1 of 2 proposals approved)"
     )
+
+
+def test_the_undo_of_a_write_is_read_once_the_controller_caught_up() -> None:
+    from apps.k8s.actions import revision_of
+    from apps.selfheal.execute import inverse_action
+    from tests.selfheal.helpers import catalog
+
+    sim = SimCluster.from_scenario(catalog()["bad-image-tag"], 0)
+    sim.wait(sim.scenario.ground_truth.detect_at_s)  # the bad image rolled out: revision 2
+    name, ns = "checkout", "shop"
+    sim.apply(RolloutUndo(namespace=ns, name=name, to_revision=1))  # revision 3, template of 1
+    stale = revision_of(sim.get(Kind.DEPLOYMENT, name, ns))
+    undo = inverse_action(RestartDeployment(namespace=ns, name=name), sim)
+    assert isinstance(undo, RolloutUndo)
+    synced = revision_of(sim.get(Kind.DEPLOYMENT, name, ns))
+    assert undo.to_revision == synced == 3  # the template now running, not revision 2
+    assert stale in (2, 3)  # what an immediate read may have said
