@@ -107,6 +107,7 @@ class CaseResult:
     attempts: int
     root_top1: bool
     root_top3: bool
+    ranked_first: str = ""  # the top hypothesis of the incident the ranking is scored on
     invariants_broken: list[str] = field(default_factory=list)
     iteration_wall_ms: list[float] = field(default_factory=list)
     incident_wall_ms: list[float] = field(default_factory=list)
@@ -161,7 +162,16 @@ def judge_case(
         if _desired(sim, kind, ns, name) != before
     ]
     rc = (gt.root_cause.kind.value, gt.root_cause.namespace, gt.root_cause.name)
-    hyps = trajs[0].hypotheses if trajs else []
+    # the ranking is scored on the first incident about the fault: the first whose signals or
+    # hypotheses are in the root cause's namespace (an unrelated incident may come first)
+    about = [
+        t
+        for t in trajs
+        if any(s.namespace == rc[1] for s in t.incident.signals)
+        or any(h.namespace == rc[1] for h in t.hypotheses)
+    ]
+    scored = about[0] if about else trajs[0] if trajs else None
+    hyps = scored.hypotheses if scored is not None else []
     if gt.no_action and not trajs:  # nothing to rank when the loop rightly saw no incident
         hyps = []
     refs = [(h.object_kind, h.namespace, h.name) for h in hyps]
@@ -179,6 +189,7 @@ def judge_case(
         attempts=sum(t.attempts for t in trajs),
         root_top1=bool(refs) and refs[0] == rc,
         root_top3=rc in refs[:3],
+        ranked_first=hyps[0].ref if hyps else "",
         invariants_broken=broken,
         iteration_wall_ms=[w for w in walls if w >= 0],
         incident_wall_ms=[-w for w in walls if w < 0],
@@ -192,7 +203,7 @@ def full_loop_runner(
     faults: HealerFaults | None = None,
     seed: int = 0,
 ) -> Callable[[SimCluster, float], tuple[list[Action], list[Trajectory], list[float]]]:
-    """Run the full loop until it heals (or the horizon).
+    """Run the full loop until it heals and the judge sees the scenario resolved (or the horizon).
 
     Returns the applied actions, the trajectories and each iteration's wall time in
     milliseconds (negated for iterations that handled an incident).
@@ -212,7 +223,10 @@ def full_loop_runner(
                 walls.append(wall if traj is None else -wall)  # negative: an incident was handled
                 if traj is not None:
                     trajs.append(traj)
-                    if traj.outcome == "healed":
+                    # a judged cluster knows when the scenario is resolved: an incident healed
+                    # beside another still open (two faults at once) is not the end of the run
+                    resolved = getattr(sim, "resolved_since", True) is not None
+                    if traj.outcome == "healed" and resolved:
                         break
                 sim.wait(h.settings.poll_interval_s)
         finally:
@@ -255,11 +269,6 @@ def temp_memory() -> Path:
 
 def case_row(r: CaseResult) -> dict[str, Any]:
     """A table row of one run."""
-    top = (
-        r.trajectories[0].hypotheses[0].ref
-        if r.trajectories and r.trajectories[0].hypotheses
-        else ""
-    )
     return {
         "scenario": r.scenario,
         "seed": r.seed,
@@ -267,7 +276,7 @@ def case_row(r: CaseResult) -> dict[str, Any]:
         "healed": r.healed,
         "mttr_s": r.mttr_s,
         "attempts": r.attempts,
-        "root_cause": top,
+        "root_cause": r.ranked_first,
         "top1": r.root_top1,
         "actions": "; ".join(r.actions),
         "unsafe": "; ".join(r.unsafe),

@@ -59,7 +59,7 @@ def _table(rows: list[CaseResult], by_healer: dict[str, list[CaseResult]]) -> st
     for name, rs in sorted(grouped.items()):
         rules = [r for r in by_healer["rules"] if r.scenario == name]
         none = [r for r in by_healer["none"] if r.scenario == name]
-        top = rs[0].trajectories[0].hypotheses[0].ref if rs[0].trajectories else "-"
+        top = rs[0].ranked_first or "-"
         cause = (
             "no action is right"
             if rs[0].no_action

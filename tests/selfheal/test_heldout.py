@@ -1,6 +1,6 @@
 """Held-out scenarios: failures written outside the catalog, in other namespaces and shapes.
 
-``tests/selfheal/scenarios/`` holds 30 scenario files written by two people who had not built
+``tests/selfheal/scenarios/`` holds 31 scenario files written by two people who had not built
 the loop, in the catalog's format: cascades across two and three namespaces, a fault in
 another service than the one showing symptoms, two no-action cases, two bad edits of one
 Deployment in a row, node pressure the kubelet holds for its transition period after a right
@@ -249,3 +249,10 @@ def test_a_protected_add_on_crashing_beside_the_incident_does_not_undo_a_right_f
     assert all("kube-system" not in a for a in result.actions)
     pitfalls = [x for t in result.trajectories for x in t.learned if x.startswith("pitfall")]
     assert pitfalls == []  # the right fix is not remembered as a mistake
+
+
+def test_the_judge_runs_on_while_a_second_incident_is_open(tmp_path: Path) -> None:
+    # two faults in two namespaces at once: healing the first must not end the judged run
+    result = _healed("two-teams-two-incidents", tmp_path)
+    assert {a.split()[2] for a in result.actions} >= {"ads", "mail"}
+    assert result.root_top1  # scored on the incident about the root cause's namespace
