@@ -15,6 +15,7 @@ from typing import Any
 
 from apps.k8s.actions import (
     Action,
+    CordonNode,
     DeletePod,
     DrainNode,
     PatchConfigMap,
@@ -133,6 +134,14 @@ class Proposer:
             return self._selector(ns, name)
         if kind is HypothesisKind.NODE_FAILURE:
             return self._node(name)
+        if kind is HypothesisKind.NODE_CORDONED:
+            return [
+                (
+                    CordonNode(node=name, uncordon=True),
+                    0.8,
+                    "uncordon the node: it is Ready, and pods that need its room cannot schedule",
+                )
+            ]
         if kind is HypothesisKind.CPU_SATURATION:
             return self._cpu(ns, name)
         if kind is HypothesisKind.MEMORY_LIMIT:

@@ -20,6 +20,7 @@ from apps.k8s.kinds import Kind
 from apps.k8s.objects import (
     condition,
     is_node_ready,
+    is_pod_ready,
     meta,
     name_of,
     namespace_of,
@@ -53,6 +54,7 @@ class HypothesisKind(StrEnum):
     CONFIG_CHANGE = "config_change"
     SELECTOR_MISMATCH = "selector_mismatch"
     NODE_FAILURE = "node_failure"
+    NODE_CORDONED = "node_cordoned"  # Ready, but cordoned: pods that need its room stay Pending
     CPU_SATURATION = "cpu_saturation"
     MEMORY_LIMIT = "memory_limit"
     AUTOSCALER_LIMIT = "autoscaler_limit"
@@ -89,6 +91,7 @@ class Diagnoser:
         self.anomaly: dict[Ref, float] = defaultdict(float)
         self.evidence: dict[Ref, list[str]] = defaultdict(list)
         self.cpu_ratio: dict[Ref, float] = {}
+        self.blocked_by_cordon: dict[Ref, Ref] = {}  # workload -> the cordoned node it needs
 
     # anomaly scores ------------------------------------------------------------------------
     def _mark(self, ref: Ref, score: float, why: str) -> None:
@@ -312,6 +315,18 @@ class Diagnoser:
                 word = "config key" if dep[0] is Kind.CONFIG_MAP else "secret key"
                 if dep[2] in msg or word in msg:
                     self._mark(dep, 1.0, f"{reason} of {inv.get('name')}: {msg}")
+        elif reason == "FailedScheduling" and "were unschedulable" in msg:
+            cordoned = [
+                n
+                for n in self.topo.obs.of(Kind.NODE)
+                if (n.get("spec") or {}).get("unschedulable") and is_node_ready(n)
+            ]
+            owner = self.topo.owner_of_pod.get((ns, str(inv.get("name"))))
+            for node in cordoned:
+                nref = (Kind.NODE, "", name_of(node))
+                self._mark(nref, 1.0, f"cordoned while Ready; {inv.get('name')}: {msg}")
+                if owner is not None:
+                    self.blocked_by_cordon[owner] = nref
         elif reason == "FailedCreate" and "exceeded quota" in msg:
             m = _QUOTA_RE.search(msg)
             if m:
@@ -338,6 +353,11 @@ class Diagnoser:
             bonus = 0.5 * (1.0 - 0.15 * order[ref])
             scores[ref] = scores.get(ref, 0.0) + max(bonus, 0.2)
             self.evidence[ref].append(change.describe())
+        for dref, nref in self.blocked_by_cordon.items():
+            # a rollout whose pods only wait for room a cordoned node holds is held up, not
+            # bad: its change explains less than the cordon does
+            if dref in scores and nref in scores and self._only_unscheduled(dref):
+                scores[dref] = min(scores[dref], 0.9 * scores[nref])
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], ref_str(kv[0])))
         out: list[Hypothesis] = []
         changed = dict(suspects)
@@ -405,6 +425,17 @@ class Diagnoser:
                 found[ref] = rollout
         return sorted(found.items(), key=lambda kv: (kv[1].at_s, ref_str(kv[0])))
 
+    def _only_unscheduled(self, dref: Ref) -> bool:
+        """Every pod of the workload that is not running and ready is waiting to be scheduled
+        (no crash, no image or config error, no failing probe)."""
+        for pod in self.topo.pods_of.get(dref, []):
+            status = pod.get("status") or {}
+            if status.get("phase") == "Running" and is_pod_ready(pod):
+                continue
+            if status.get("phase") != "Pending" or (pod.get("spec") or {}).get("nodeName"):
+                return False
+        return True
+
     def _backs_anomalous_service(self, ref: Ref) -> bool:
         """A Service with an anomaly selects this workload's pods: requests that fail or
         slow down there are served by them, though no pod crashes or goes unready (a build
@@ -446,6 +477,13 @@ class Diagnoser:
                 else HypothesisKind.UNKNOWN
             )
         if kind is Kind.NODE:
+            node = self.topo.objects.get(ref)
+            if (
+                node is not None
+                and is_node_ready(node)
+                and (node.get("spec") or {}).get("unschedulable")
+            ):
+                return HypothesisKind.NODE_CORDONED
             return HypothesisKind.NODE_FAILURE
         if kind is Kind.HORIZONTAL_POD_AUTOSCALER:
             return HypothesisKind.AUTOSCALER_LIMIT

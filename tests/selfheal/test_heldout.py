@@ -1,6 +1,6 @@
 """Held-out scenarios: failures written outside the catalog, in other namespaces and shapes.
 
-``tests/selfheal/scenarios/`` holds 31 scenario files written by two people who had not built
+``tests/selfheal/scenarios/`` holds 32 scenario files written by two people who had not built
 the loop, in the catalog's format: cascades across two and three namespaces, a fault in
 another service than the one showing symptoms, two no-action cases, two bad edits of one
 Deployment in a row, node pressure the kubelet holds for its transition period after a right
@@ -256,3 +256,9 @@ def test_the_judge_runs_on_while_a_second_incident_is_open(tmp_path: Path) -> No
     result = _healed("two-teams-two-incidents", tmp_path)
     assert {a.split()[2] for a in result.actions} >= {"ads", "mail"}
     assert result.root_top1  # scored on the incident about the root cause's namespace
+
+
+def test_a_forgotten_cordon_is_undone_not_the_release_it_holds_up(tmp_path: Path) -> None:
+    result = _healed("forgotten-cordon-blocks-rollout", tmp_path)
+    assert result.actions == ["kubectl uncordon pool-a-2"]
+    assert result.root_top1
