@@ -65,6 +65,9 @@ class HypothesisKind(StrEnum):
 
 
 BATCH_SHARE = 0.25  # a Job holding this share of an exhausted quota is a suspect
+NODE_CPU_BUSY = 0.9  # a node using this share of its allocatable CPU is out of CPU
+NOISY_OVER_REQUEST = 2.0  # a pod using this many times its CPU request is bursting
+NOISY_NODE_SHARE = 0.25  # ... and this share of its node's CPU is a noisy neighbour
 _QUOTA_RE = re.compile(r"exceeded quota: ([a-z0-9.-]+)")
 _CM_KEY_RE = re.compile(r'configmap "?([a-z0-9.-]+)"? .*key|non-existent config key')
 
@@ -215,12 +218,64 @@ class Diagnoser:
             self._event(ev)
         self._dependencies_without_endpoints()
         self._batch_contention()
+        self._node_contention(usage, svc_bad)
         for ref, svc in topo.services.items():
             selector = (svc.get("spec") or {}).get("selector")
             if not selector or not self.anomaly.get(ref):
                 continue
             if not any(d[0] is Kind.DEPLOYMENT for d in topo.edges.get(ref, ())):
                 self._mark(ref, 1.0, f"selector {selector} selects no workload")
+
+    def _node_contention(
+        self, usage: dict[tuple[str, str], dict[str, float]], svc_bad: dict[Ref, float]
+    ) -> None:
+        """A workload bursting far above its CPU request on a node that is out of CPU, beside a
+        degraded service's pods, is a suspect (a noisy neighbour): requests are what the
+        scheduler packs by, so a pod that uses several times its request takes the CPU its
+        neighbours were promised, whatever namespace it runs in."""
+        topo = self.topo
+        alloc: dict[str, float] = {}
+        for n in topo.obs.of(Kind.NODE):
+            st = n.get("status") or {}
+            cpu = (st.get("allocatable") or {}).get("cpu") or (st.get("capacity") or {}).get("cpu")
+            if cpu:
+                alloc[name_of(n)] = cpu_millicores(cpu)
+        hurt = {
+            dref
+            for dref in topo.deployments
+            if self.anomaly.get(dref) or any(svc_bad.get(sv) for sv in topo.services_of(dref))
+        }
+        on_node: dict[str, list[tuple[Ref | None, str, float, float]]] = defaultdict(list)
+        for pod in topo.obs.of(Kind.POD):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if not node or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            ns, name = namespace_of(pod), name_of(pod)
+            used = sum(usage.get((ns, name), {}).values())
+            requested = sum(
+                cpu_millicores(((c.get("resources") or {}).get("requests") or {}).get("cpu"))
+                for c in (pod.get("spec") or {}).get("containers") or []
+            )
+            on_node[node].append((topo.owner_of_pod.get((ns, name)), name, used, requested))
+        for node, pods in sorted(on_node.items()):
+            cap = alloc.get(node, 0.0)
+            busy = sum(used for _, _, used, _ in pods)
+            victims = sorted({o for o, *_ in pods if o in hurt}, key=ref_str)
+            if not cap or busy < NODE_CPU_BUSY * cap or not victims:
+                continue
+            for owner, name, used, requested in pods:
+                if owner is None or owner in hurt:
+                    continue
+                if (
+                    used >= NOISY_OVER_REQUEST * max(requested, 1.0)
+                    and used >= NOISY_NODE_SHARE * cap
+                ):
+                    self._mark(
+                        owner,
+                        min(1.0, 0.4 + used / cap),
+                        f"pod {name} burns {used:.0f}m CPU (requests {requested:.0f}m) on node "
+                        f"{node}, {busy / cap:.0%} busy, beside {ref_str(victims[0])}",
+                    )
 
     def _batch_contention(self) -> None:
         """A Job whose running pods hold a large share of an exhausted quota is a suspect."""
@@ -498,7 +553,7 @@ class Diagnoser:
         if kind is Kind.JOB:
             return (
                 HypothesisKind.BATCH_CONTENTION
-                if "running pods hold" in ev
+                if "running pods hold" in ev or " CPU (requests " in ev
                 else HypothesisKind.UNKNOWN
             )
         return HypothesisKind.UNKNOWN

@@ -1,6 +1,6 @@
 """Held-out scenarios: failures written outside the catalog, in other namespaces and shapes.
 
-``tests/selfheal/scenarios/`` holds 32 scenario files written by two people who had not built
+``tests/selfheal/scenarios/`` holds 33 scenario files written by two people who had not built
 the loop, in the catalog's format: cascades across two and three namespaces, a fault in
 another service than the one showing symptoms, two no-action cases, two bad edits of one
 Deployment in a row, node pressure the kubelet holds for its transition period after a right
@@ -262,3 +262,10 @@ def test_a_forgotten_cordon_is_undone_not_the_release_it_holds_up(tmp_path: Path
     result = _healed("forgotten-cordon-blocks-rollout", tmp_path)
     assert result.actions == ["kubectl uncordon pool-a-2"]
     assert result.root_top1
+
+
+def test_a_job_bursting_far_above_its_cpu_request_is_the_noisy_neighbour(tmp_path: Path) -> None:
+    # the starved API is in another namespace and uses 12% of its own limit: no throttling
+    result = _healed("batch-noisy-neighbour-cpu", tmp_path)
+    assert len(result.actions) == 1 and "job/nightly-rollup" in result.actions[0]
+    assert "suspend" in result.actions[0] and result.root_top1
