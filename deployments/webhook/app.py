@@ -1,11 +1,15 @@
 """The webhook receiver: an ASGI app (Starlette) that turns alerts into healing runs.
 
 Every request is checked in this order, cheapest first, and answered with one status:
-429 (rate limit, with Retry-After), 503 (too much in flight), 415 (not JSON), 413 (too
-large), 401 (bad or missing authentication, no detail), 400 (malformed JSON), 422
-(schema: the message names the field), then 202 (accepted, with the event or flow-run
-id), 200 (a re-sent alert group: nothing new is started) or 503 (Prefect unreachable
-after retries: Alertmanager will retry).
+429 (rate limit, with Retry-After), 401 (bad or missing authentication, no detail: the
+bearer token and the signature's date from the headers, the signature's MAC once the
+body is read), 415 (not JSON), 413 (too large), 503 (too much in flight: only
+authenticated requests count), 400 (malformed JSON), 422 (not a JSON object, or the
+schema: the message names the field), then 202 (accepted, with the event or flow-run
+id), 200 (a re-send whose firing alerts were all acted on already: nothing new is
+started), 503 (Prefect unreachable after retries, or the deployment missing:
+Alertmanager will retry) or 500 (the run could not be started for another reason; a
+retry acts). Whenever no run was started, the alerts' claim is released.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from apps.selfheal.alerts import parse_alert_as
+from apps.selfheal.alerts import AlertHint, validate_alert_as
 from apps.selfheal.exceptions import InvalidAlertError
 from deployments.webhook.guards import (
     SIGNATURE_HEADER,
@@ -30,9 +34,14 @@ from deployments.webhook.guards import (
     RateLimiter,
     check_bearer,
     check_signature,
+    signature_fresh,
 )
 from deployments.webhook.settings import WebhookSettings
-from deployments.webhook.trigger import Trigger, TriggerUnavailableError
+from deployments.webhook.trigger import (
+    DeploymentNotFoundError,
+    Trigger,
+    TriggerUnavailableError,
+)
 
 log = logging.getLogger("swarmkit.webhook")
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -46,6 +55,8 @@ class Metrics:
         self.buckets = [0] * len(LATENCY_BUCKETS_S)
         self.count = 0
         self.total_s = 0.0
+        self.alerts_dropped = 0
+        self.annotations_truncated = 0
 
     def observe(self, outcome: str, seconds: float) -> None:
         self.outcomes[outcome] += 1
@@ -76,6 +87,12 @@ class Metrics:
             f'swarmkit_webhook_latency_seconds_bucket{{le="+Inf"}} {self.count}',
             f"swarmkit_webhook_latency_seconds_sum {self.total_s:.6f}",
             f"swarmkit_webhook_latency_seconds_count {self.count}",
+            "# HELP swarmkit_webhook_alerts_dropped_total Alerts past MAX_ALERTS left out.",
+            "# TYPE swarmkit_webhook_alerts_dropped_total counter",
+            f"swarmkit_webhook_alerts_dropped_total {self.alerts_dropped}",
+            "# HELP swarmkit_webhook_annotations_truncated_total Annotations cut to 16 KiB.",
+            "# TYPE swarmkit_webhook_annotations_truncated_total counter",
+            f"swarmkit_webhook_annotations_truncated_total {self.annotations_truncated}",
         ]
         return "\n".join(lines) + "\n"
 
@@ -102,6 +119,7 @@ class Receiver:
         self.metrics = Metrics()
 
     def authenticated(self, request: Request, body: bytes) -> bool:
+        """Whether the request carries a valid signature of ``body`` or the bearer token."""
         if self._secret and request.headers.get(SIGNATURE_HEADER) is not None:
             return check_signature(
                 self._secret,
@@ -114,10 +132,28 @@ class Receiver:
             return check_bearer(self._token, request.headers.get("authorization"))
         return False
 
+    def _header_auth(self, request: Request) -> Literal["bearer", "signature"] | None:
+        """Authentication from the headers alone, before the body is read.
+
+        ``"bearer"``: authenticated; ``"signature"``: a fresh signature header whose MAC
+        is checked once the body is read; None: refused.
+        """
+        header = request.headers.get(SIGNATURE_HEADER)
+        if self._secret and header is not None:
+            fresh = signature_fresh(header, time.time(), self.settings.max_skew_s)
+            return "signature" if fresh else None
+        if self._token and check_bearer(self._token, request.headers.get("authorization")):
+            return "bearer"
+        return None
+
     async def handle(self, request: Request, kind: Literal["alertmanager", "generic"]) -> Response:
         start = time.perf_counter()
         source = request.client.host if request.client else "unknown"
-        response, outcome = await self._handle(request, kind, source)
+        try:
+            response, outcome = await self._handle(request, kind, source)
+        except Exception:  # a bug: logged with its traceback here, a short answer to the caller
+            log.exception("unexpected error on %s from %s", request.url.path, source)
+            response, outcome = _error(500, "internal error; see the receiver's log"), "error"
         elapsed = time.perf_counter() - start
         self.metrics.observe(outcome, elapsed)
         log.info(
@@ -140,20 +176,9 @@ class Receiver:
             return _error(
                 429, "rate limit exceeded", {"Retry-After": str(max(1, int(wait + 0.999)))}
             ), "rejected_rate_limit"
-        if self.in_flight >= s.max_in_flight:
-            return _error(
-                503, "too many requests in flight", {"Retry-After": "1"}
-            ), "rejected_saturated"
-        self.in_flight += 1
-        try:
-            return await self._guarded(request, kind)
-        finally:
-            self.in_flight -= 1
-
-    async def _guarded(
-        self, request: Request, kind: Literal["alertmanager", "generic"]
-    ) -> tuple[Response, str]:
-        s = self.settings
+        auth = self._header_auth(request)
+        if auth is None:
+            return _error(401, "unauthorized"), "rejected_auth"
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             return _error(415, "content type must be application/json"), "rejected_content_type"
@@ -161,23 +186,54 @@ class Receiver:
         if declared is not None and declared.isdigit() and int(declared) > s.max_body_bytes:
             return _error(413, f"body larger than {s.max_body_bytes} bytes"), "rejected_too_large"
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > s.max_body_bytes:
-                return _error(
-                    413, f"body larger than {s.max_body_bytes} bytes"
-                ), "rejected_too_large"
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > s.max_body_bytes:
+                    return _error(
+                        413, f"body larger than {s.max_body_bytes} bytes"
+                    ), "rejected_too_large"
+        except ClientDisconnect:
+            return _error(400, "the client went away"), "client_disconnected"
         raw = bytes(body)
-        if not self.authenticated(request, raw):
+        if auth == "signature" and not self.authenticated(request, raw):
             return _error(401, "unauthorized"), "rejected_auth"
+        # only authenticated requests count against MAX_IN_FLIGHT
+        if self.in_flight >= s.max_in_flight:
+            return _error(
+                503, "too many requests in flight", {"Retry-After": "1"}
+            ), "rejected_saturated"
+        self.in_flight += 1
+        try:
+            return await self._process(raw, kind)
+        finally:
+            self.in_flight -= 1
+
+    async def _process(
+        self, raw: bytes, kind: Literal["alertmanager", "generic"]
+    ) -> tuple[Response, str]:
+        s = self.settings
         try:
             payload = json.loads(raw)
+        except RecursionError:
+            return _error(400, "body is not valid JSON: it nests too deeply"), "rejected_malformed"
         except ValueError:
             return _error(400, "body is not valid JSON"), "rejected_malformed"
         try:
-            hint = parse_alert_as(kind, payload)
+            alert = validate_alert_as(kind, payload, s.max_alerts)
         except InvalidAlertError as err:
             return _error(422, str(err)), "rejected_schema"
+        hint = alert.hint
+        if hint.dropped or hint.truncated:
+            self.metrics.alerts_dropped += hint.dropped
+            self.metrics.annotations_truncated += hint.truncated
+            log.warning(
+                "alert group %s: %d alerts past MAX_ALERTS=%d dropped, %d annotations cut",
+                hint.group_key[:12],
+                hint.dropped,
+                s.max_alerts,
+                hint.truncated,
+            )
         if hint.firing == 0:
             log.info(
                 "resolved alert group %s recorded (%d resolved)", hint.group_key[:12], hint.resolved
@@ -185,23 +241,48 @@ class Receiver:
             return JSONResponse(
                 {"status": "recorded", "triggered": False, "resolved": hint.resolved}, 202
             ), "recorded_resolved"
-        prior = self.deduper.claim(hint.group_key)
-        if prior is not None:
+        ttl = s.dedup_ttl_s if hint.keyed_by_start else s.generic_window_s
+        claimed, prior = self.deduper.claim_all(hint.alert_keys, ttl_s=ttl)
+        if not claimed:
             return JSONResponse(
                 {"status": "duplicate", self.trigger.kind: prior or None}, 200
             ), "duplicate"
         try:
-            ident = await self.trigger.fire(hint, payload)
-        except TriggerUnavailableError as err:
-            self.deduper.release(hint.group_key)
-            log.warning("alert group %s not triggered: %s", hint.group_key[:12], err)
+            ident = await self.trigger.fire(hint, alert.payload)
+        except BaseException as err:  # whatever failed, no run was started: a retry must act
+            self.deduper.release(claimed)
+            if not isinstance(err, Exception):
+                raise
+            return self._trigger_failed(hint, err)
+        self.deduper.record(claimed, ident)
+        answer: dict[str, object] = {
+            "status": "accepted",
+            self.trigger.kind: ident,
+            "namespaces": hint.namespaces,
+        }
+        if hint.dropped:
+            answer["dropped"] = hint.dropped
+        return JSONResponse(answer, 202), "accepted"
+
+    def _trigger_failed(self, hint: AlertHint, err: Exception) -> tuple[Response, str]:
+        group = hint.group_key[:12]
+        if isinstance(err, DeploymentNotFoundError):
+            log.error("alert group %s not triggered: %s", group, err)
+            return _error(
+                503,
+                f"deployment {err.deployment!r} does not exist on the Prefect server; deploy it "
+                "or set SWARMKIT_WEBHOOK__DEPLOYMENT (retry later)",
+                {"Retry-After": "30"},
+            ), "misconfigured"
+        if isinstance(err, TriggerUnavailableError):
+            log.warning("alert group %s not triggered: %s", group, err)
             return _error(
                 503, "the orchestrator is unavailable; retry later", {"Retry-After": "5"}
             ), "unavailable"
-        self.deduper.record(hint.group_key, ident)
-        return JSONResponse(
-            {"status": "accepted", self.trigger.kind: ident, "namespaces": hint.namespaces}, 202
-        ), "accepted"
+        log.error("alert group %s not triggered", group, exc_info=err)
+        return _error(
+            500, f"the healing run could not be started ({type(err).__name__}); retry later"
+        ), "trigger_error"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

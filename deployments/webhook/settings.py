@@ -19,7 +19,11 @@ class WebhookSettings(BaseModel):
     """The HTTP receiver that turns alerts into healing runs."""
 
     host: str = Field(
-        "127.0.0.1", min_length=1, max_length=253, description="Interface to listen on."
+        "127.0.0.1",
+        min_length=1,
+        max_length=253,
+        description="Interface to listen on: 127.0.0.1 takes local callers only; 0.0.0.0 (or the "
+        "host's address) lets an Alertmanager on another host reach it.",
     )
     port: int = Field(8088, ge=1, le=65535, description="TCP port to listen on.")
     token: SecretStr | None = Field(
@@ -46,17 +50,39 @@ class WebhookSettings(BaseModel):
     )
     burst: int = Field(100, ge=1, le=100000, description="Requests a source may send at once.")
     max_in_flight: int = Field(
-        64, ge=1, le=10000, description="Requests handled at once; more get 503 (no queue)."
+        64,
+        ge=1,
+        le=10000,
+        description="Authenticated requests handled at once; more get 503 (no queue).",
     )
     dedup_ttl_s: float = Field(
-        86400.0, gt=0, le=30 * 86400, description="How long an alert group is remembered."
+        86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="How long an alert (labels or fingerprint + startsAt) is remembered: a re-send "
+        "of only remembered firing alerts starts nothing.",
+    )
+    generic_window_s: float = Field(
+        300.0,
+        gt=0,
+        le=30 * 86400,
+        description="A generic alert without startsAt repeated within this window is a duplicate; "
+        "after it, a new occurrence.",
+    )
+    max_alerts: int = Field(
+        1000,
+        ge=1,
+        le=10000,
+        description="Alerts of one notification acted on; the rest are dropped, counted in "
+        "truncatedAlerts and /metrics (every (namespace, alertname) keeps one).",
     )
     mode: TriggerMode = Field(TriggerMode.EVENT, description="'event' or 'run-deployment'.")
     deployment: str = Field(
         "self-healing/self-healing",
         min_length=3,
         max_length=512,
-        description="Deployment run in 'run-deployment' mode (flow-name/deployment-name).",
+        pattern=r"^[^/\s]+/[^/\s]+$|^[0-9a-fA-F-]{36}$",
+        description="Deployment run in 'run-deployment' mode (flow-name/deployment-name, or its id).",
     )
     prefect_attempts: int = Field(
         4, ge=1, le=20, description="Tries to reach the Prefect server before answering 503."

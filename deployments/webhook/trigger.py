@@ -16,8 +16,21 @@ EVENT_NAME = "swarmkit.alert.firing"
 RESOURCE_PREFIX = "swarmkit.alert."
 
 
-class TriggerUnavailableError(Exception):
-    """The Prefect server could not be reached after the configured tries."""
+class TriggerError(Exception):
+    """The healing run could not be started (the receiver releases the alert's claim)."""
+
+
+class TriggerUnavailableError(TriggerError):
+    """The Prefect server could not be reached after the configured tries, or refused the request."""
+
+
+class DeploymentNotFoundError(TriggerError):
+    """The deployment to run does not exist on the Prefect server (a configuration error)."""
+
+    def __init__(self, deployment: str, api_url: str | None = None) -> None:
+        where = f" at {api_url}" if api_url else ""
+        super().__init__(f"deployment {deployment!r} not found on the Prefect server{where}")
+        self.deployment = deployment
 
 
 class Trigger(Protocol):
@@ -119,7 +132,7 @@ class EventTrigger:
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_result(None)
-            except TriggerUnavailableError as err:
+            except Exception as err:  # every waiting caller gets the failure; the loop goes on
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
@@ -136,6 +149,8 @@ class RunDeploymentTrigger:
 
     async def fire(self, hint: AlertHint, payload: Mapping[str, Any]) -> str:
         from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
+        from prefect.settings import PREFECT_API_URL
 
         async def run() -> Any:
             return await run_deployment(  # type: ignore[misc]
@@ -145,5 +160,8 @@ class RunDeploymentTrigger:
                 tags=["webhook", *hint.alertnames[:3]],
             )
 
-        flow_run = await with_retries(self.attempts, self.backoff_s, run)
+        try:
+            flow_run = await with_retries(self.attempts, self.backoff_s, run)
+        except ObjectNotFound as err:  # read_deployment_by_name: 404
+            raise DeploymentNotFoundError(self.deployment, PREFECT_API_URL.value()) from err
         return str(flow_run.id)
