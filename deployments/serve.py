@@ -1,8 +1,12 @@
-"""Serve the project's flows from one process (no work pool needed): ``python -m deployments.serve [NAME ...]``."""
+"""Serve the project's flows from one process (no work pool needed): ``python -m deployments.serve [NAME ...]``.
+
+With no name, every deployment of ``prefect.yaml`` is served; ``--help`` lists them.
+"""
 
 from __future__ import annotations
 
-import sys
+import argparse
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +47,17 @@ def event_triggers(spec: dict[str, Any]) -> list[DeploymentEventTrigger]:
 def build_deployments(
     names: list[str] | None = None, overrides: dict[str, dict[str, Any]] | None = None
 ) -> list[Any]:
-    """Runner deployments of ``prefect.yaml`` (all, or those named), with optional spec overrides."""
+    """Runner deployments of ``prefect.yaml`` (all, or those named), with optional spec overrides.
+
+    Raises:
+        ValueError: a name is not a deployment of ``prefect.yaml`` (the valid ones are listed).
+    """
+    specs = load_deployment_specs()
+    unknown = unknown_names(names or [], specs)
+    if unknown:
+        raise ValueError(_unknown_message(unknown, specs))
     deployments = []
-    for spec in load_deployment_specs():
+    for spec in specs:
         if names and spec["name"] not in names:
             continue
         spec = {**spec, **(overrides or {}).get(spec["name"], {})}
@@ -67,10 +79,44 @@ def build_deployments(
     return deployments
 
 
+def unknown_names(names: list[str], specs: list[dict[str, Any]]) -> list[str]:
+    """The ``names`` that are not deployments of ``specs``."""
+    valid = {spec["name"] for spec in specs}
+    return [n for n in names if n not in valid]
+
+
+def _unknown_message(unknown: list[str], specs: list[dict[str, Any]]) -> str:
+    return (
+        f"unknown deployment(s) {', '.join(map(repr, unknown))}; "
+        f"deployments: {', '.join(spec['name'] for spec in specs)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Serve the deployments of ``prefect.yaml`` (all, or those named) with their schedules and triggers."""
-    names = list(sys.argv[1:] if argv is None else argv)
-    serve(*build_deployments(names or None))
+    """Serve the deployments of ``prefect.yaml`` (all, or those named) with their schedules and triggers.
+
+    ``--help`` prints the usage and the deployment names; an unknown name exits with status 2.
+    """
+    specs = load_deployment_specs()
+    listing = "\n".join(
+        f"  {spec['name']:20s} {textwrap.shorten(str(spec.get('description') or ''), 56)}"
+        for spec in specs
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m deployments.serve",
+        description="Serve the deployments of deployments/prefect.yaml from this process "
+        "(with their schedules and event triggers) until interrupted.",
+        epilog=f"deployments:\n{listing}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="deployments to serve (default: all)"
+    )
+    args = parser.parse_args(argv)
+    unknown = unknown_names(args.names, specs)
+    if unknown:
+        parser.error(_unknown_message(unknown, specs))
+    serve(*build_deployments(args.names or None))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ def read_input(
 ) -> list[Chain]:
     """The chains to fold: one sequence, or every record of a FASTA file (errors name the position)."""
     if (sequence is None) == (fasta is None):
-        raise ValueError("give exactly one of sequence= or fasta=")
+        given = (
+            f"both were given (sequence={sequence!r}, fasta={fasta!r}; a deployment's default "
+            "parameters count too: pass the other one as null)"
+            if sequence is not None
+            else "neither was given"
+        )
+        raise ValueError(f"give exactly one of sequence= or fasta=: {given}")
     if fasta is not None:
         return read_fasta(fasta, alphabet=alphabet, max_length=max_length)
     assert sequence is not None

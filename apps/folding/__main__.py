@@ -1,18 +1,35 @@
-"""Command line: ``python -m apps.folding fold --sequence HPHP... [--lattice 3d]`` or ``--fasta file``."""
+"""Command line: ``python -m apps.folding fold --sequence HPHP... [--lattice 3d]`` or ``--fasta file``.
+
+Files are named after the chain: a FASTA record's id, or for ``--sequence`` its ``--name``
+(default: the letters themselves, or for a long sequence its first letters and a hash), so
+folding a second sequence into the same ``--out`` directory keeps the first one's files.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from apps.folding.exceptions import FoldingError
 from apps.folding.render import write_outputs
 from apps.folding.sequence import parse_sequence, read_fasta
 from apps.folding.settings import get_folding_settings
 from apps.folding.swarm import fold, lie_mix
+from patterns.core.cli import SETTINGS_ERRORS, int_at_least, report_settings_error
+
+_OPTION_OF = {"budget_moves": "budget", "output_dir": "out"}  # setting -> option
+_NAME_LETTERS = 24  # a sequence up to this long is its own file name
+
+
+def sequence_name(letters: str) -> str:
+    """The default name of a ``--sequence``: the letters, or the first ones and a hash of all."""
+    compact = "".join(letters.split()).upper()
+    if len(compact) <= _NAME_LETTERS:
+        return compact
+    digest = hashlib.blake2b(compact.encode(), digest_size=4).hexdigest()
+    return f"{compact[:16]}-{digest}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     src = f.add_mutually_exclusive_group(required=True)
     src.add_argument("--sequence", help="an HP string or an amino-acid sequence")
     src.add_argument("--fasta", type=Path, help="a FASTA file of one or more sequences")
+    f.add_argument(
+        "--name",
+        help="name of a --sequence in outputs and file names (default: the sequence itself, "
+        "or its first letters and a hash when long)",
+    )
     f.add_argument("--alphabet", default="auto", choices=["auto", "hp", "protein"])
     f.add_argument(
         "--lattice", choices=["2d", "3d"], help="default: SWARMKIT_FOLDING__LATTICE or 2d"
@@ -30,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--agents", type=int, help="folding agents")
     f.add_argument("--budget", type=int, help="Monte Carlo moves per sequence for the whole swarm")
     f.add_argument("--epochs", type=int, help="rounds of search then sharing")
-    f.add_argument("--byzantine", type=int, default=0, help="lying agents to inject")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--byzantine", type=int_at_least(0), default=0, help="lying agents to inject")
+    f.add_argument("--seed", type=int_at_least(0), default=0)
     f.add_argument("--out", type=Path, help="output directory (default .data/folding)")
     a = ap.parse_args(argv)
+    if a.name is not None and a.fasta is not None:
+        ap.error("--name applies to --sequence (FASTA records are named by their ids)")
     overrides = {
         k: v
         for k, v in {
@@ -47,12 +71,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         settings = get_folding_settings(**overrides)
+    except SETTINGS_ERRORS as err:  # a SWARMKIT_FOLDING__ variable, or an option, out of bounds
+        return report_settings_error(err, _OPTION_OF)
+    out_dir = Path(settings.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        print(f"error: --out {out_dir} is a file; give a directory", file=sys.stderr)
+        return 2
+    try:  # before folding, not after it
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: --out {out_dir}: cannot create the directory: {err}", file=sys.stderr)
+        return 2
+    try:
         chains = (
             read_fasta(a.fasta, alphabet=a.alphabet, max_length=settings.max_length)
             if a.fasta
-            else [parse_sequence(a.sequence, alphabet=a.alphabet, max_length=settings.max_length)]
+            else [
+                parse_sequence(
+                    a.sequence,
+                    name=a.name or sequence_name(a.sequence),
+                    alphabet=a.alphabet,
+                    max_length=settings.max_length,
+                )
+            ]
         )
-    except (FoldingError, ValidationError) as err:
+    except FoldingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for chain in chains:
@@ -67,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         except FoldingError as err:
             print(f"error: {chain.name}: {err}", file=sys.stderr)
             return 2
-        paths = write_outputs(r, Path(settings.output_dir))
+        paths = write_outputs(r, out_dir)
         print(f"{r.name} ({len(r.hp)} residues, {r.lattice}): energy {r.energy} by {r.winner}")
         print(f"  hp {r.hp}")
         print(

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
 
 from apps.pagerank.edges import open_edges
 from apps.pagerank.engine import CrashPlan, InProcessExecutor, run_pagerank
@@ -31,6 +30,13 @@ from apps.pagerank.pipeline import (
 from apps.pagerank.reference import scipy_pagerank, transition_of
 from apps.pagerank.report import markdown_table, top_rows
 from apps.pagerank.settings import LaneWeight, PageRankSettings, get_pagerank_settings
+from patterns.core.cli import (
+    SETTINGS_ERRORS,
+    float_at_least,
+    int_at_least,
+    new_file,
+    report_settings_error,
+)
 from patterns.core.exceptions import SwarmError
 
 GB = 1e9
@@ -81,36 +87,41 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="convert an edge file (CSV/Parquet) and rank it")
     _common(r)
     r.add_argument("edges")
-    r.add_argument("--nodes", type=int, help="node count (default: max id + 1)")
+    r.add_argument("--nodes", type=int_at_least(1), help="node count (default: max id + 1)")
     r.add_argument("--chunk-edges", type=int)
     g = sub.add_parser("generate", help="write a seeded R-MAT edge list to Parquet")
     g.add_argument("path")
     g.add_argument("--edges", type=int, required=True)
     g.add_argument("--scale", type=int, required=True, help="2**scale nodes")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int_at_least(0), default=0)
     g.add_argument("--weighted", action="store_true")
-    g.add_argument("--chunk-edges", type=int, default=4_000_000)
+    g.add_argument("--chunk-edges", type=int_at_least(1), default=4_000_000)
     g.add_argument("--json", action="store_true")
     c = sub.add_parser("convert", help="edge file -> partitioned CSR directory")
     c.add_argument("edges")
     c.add_argument("graph_dir")
     c.add_argument("--partitions", type=int, default=8)
-    c.add_argument("--nodes", type=int)
-    c.add_argument("--chunk-edges", type=int, default=4_000_000)
+    c.add_argument("--nodes", type=int_at_least(1))
+    c.add_argument("--chunk-edges", type=int_at_least(1), default=4_000_000)
     c.add_argument("--json", action="store_true")
     k = sub.add_parser("rank", help="rank a partitioned CSR directory")
     _common(k)
     k.add_argument("graph_dir")
-    k.add_argument("--save", help="write the rank vector to this .npy")
-    k.add_argument("--crash-rate", type=float, default=0.0, help="inject crashes (testing)")
+    k.add_argument("--save", type=new_file, help="write the rank vector to this .npy")
+    k.add_argument(
+        "--crash-rate",
+        type=float_at_least(0, below=1),
+        default=0.0,
+        help="inject crashes (testing)",
+    )
     k.add_argument("--spawn-per-step", action="store_true", help="no warm agents")
     f = sub.add_parser("reference", help="scipy power iteration on an edge file (in memory)")
     f.add_argument("edges")
-    f.add_argument("--nodes", type=int)
+    f.add_argument("--nodes", type=int_at_least(1))
     f.add_argument("--alpha", type=float, default=0.85)
     f.add_argument("--tol", type=float, default=1e-10)
     f.add_argument("--max-iter", type=int, default=300)
-    f.add_argument("--save", help="write the rank vector to this .npy")
+    f.add_argument("--save", type=new_file, help="write the rank vector to this .npy")
     f.add_argument("--json", action="store_true")
     return ap
 
@@ -129,15 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     except SwarmError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except ValidationError as err:  # an option (or a SWARMKIT_PAGERANK__ variable) out of range
-        for e in err.errors():
-            loc = [str(x) for x in e["loc"]]
-            if loc[:1] == ["pagerank"]:  # read from the environment
-                name = "SWARMKIT_PAGERANK__" + "__".join(loc[1:]).upper()
-            else:
-                name = "--" + _OPTION_OF.get(loc[0], loc[0].replace("_", "-"))
-            print(f"error: {name}={e.get('input')!r}: {e['msg']}", file=sys.stderr)
-        return 2
+    except SETTINGS_ERRORS as err:  # an option (or a SWARMKIT_PAGERANK__ variable) out of range
+        return report_settings_error(err, _OPTION_OF)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

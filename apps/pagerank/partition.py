@@ -18,12 +18,13 @@ chunked counting sort by destination that scatters each chunk's edges straight
 into the blocks' memory-mapped arrays. Duplicate edges are kept; their weights add
 up (as in ``scipy.sparse`` and a networkx ``MultiDiGraph``). A directory is built
 under a temporary name and renamed when complete, so an existing graph is replaced
-only by a finished one.
+only by a finished one; a directory holding anything else is never replaced.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 import time
@@ -114,10 +115,16 @@ class PartitionedGraph:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         path = self.root / MANIFEST
+        if self.root.is_file():
+            raise GraphFormatError(
+                f"{self.root} is a file, not a partitioned graph directory (an edge list is "
+                f"converted first: python -m apps.pagerank convert {self.root} DIR, or ranked "
+                "with 'run')"
+            )
         try:
             raw = json.loads(path.read_text())
             self.manifest = Manifest(**raw)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, NotADirectoryError) as err:
             raise GraphFormatError(
                 f"{self.root} is not a partitioned graph (no {MANIFEST})"
             ) from err
@@ -214,6 +221,56 @@ Progress = Callable[[str, int, int], None]
 """``progress(phase, done_edges, total_edges_or_0)``."""
 
 
+_LAYOUT = re.compile(r"(manifest\.json|dangling\.npy|block-\d{5,}\.(indptr|indices|data)\.npy)")
+
+
+def _foreign_entries(path: Path) -> list[str]:
+    """Entries of directory ``path`` that a partitioned graph does not hold."""
+    return sorted(p.name for p in path.iterdir() if not _LAYOUT.fullmatch(p.name) or p.is_dir())
+
+
+def check_replaceable(out_dir: str | Path) -> Path:
+    """``out_dir`` as a path, if a conversion may (re)create it: it does not exist, is an
+    empty directory, or is a partitioned graph (its manifest and block files, nothing else).
+
+    Raises:
+        GraphFormatError: ``out_dir`` is a file, or a directory holding anything else (it is
+            left as it is; name a new or empty directory).
+    """
+    out = Path(out_dir)
+    if not out.exists() and not out.is_symlink():
+        return out
+    if not out.is_dir() or out.is_symlink():
+        raise GraphFormatError(
+            f"{out} exists and is not a directory; refusing to replace it with a graph"
+        )
+    foreign = _foreign_entries(out)
+    if not foreign and not any(out.iterdir()):
+        return out
+    if not (out / MANIFEST).is_file() or foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        why = f"it holds {shown}" if foreign else f"it has no {MANIFEST}"
+        raise GraphFormatError(
+            f"{out} is not empty and is not a partitioned graph ({why}); refusing to replace "
+            "it: give a new or empty directory"
+        )
+    return out
+
+
+def _clear_leftover(tmp: Path) -> None:
+    """Remove the working directory of an interrupted conversion (only if it is one)."""
+    if not tmp.exists() and not tmp.is_symlink():
+        return
+    if not tmp.is_dir() or tmp.is_symlink() or _foreign_entries(tmp):
+        raise GraphFormatError(
+            f"{tmp} (the working directory of the conversion) exists and holds other files; "
+            "move it away"
+        )
+    shutil.rmtree(tmp)
+
+
 def build_partitions(
     source: EdgeSource,
     out_dir: str | Path,
@@ -224,7 +281,8 @@ def build_partitions(
 
     Args:
         source: the edges (validated while read).
-        out_dir: the directory to (re)create.
+        out_dir: the directory to (re)create: new, empty, or a partitioned graph (replaced
+            only once the new one is complete).
         n_blocks: wanted blocks (fewer when there are fewer nodes).
         progress: called after each chunk of each pass.
 
@@ -234,14 +292,14 @@ def build_partitions(
     Raises:
         EdgeInputError: bad input (column and row named); nothing is written then.
         EmptyGraphError: no node or no edge.
+        GraphFormatError: ``out_dir`` holds something else than a partitioned graph.
     """
     t0 = time.perf_counter()
     if n_blocks < 1:
         raise GraphFormatError(f"n_blocks={n_blocks} must be at least 1")
-    out = Path(out_dir)
+    out = check_replaceable(out_dir)
     tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    _clear_leftover(tmp)
     # pass 1: in-degree per destination, out-weight per source, node count
     n_known = source.n_nodes
     size = n_known or 1024
@@ -387,7 +445,7 @@ def _write_blocks(
         convert_s=round(time.perf_counter() - t0, 3),
     )
     (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=1))
-    if out.exists():
+    if check_replaceable(out).exists():  # checked again: it may have changed meanwhile
         shutil.rmtree(out)
     tmp.rename(out)
     return PartitionedGraph(out)

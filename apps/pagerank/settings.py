@@ -5,10 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Backend(StrEnum):
@@ -30,8 +28,11 @@ class PageRankSettings(BaseModel):
     """The PageRank engine, its backends and its outputs."""
 
     output_dir: Path = Field(
-        ROOT / ".data" / "pagerank",
-        description="Where partitioned graphs, rank vectors and pictures are written.",
+        Path(".data/pagerank"),
+        validate_default=True,
+        description="Where partitioned graphs, rank vectors and pictures are written; a relative "
+        "path is taken from the working directory when the settings are read (and made "
+        "absolute then, so Dask workers see the same place).",
     )
     alpha: float = Field(0.85, gt=0, lt=1, description="Damping factor (networkx's default).")
     tol: float = Field(
@@ -112,6 +113,11 @@ class PageRankSettings(BaseModel):
         max_length=32,
         description="searoute passages left out of the maritime graph (searoute's default).",
     )
+
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return path.expanduser().absolute()
 
 
 class _PageRankEnv(BaseSettings):

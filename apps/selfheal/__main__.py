@@ -17,6 +17,12 @@ from apps.k8s.scenario import load_scenario
 from apps.k8s.sim.cluster import SimCluster
 from apps.selfheal.loop import Healer
 from apps.selfheal.report import incident_markdown, incident_rows, summary_lines
+from patterns.core.cli import (
+    SETTINGS_ERRORS,
+    float_at_least,
+    int_at_least,
+    report_settings_error,
+)
 
 DEFAULT_HORIZON_S = 900.0
 
@@ -36,7 +42,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                 "--dir", type=Path, help="judge every *.yaml scenario in this folder"
             )
         p.add_argument(
-            "--seed", type=int, default=0, help="seed of the simulated cluster (default 0)"
+            "--seed",
+            type=int_at_least(0),
+            default=0,
+            help="seed of the simulated cluster (default 0)",
         )
         p.add_argument(
             "--memory", type=Path, default=None, help="memory directory (default: settings)"
@@ -44,11 +53,14 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
         p.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "run":
             p.add_argument(
-                "--max-incidents", type=int, default=1, help="stop after this many (default 1)"
+                "--max-incidents",
+                type=int_at_least(1),
+                default=1,
+                help="stop after this many (default 1)",
             )
             p.add_argument(
                 "--horizon",
-                type=float,
+                type=float_at_least(0, strict=True),
                 default=DEFAULT_HORIZON_S,
                 help="seconds to watch after the last fault (default 900)",
             )
@@ -59,8 +71,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for a bad scenario file)."""
+    """Entry point; returns the exit status (2 for a bad scenario file or setting)."""
     args = _args(argv)
+    try:
+        return _main(args)
+    except SETTINGS_ERRORS as err:  # a SWARMKIT_SELFHEAL__ / SWARMKIT_K8S__ ... variable
+        return report_settings_error(err)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.command == "judge" and args.dir is not None:
         return _judge_dir(args.dir, args.seed, args.json)
     try:
@@ -114,6 +133,10 @@ def _judge_dir(directory: Path, seed: int, as_json: bool) -> int:
         temp_memory,
     )
 
+    if not directory.is_dir():
+        what = "is not a directory" if directory.exists() else "does not exist"
+        print(f"error: --dir {directory} {what}", file=sys.stderr)
+        return 2
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:
         print(f"error: no *.yaml scenario files in {directory}", file=sys.stderr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from apps.k8s.actions import ACTION_TYPES
 
 DEFAULT_ALLOWED_ACTIONS: tuple[str, ...] = (
     "rollout_undo",
@@ -30,6 +32,10 @@ DEFAULT_ALLOWED_ACTIONS: tuple[str, ...] = (
     "delete_pod",
     "restart",
 )
+
+
+ACTION_KINDS: tuple[str, ...] = tuple(str(t.__struct_config__.tag) for t in ACTION_TYPES)
+"""Every action type the healer knows (the ``type`` of a typed action)."""
 
 
 class HealMode(StrEnum):
@@ -135,6 +141,17 @@ class SelfHealSettings(BaseModel):
     schedule_interval_s: int = Field(
         60, ge=5, le=86400, description="Interval of the scheduled deployment, seconds."
     )
+
+    @field_validator("allowed_actions")
+    @classmethod
+    def _known_actions(cls, kinds: list[str]) -> list[str]:
+        unknown = [k for k in kinds if k not in ACTION_KINDS]
+        if unknown:
+            raise ValueError(
+                f"unknown action type(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(ACTION_KINDS)}"
+            )
+        return kinds
 
 
 class _SelfHealEnv(BaseSettings):

@@ -28,6 +28,17 @@ from patterns.core.keys import ClusterCA
 CLUSTER_FILE = "cluster.json"
 KEYS_DIR = "keys"
 CERTS_DIR = "certs"
+MAX_PORT = 65_535
+
+
+def _check_port(port: int, what: str) -> None:
+    """Refuse a UDP port a node cannot listen on.
+
+    Raises:
+        ConfigError: ``port`` is outside 1..65535.
+    """
+    if not 1 <= port <= MAX_PORT:
+        raise ConfigError(f"{what}={port} is outside 1..{MAX_PORT}")
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class ClusterFile:
             settings = checked(ByzantineSettings.model_validate(data.get("settings", {})))
         except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
             raise ConfigError(f"invalid cluster file {p}: {err!r}") from err
+        for nid, (_, port) in sorted(addresses.items()):
+            _check_port(port, f"cluster file {p}: node {nid}'s port")
         config = ClusterConfig.from_dict(data["cluster"])
         missing = [r for r in config.replicas if r not in addresses]
         if missing or settings.f != config.f:
@@ -112,15 +125,26 @@ def init_cluster(
     ``host:ports[i]`` if ``ports`` is given; clients get ids ``n..n+clients-1``.
 
     Raises:
-        ConfigError: the directory already holds a cluster.
+        ConfigError: the directory already holds a cluster, or a port (``base_port`` plus
+            a node id, or one of ``ports``) is outside 1..65535.
     """
     root = Path(directory)
     if (root / CLUSTER_FILE).exists():
         raise ConfigError(f"{root} already holds a cluster")
+    if clients < 0:
+        raise ConfigError(f"clients={clients} must be >= 0")
     s = checked((settings or ByzantineSettings()).model_copy(update={"f": f}))
     n = 3 * f + 1
     if ports is not None and len(ports) != n + clients:
         raise ConfigError(f"{len(ports)} ports for {n + clients} nodes")
+    if ports is None and not 1 <= base_port <= MAX_PORT - (n + clients - 1):
+        raise ConfigError(
+            f"base_port={base_port}: nodes listen on base_port..base_port+{n + clients - 1} "
+            f"({n} replicas and {clients} client(s)), so it must be in "
+            f"1..{MAX_PORT - (n + clients - 1)}"
+        )
+    for i, port in enumerate(ports or ()):
+        _check_port(port, f"ports[{i}]")
     config, keys = generate_cluster(f, range(n, n + clients))
     keys_dir = root / KEYS_DIR
     keys_dir.mkdir(parents=True, exist_ok=True)
