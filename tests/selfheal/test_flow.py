@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect.client.orchestration import get_client
 
@@ -54,3 +55,10 @@ def test_bad_input_fails_the_run_with_the_field_named(tmp_path: Path) -> None:
     state = self_healing(scenario_file=str(bad), memory_dir=str(tmp_path), return_state=True)
     err = state.result(raise_on_failure=False)
     assert state.is_failed() and "broken.yaml" in str(err)
+
+
+def test_the_demo_needs_at_least_one_incident() -> None:
+    from flows.self_healing import self_healing_demo
+
+    with pytest.raises(ValueError, match="at least 1 incident"):
+        self_healing_demo.fn(incidents=0)
