@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from apps.causal.analysis import resolve_target, true_target
+from apps.causal.analysis import resolve_crash_choice, resolve_target, true_target
 from apps.causal.records import METHODS, cross_mask
 from apps.causal.settings import get_causal_settings
 from apps.causal.stats import f1_score
@@ -43,6 +43,9 @@ def causal(
     time_column: str | None = None,
     kind: str = "auto",
     output_dir: str | None = None,
+    onset: str | int | None = None,
+    first_hit: str | None = None,
+    rise_is_fall: list[str] | None = None,
 ) -> dict[str, Any]:
     """Analyse a market crash: discover the lagged graph by consensus, then intervene on it.
 
@@ -55,6 +58,11 @@ def causal(
         time_column: the time column of a file.
         kind: ``returns``, ``prices`` or ``auto`` for a file.
         output_dir: where outputs go (default ``SWARMKIT_CAUSAL__OUTPUT_DIR``, ``.data/causal``).
+        onset: the crash onset t0, a time label of the table or a row number; default:
+            detected from the returns (on a simulated market: the simulator's truth).
+        first_hit: the first-hit series (name); default: detected likewise.
+        rise_is_fall: series whose rise is the bad move (unemployment, spreads), negated
+            for the onset detection.
 
     Returns:
         Per-method and consensus edge counts (and F1 on a simulated market), the do-effects
@@ -74,15 +82,21 @@ def causal(
     results = [f.result() for f in futures]
     cons = vote(results, calibration, inp.names, settings.live_router)
     market = inp.market
+    steps_index = inp.times or [str(k) for k in range(steps)]
+    choice = resolve_crash_choice(inp.names, steps_index, onset, first_hit, rise_is_fall or ())
+    start, src, given_by = choice.onset, choice.first_hit, "the user"
     if market is not None:
         tgt = resolve_target(inp.names, target) if target else true_target(market)
-        start, src = market.crash_start, market.origin
+        if start is None and src is None:
+            start, src, given_by = market.crash_start, market.origin, "the simulator's truth"
     else:
-        tgt, start, src = resolve_target(inp.names, target), None, None
-    analysis = intervene(inp.data, inp.names, results, cons, tgt, start, src, settings)
+        tgt = resolve_target(inp.names, target)
+    analysis = intervene(
+        inp.data, inp.names, results, cons, tgt, start, src, settings, choice.rise_is_fall, given_by
+    )
     slug = "simulated" if market is not None else Path(source).stem
     out_dir = settings.output_dir / f"{slug}-{seed}"
-    files = write_report(analysis, out_dir, inp.label, market)
+    files = write_report(analysis, out_dir, inp.label, market, inp.times)
     summary: dict[str, Any] = {
         "label": inp.label,
         "edges": {r.method: int(r.edges.sum()) for r in results}
@@ -94,8 +108,9 @@ def causal(
         "threshold": round(cons.theta, 6),
         "quorum": cons.quorum,
         "reliability": {k: round(v, 3) for k, v in calibration.reliability.items()},
-        "first_hit": inp.names[analysis.source],
+        "first_hit": None if analysis.source is None else inp.names[analysis.source],
         "crash_start": analysis.crash_start,
+        "onset_how": analysis.onset.how if analysis.onset is not None else "",
         "target": inp.names[tgt],
         "root_causes": [inp.names[k] for k, _ in analysis.causes[:5]],
         "effects": {inp.names[e.target]: round(e.estimate, 4) for e in analysis.effects},

@@ -14,7 +14,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from apps.causal.analysis import Analysis, interventions, market_runner
+from apps.causal.analysis import Analysis, OnsetParams, interventions, market_runner
 from apps.causal.calibrate import calibrate
 from apps.causal.consensus import (
     Calibration,
@@ -43,6 +43,7 @@ class Input:
     names: list[str]
     label: str
     market: Market | None = None
+    times: list[str] | None = None  # the time label of each row (None: simulated steps)
 
 
 @task(name="causal-load", timeout_seconds=300, **_COMMON)
@@ -68,7 +69,10 @@ def load_input(
     frame = macro_returns() if source == "macro" else read_table(source, time_column)
     panel = validate(frame, "returns" if source == "macro" else kind)
     return Input(
-        panel.data, panel.names, "statsmodels macrodata" if source == "macro" else str(source)
+        panel.data,
+        panel.names,
+        "statsmodels macrodata" if source == "macro" else str(source),
+        times=panel.index,
     )
 
 
@@ -123,8 +127,14 @@ def intervene(
     crash_start: int | None,
     source: int | None,
     settings: CausalSettings,
+    rise_is_fall: tuple[int, ...] = (),
+    given_by: str = "the user",
 ) -> Analysis:
-    """Fit the lagged SCM on the consensus graph; do-effects with intervals; root causes."""
+    """Fit the lagged SCM on the consensus graph; do-effects with intervals; root causes.
+
+    ``crash_start`` and ``source`` (onset, first hit) are detected from the returns when
+    None (:func:`apps.causal.analysis.detect_onset`); ``given_by`` names who gave them.
+    """
     return interventions(
         data,
         names,
@@ -137,12 +147,19 @@ def intervene(
         settings.bootstrap,
         settings.seed,
         settings.root_cause_onset,
+        detector=OnsetParams.from_settings(settings),
+        rise_is_fall=rise_is_fall,
+        given_by=given_by,
     )
 
 
 @task(name="causal-report", timeout_seconds=300, **_COMMON)
 def write_report(
-    analysis: Analysis, out_dir: Path, label: str, market: Market | None
+    analysis: Analysis,
+    out_dir: Path,
+    label: str,
+    market: Market | None,
+    times: list[str] | None = None,
 ) -> dict[str, str]:
     """Write the graph PNG and the three tables under ``out_dir``; return their markdown and paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +168,7 @@ def write_report(
         "methods": method_table(analysis),
         "consensus": consensus_table(analysis),
         "interventions": intervention_table(
-            analysis, None if market is None else list(market.true_effects)
+            analysis, None if market is None else list(market.true_effects), times
         ),
     }
     for name, text in tables.items():

@@ -99,13 +99,63 @@ def consensus_table(analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def intervention_table(analysis: Analysis, true_effects: Sequence[float] | None = None) -> str:
-    """do(first hit = 0) effects with intervals (and truth when known), then the root causes."""
+def step_label(step: int, times: Sequence[str] | None) -> str:
+    """``step 7`` or ``step 7 (2008Q4)`` when the row's time label says more than its number."""
+    label = None if times is None else str(times[step])
+    return f"step {step}" + ("" if label in (None, str(step)) else f" ({label})")
+
+
+def onset_lines(analysis: Analysis, times: Sequence[str] | None = None) -> list[str]:
+    """How the crash onset and the first hit were chosen, and the crash candidates."""
+    names, o = analysis.names, analysis.onset
+
+    def at(step: int) -> str:
+        return step_label(step, times)
+
+    if o is None:
+        return []
+    lines = [f"Crash onset and first hit: {o.how}."]
+    if o.candidates:
+        lines += [
+            "",
+            f"Most severe falls (shock in trailing sds; crash-like past -{o.threshold:.2f}):",
+            "",
+            "| rank | step | series | shock | crash-like |",
+            "|---|---|---|---|---|",
+        ]
+        for rank, e in enumerate(o.candidates, 1):
+            lines.append(
+                f"| {rank} | {at(e.step)} | {names[e.series]} | {e.shock:.2f} "
+                f"| {'yes' if e.shock <= -o.threshold else 'no'} |"
+            )
+        if o.step is None or not o.found:
+            lines += ["", "Pass --onset STEP and/or --first-hit NAME to choose the intervention."]
+        elif len(o.candidates) > 1 and o.candidates[1].shock <= -o.threshold:
+            lines += [
+                "",
+                "More than one fall is crash-like: if another one is the crash, pass "
+                "--onset STEP (and --first-hit NAME).",
+            ]
+    return [*lines, ""]
+
+
+def intervention_table(
+    analysis: Analysis,
+    true_effects: Sequence[float] | None = None,
+    times: Sequence[str] | None = None,
+) -> str:
+    """How the onset was chosen, do(first hit = 0) effects with intervals (and truth when
+    known), then the root causes; ``times`` labels the rows (steps) of the data."""
     names = analysis.names
+    lines = onset_lines(analysis, times)
+    if analysis.source is None or analysis.crash_start is None:
+        lines.append("No do-intervention: no crash onset found or given.")
+        return "\n".join(lines) + "\n"
     src = names[analysis.source]
+    when = step_label(analysis.crash_start, times)
     scm = analysis.intervention_graph()
-    lines = [
-        f"do({src}[t0] = 0), t0 = step {analysis.crash_start}: effect on each series' cumulative move",
+    lines += [
+        f"do({src}[t0] = 0), t0 = {when}: effect on each series' cumulative move",
         "",
         f"lagged linear SCM fitted on the SCM graph ({int(scm.sum())} links; "
         f"the discovery graph has {int(analysis.consensus.edges.sum())}, see the consensus table)",
@@ -165,9 +215,10 @@ def draw_graph(analysis: Analysis, path: Path, title: str = "") -> Path:
         )
     fig, ax = plt.subplots(figsize=(8, 7))
     pos = nx.circular_layout(g)
+    first = None if analysis.source is None else analysis.names[analysis.source]
     colors = [
         "tab:red"
-        if n == analysis.names[analysis.source]
+        if n == first
         else "tab:orange"
         if n == analysis.names[analysis.target]
         else "tab:blue"

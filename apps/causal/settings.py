@@ -26,6 +26,24 @@ class CausalSettings(BaseModel):
         le=500,
         description="Root causes: innovations of the first this-many steps of the crash window count.",
     )
+    onset_window: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Crash onset: longest run of threshold-crossing steps walked back from the worst fall, steps.",
+    )
+    onset_ewma: float = Field(
+        0.94,
+        ge=0.5,
+        le=0.999,
+        description="Crash onset: decay of the trailing variance each return is scaled by (RiskMetrics 0.94).",
+    )
+    onset_alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="Crash onset: level of the fall threshold over all T x n shocks (Bonferroni); smaller finds fewer crashes.",
+    )
     bootstrap: int = Field(100, ge=0, le=5000, description="Bootstrap refits behind each interval.")
     live_router: bool = Field(
         True,
