@@ -8,28 +8,17 @@ folding a second sequence into the same ``--out`` directory keeps the first one'
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
 from apps.folding.exceptions import FoldingError
 from apps.folding.render import write_outputs
-from apps.folding.sequence import parse_sequence, read_fasta
+from apps.folding.sequence import parse_sequence, read_fasta, sequence_name
 from apps.folding.settings import get_folding_settings
 from apps.folding.swarm import fold, lie_mix
 from patterns.core.cli import SETTINGS_ERRORS, int_at_least, report_settings_error
 
 _OPTION_OF = {"budget_moves": "budget", "output_dir": "out"}  # setting -> option
-_NAME_LETTERS = 24  # a sequence up to this long is its own file name
-
-
-def sequence_name(letters: str) -> str:
-    """The default name of a ``--sequence``: the letters, or the first ones and a hash of all."""
-    compact = "".join(letters.split()).upper()
-    if len(compact) <= _NAME_LETTERS:
-        return compact
-    digest = hashlib.blake2b(compact.encode(), digest_size=4).hexdigest()
-    return f"{compact[:16]}-{digest}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ and P is read as an HP string unless ``alphabet="protein"`` says otherwise.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -96,14 +97,29 @@ def to_hp(
     return "".join(out)
 
 
+NAME_LETTERS = 24  # a sequence up to this long is its own name
+
+
+def sequence_name(letters: str) -> str:
+    """The default name of a sequence given as letters: the letters themselves, or for a
+    long one its first 16 and a hash of all (so two sequences never share output files)."""
+    compact = "".join(letters.split()).upper()
+    if len(compact) <= NAME_LETTERS:
+        return compact
+    digest = hashlib.blake2b(compact.encode(), digest_size=4).hexdigest()
+    return f"{compact[:16]}-{digest}"
+
+
 def parse_sequence(
     letters: str,
     *,
-    name: str = "seq",
+    name: str | None = None,
     alphabet: Alphabet | str = Alphabet.AUTO,
     max_length: int = 200,
 ) -> Sequence:
-    """One :class:`Sequence` from an HP string or an amino-acid sequence."""
+    """One :class:`Sequence` from an HP string or an amino-acid sequence (named by
+    :func:`sequence_name` unless ``name`` is given)."""
+    name = name or sequence_name(letters)
     hp = to_hp(letters, alphabet=alphabet, max_length=max_length, where=name)
     return Sequence(name=name, hp=hp, source="".join(letters.split()).upper())
 

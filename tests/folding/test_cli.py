@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.folding.__main__ import main, sequence_name
+from apps.folding.__main__ import main
+from apps.folding.sequence import sequence_name
 
 FAST = ["--budget", "3000", "--epochs", "1", "--agents", "1"]
 

@@ -91,6 +91,11 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_read_input_task() -> None:
     assert read_input.fn(SEQ, None, "auto", 200)[0].hp == SEQ
+    # the flow names a sequence= chain after its letters, as the CLI does: two runs into one
+    # output directory keep both
+    other = "HHPPHHPP"
+    names = {read_input.fn(s, None, "auto", 200)[0].name for s in (SEQ, other)}
+    assert len(names) == 2 and other in names
     with pytest.raises(ValueError, match="exactly one"):
         read_input.fn(None, None, "auto", 200)
     with pytest.raises(SequenceError, match="position 2"):
@@ -120,12 +125,13 @@ def test_flow_run_leaves_files_and_artifacts(
         return {a.key for a in arts if a.key}
 
     found = asyncio.run(keys())
+    key = f"folding-{SEQ.lower()}"  # the chain is named after its letters
     assert {
         "folding-runs",
-        "folding-seq",
-        "folding-seq-fold",
-        "folding-seq-energy",
-        "folding-seq-verdicts",
+        key,
+        f"{key}-fold",
+        f"{key}-energy",
+        f"{key}-verdicts",
     } <= found
 
 
