@@ -48,6 +48,7 @@ from apps.game.service import GameService
 from apps.game.settings import GameSettings, get_game_settings
 from apps.game.world import ROOTS, WorldView, doc_snapshot, ensure_roots, read_world
 from patterns.byzantine.local import stop_runtime
+from patterns.core.cli import SETTINGS_ERRORS, report_settings_error
 from patterns.gossip import GossipNode, GossipSettings, gossip_codec
 from patterns.net.quic import QuicCluster
 
@@ -300,7 +301,10 @@ def main() -> None:
     )
     for noisy in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    server = GameServer()
+    try:
+        server = GameServer()
+    except SETTINGS_ERRORS as err:  # one line per bad SWARMKIT_GAME__ variable, exit 2
+        raise SystemExit(report_settings_error(err)) from None
     s = server.settings
     print(
         f"game: http://{s.host}:{s.port}/ (world room {server.room_path}, data in {s.data_dir})",

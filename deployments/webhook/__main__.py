@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
-from pydantic import ValidationError
 
 from deployments.webhook.app import create_app
 from deployments.webhook.settings import TriggerMode, WebhookSettings, get_webhook_settings
 from deployments.webhook.trigger import EventTrigger, RunDeploymentTrigger, Trigger
+from patterns.core.cli import SETTINGS_ERRORS, report_settings_error
 
 ENV_PREFIX = "SWARMKIT_WEBHOOK__"
 PREFECT_EVENT_MAX_BYTES = 1_400_000  # under the server's default event size limit, with room
@@ -120,16 +120,6 @@ def load_token(settings: WebhookSettings) -> str | None:
     return None
 
 
-def settings_errors(err: ValidationError) -> list[str]:
-    """One line per invalid setting, naming its environment variable."""
-    lines = []
-    for e in err.errors():
-        loc = [str(p) for p in e["loc"] if p != "webhook"]
-        var = ENV_PREFIX + "__".join(loc).upper() if loc else ENV_PREFIX.rstrip("_")
-        lines.append(f"{var}: {e['msg']} (got {e.get('input')!r})")
-    return lines
-
-
 def _loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -143,10 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = get_webhook_settings()
-    except ValidationError as err:
-        for line in settings_errors(err):
-            print(f"error: {line}", file=sys.stderr)
-        return 2
+    except SETTINGS_ERRORS as err:  # one line per bad SWARMKIT_WEBHOOK__ variable
+        return report_settings_error(err)
     try:
         app = create_app(settings, build_trigger(settings), load_token(settings))
     except (ValueError, ConfigurationError) as err:

@@ -46,3 +46,15 @@ def test_a_known_name_is_served(_no_serving: list[tuple[Any, ...]]) -> None:
     main(["folding"])
     (deps,) = _no_serving
     assert [d.name for d in deps] == ["folding"]
+
+
+def test_the_game_server_names_a_bad_setting_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deployments.game_server import main as game_main
+
+    monkeypatch.setenv("SWARMKIT_GAME__PORT", "abc")
+    with pytest.raises(SystemExit) as exit_:
+        game_main()
+    assert exit_.value.code == 2
+    assert "SWARMKIT_GAME__PORT='abc'" in capsys.readouterr().err
