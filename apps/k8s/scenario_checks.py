@@ -45,7 +45,8 @@ _LIST_RE = re.compile(r"^List\[(.+)\]$")
 _DICT_RE = re.compile(r"^Dict\[str, (.+)\]$")
 
 
-def _json_type(value: Any) -> str:
+def value_kind(value: Any, *, json: bool = False) -> str:
+    """What a decoded YAML (or, with ``json``, JSON) value is, for an error message."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -54,10 +55,10 @@ def _json_type(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, list | tuple):
+        return "an array" if json else "a list"
     if isinstance(value, Mapping):
-        return "a mapping"
+        return "an object" if json else "a mapping"
     return type(value).__name__
 
 
@@ -101,19 +102,19 @@ def _check_value(value: Any, type_name: str, where: str, quantity: bool) -> None
             check_quantity(value, where)
             return
         if not isinstance(value, Mapping):
-            raise ScenarioError(f"{where}: expected a mapping, got {_json_type(value)}")
+            raise ScenarioError(f"{where}: expected a mapping, got {value_kind(value)}")
         for key, item in value.items():
             check_quantity(item, f"{where}.{key}")
         return
     if (m := _LIST_RE.match(type_name)) is not None:
         if not isinstance(value, list):
-            raise ScenarioError(f"{where}: expected a list, got {_json_type(value)} ({value!r})")
+            raise ScenarioError(f"{where}: expected a list, got {value_kind(value)} ({value!r})")
         for i, item in enumerate(value):
             _check_value(item, m.group(1), f"{where}[{i}]", False)
         return
     if (m := _DICT_RE.match(type_name)) is not None:
         if not isinstance(value, Mapping):
-            raise ScenarioError(f"{where}: expected a mapping, got {_json_type(value)}")
+            raise ScenarioError(f"{where}: expected a mapping, got {value_kind(value)}")
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ScenarioError(f"{where}: key {key!r} must be a string")
@@ -122,23 +123,23 @@ def _check_value(value: Any, type_name: str, where: str, quantity: bool) -> None
     if type_name == "str" or type_name == "datetime":
         if not isinstance(value, str):
             raise ScenarioError(
-                f"{where}: expected a string, got {_json_type(value)} ({value!r}); quote it"
+                f"{where}: expected a string, got {value_kind(value)} ({value!r}); quote it"
             )
     elif type_name == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ScenarioError(
-                f"{where}: expected an integer, got {_json_type(value)} ({value!r})"
+                f"{where}: expected an integer, got {value_kind(value)} ({value!r})"
             )
     elif type_name == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ScenarioError(f"{where}: expected a number, got {_json_type(value)} ({value!r})")
+            raise ScenarioError(f"{where}: expected a number, got {value_kind(value)} ({value!r})")
     elif type_name == "bool":
         if not isinstance(value, bool):
             raise ScenarioError(f"{where}: expected true or false, got {value!r}")
     elif type_name == "object":  # IntOrString in the API types these models cover
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise ScenarioError(
-                f"{where}: expected an integer or a string, got {_json_type(value)} ({value!r})"
+                f"{where}: expected an integer or a string, got {value_kind(value)} ({value!r})"
             )
     else:
         check_object(value, type_name, where)
@@ -151,7 +152,7 @@ def check_object(value: Any, model: str, where: str) -> None:
         return
     types, attrs = schema
     if not isinstance(value, Mapping):
-        raise ScenarioError(f"{where}: expected a mapping, got {_json_type(value)} ({value!r})")
+        raise ScenarioError(f"{where}: expected a mapping, got {value_kind(value)} ({value!r})")
     for key, item in value.items():
         if key not in types:
             raise ScenarioError(

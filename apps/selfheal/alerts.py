@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
+from apps.k8s.scenario_checks import value_kind
 from apps.selfheal.exceptions import InvalidAlertError
 
 LABEL_MAX_CHARS = 4096  # a label value (labels are identity: longer ones are refused, named)
@@ -101,17 +102,7 @@ class ValidAlert(NamedTuple):
 
 
 def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return type(value).__name__
+    return value_kind(value, json=True)
 
 
 def validate_alert(value: object, max_alerts: int = MAX_ALERTS) -> ValidAlert:

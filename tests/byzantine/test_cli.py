@@ -53,30 +53,6 @@ def test_a_bad_operation_exits_2_before_contacting_the_cluster(
         parse_ops(ops)
 
 
-@pytest.mark.parametrize(
-    ("var", "value", "argv"),
-    [
-        ("SWARMKIT_BYZANTINE__BATCH_MAX_REQUESTS", "0", ["init", "{t}/c"]),
-        ("SWARMKIT_QUIC__CONNECT_TIMEOUT_S", "-1", ["submit", "{t}/c", "get", "k"]),
-    ],
-)
-def test_a_bad_variable_is_one_line_naming_it(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    var: str,
-    value: str,
-    argv: list[str],
-) -> None:
-    monkeypatch.setenv(var, value)
-    assert main([a.format(t=tmp_path) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert (
-        err.startswith(f"error: {var}={value!r}: Input should be greater") and err.count("\n") == 1
-    )
-    assert not (tmp_path / "c").exists()
-
-
 def test_init_takes_protocol_settings_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

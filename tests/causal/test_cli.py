@@ -55,24 +55,3 @@ def test_analyze_checks_the_output_directory_first(
     captured = capsys.readouterr()
     assert f"--out-dir {blocker}: cannot create it" in captured.err
     assert "calibrat" not in captured.err  # refused before any work
-
-
-@pytest.mark.parametrize(
-    ("var", "value", "message"),
-    [
-        ("SWARMKIT_CAUSAL__MAX_LAG", "-1", "Input should be greater than or equal to 1"),
-        ("SWARMKIT_CAUSAL__ALPHA", "x", "Input should be a valid number"),
-    ],
-)
-def test_a_bad_variable_is_one_line_naming_it(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    var: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(var, value)
-    assert main(["simulate", "--out", str(tmp_path / "m.csv")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {var}={value!r}: {message}") and err.count("\n") == 1

@@ -55,30 +55,3 @@ def test_bad_options_are_named(
 ) -> None:
     assert main(["fold", "--sequence", "HPPH", "--out", str(tmp_path), *extra]) == 2
     assert capsys.readouterr().err.startswith(message)
-
-
-@pytest.mark.parametrize(
-    ("var", "value", "message"),
-    [
-        ("SWARMKIT_FOLDING__AGENTS", "0", "SWARMKIT_FOLDING__AGENTS='0': Input should be greater"),
-        ("SWARMKIT_FOLDING__LATTICE", "4d", "SWARMKIT_FOLDING__LATTICE='4d': Input should be"),
-        (
-            "SWARMKIT_FOLDING__T_MAX",
-            "0.1",
-            "SWARMKIT_FOLDING__* (SWARMKIT_FOLDING__ISOLATION='task', "
-            "SWARMKIT_FOLDING__T_MAX='0.1'): t_max=0.1 must be above t_min=0.25",
-        ),
-    ],
-)
-def test_a_bad_variable_is_one_line_naming_it(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    var: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(var, value)
-    assert main(["fold", "--sequence", "HPPH", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {message}") and err.count("\n") == 1

@@ -109,25 +109,3 @@ def test_ranking_a_file_says_it_is_not_a_graph_directory(
     err = capsys.readouterr().err
     assert f"{edges} is a file, not a partitioned graph directory" in err
     assert f"convert {edges} DIR" in err
-
-
-@pytest.mark.parametrize(
-    ("var", "value", "message"),
-    [
-        ("SWARMKIT_PAGERANK__ALPHA", "2", "Input should be less than 1"),
-        ("SWARMKIT_PAGERANK__BACKEND", "dsak", "Input should be 'inprocess' or 'dask'"),
-        ("SWARMKIT_PAGERANK__EXCLUDE_PASSAGES", "northwest", "not JSON"),
-    ],
-)
-def test_a_bad_variable_is_one_line_naming_it(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    var: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(var, value)
-    assert main(["run", str(_edges(tmp_path)), "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {var}={value!r}: {message}") and err.count("\n") == 1

@@ -40,31 +40,6 @@ def test_judge_names_a_missing_directory(
     assert "is not a directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    ("var", "value", "message"),
-    [
-        ("SWARMKIT_SELFHEAL__MIN_CONFIDENCE", "-3", "Input should be greater than or equal to 0"),
-        ("SWARMKIT_SELFHEAL__MODE", "aply", "Input should be 'dry-run' or 'apply'"),
-        ("SWARMKIT_K8S__BACKEND", "rael", "Input should be 'sim' or 'real'"),
-        ("SWARMKIT_K8S__WRITE_NAMESPACES", "shop", "not JSON"),
-        ("SWARMKIT_SELFHEAL__ALLOWED_ACTIONS", '["rollout_undoo"]', "unknown action type"),
-    ],
-)
-def test_a_bad_variable_is_one_line_naming_it(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    var: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(var, value)
-    argv = ["run", "--scenario", "bad-image-tag", "--memory", str(tmp_path / "m")]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"error: {var}={value!r}: {message}") and err.count("\n") == 1
-
-
 def test_allowed_actions_are_checked_against_the_action_types() -> None:
     assert SelfHealSettings(allowed_actions=["rollout_undo", "scale"]).allowed_actions == [
         "rollout_undo",
