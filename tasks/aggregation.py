@@ -16,7 +16,9 @@ from patterns.aggregation.runner import (
     run_tree_sim,
     simulated_metrics,
 )
+from patterns.core.exceptions import ConfigError
 from patterns.net.faults import FaultPlan, ScheduledCrash
+from tasks.retry import retry_if_retryable
 
 LATENCY_SPEC = AggregateSpec(histogram=HistogramSpec(0.0, 500.0, 25))
 
@@ -40,10 +42,17 @@ def tree_aggregate(
     ``dead_fraction`` of the agents (never the root) do not answer; their
     subtrees are re-parented and the result's coverage says how many agents it holds.
     """
-    n = int(np.asarray(values).shape[0])
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] < 1:
+        raise ConfigError(
+            f"values must be a 1-D array of at least one agent, got shape {arr.shape}"
+        )
+    if not 0.0 <= dead_fraction < 1.0:
+        raise ConfigError(f"dead_fraction={dead_fraction!r} must be in [0, 1)")
+    n = int(arr.shape[0])
     alive = np.random.default_rng(seed).random(n) >= dead_fraction
     alive[0] = True
-    return aggregate_vectorized(values, k, spec, alive=alive)
+    return aggregate_vectorized(arr, k, spec, alive=alive)
 
 
 @task(name="tree-aggregate-protocol", retries=0, timeout_seconds=600)
@@ -61,7 +70,12 @@ def tree_aggregate_protocol(
     return run_tree_sim(values, k, plan, spec=LATENCY_SPEC)
 
 
-@task(name="tree-aggregate-quic", retries=1, timeout_seconds=600)
+@task(
+    name="tree-aggregate-quic",
+    retries=1,
+    retry_condition_fn=retry_if_retryable,  # a bad argument fails the same way twice
+    timeout_seconds=600,
+)
 def tree_aggregate_quic(
     values: list[float],
     certs_dir: str,

@@ -10,7 +10,6 @@ from prefect.cache_policies import NO_CACHE
 
 from patterns.gossip import Edit, GossipReport, GossipSettings, replicate
 from patterns.settings import get_settings
-from tasks.retry import retry_if_retryable
 
 
 def _settings(settings: GossipSettings | None) -> GossipSettings:
@@ -22,9 +21,7 @@ def _settings(settings: GossipSettings | None) -> GossipSettings:
 
 @task(
     name="gossip-sync",
-    retries=1,
-    retry_delay_seconds=1.0,
-    retry_condition_fn=retry_if_retryable,
+    retries=0,  # the simulation is deterministic: a run that did not converge never will
     timeout_seconds=600,
     cache_policy=NO_CACHE,
     task_run_name="gossip-sync-n{nodes}-seed{seed}",

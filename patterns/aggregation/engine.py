@@ -83,6 +83,27 @@ def level_bounds(n: int, k: int) -> list[tuple[int, int]]:
     return out
 
 
+PARTS = ("histogram", "ddsketch", "hll", "topk")
+"""The sketch parts of a full summary (``parts=`` picks some; the moments always come)."""
+
+
+def _checked_keys(keys: npt.ArrayLike, n: int) -> npt.NDArray[np.uint64]:
+    """The distinct-count items, one integer per agent.
+
+    Raises:
+        ConfigError: not a 1-D array of ``n`` integers (floats would be truncated, and a
+            wrong length would be read past its end).
+    """
+    arr = np.asarray(keys)
+    if arr.shape != (n,):
+        raise ConfigError(f"keys has shape {arr.shape}, expected ({n},): one item per agent")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(
+            f"keys must be integers (hash other items to integers first), got dtype {arr.dtype}"
+        )
+    return arr.astype(np.uint64)
+
+
 def aggregate_vectorized(
     values: npt.ArrayLike,
     k: int = 16,
@@ -130,7 +151,11 @@ def aggregate_vectorized(
     live: BoolA = np.ones(n, dtype=bool) if alive is None else np.asarray(alive, dtype=bool)
     if live.shape != (n,):
         raise ConfigError(f"alive has shape {live.shape}, expected ({n},)")
-    want = parts if parts is not None else frozenset({"histogram", "ddsketch", "hll", "topk"})
+    want = parts if parts is not None else frozenset(PARTS)
+    unknown = sorted(set(want) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"unknown summary part(s) {unknown}; the parts are {sorted(PARTS)}")
+    item = np.arange(n, dtype=np.uint64) if keys is None else _checked_keys(keys, n)
     levels = level_bounds(n, k)
 
     jobs: dict[str, Callable[[], Any]] = {"moments": lambda: _moments(v, live, k)}
@@ -142,7 +167,6 @@ def aggregate_vectorized(
     if spec.ddsketch_alpha is not None and "ddsketch" in want:
         jobs["ddsketch"] = lambda: _ddsketch(v, live, levels, k, spec)
     if spec.hll_p is not None and "hll" in want:
-        item = np.arange(n, dtype=np.uint64) if keys is None else np.asarray(keys).astype(np.uint64)
         hll_p = spec.hll_p
         jobs["hll"] = lambda: _hll(item, live, levels, k, hll_p)
     done = _run_parts(jobs, n, threads)

@@ -103,7 +103,13 @@ class KaryTree:
 
 
 def tree_depth(n: int, k: int) -> int:
-    """Levels below the root of a complete k-ary heap of ``n`` nodes."""
+    """Levels below the root of a complete k-ary heap of ``n`` nodes.
+
+    Raises:
+        ConfigError: ``k`` below 2.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ConfigError(f"fanout k={k!r} must be an integer >= 2")
     depth, last = 0, 0  # `last` = heap index of the last node on the current level
     while last < n - 1:
         last = last * k + k

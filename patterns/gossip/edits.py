@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,12 +41,45 @@ class Edit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     root: str | None = None
 
 
+INT64 = (-(1 << 63), (1 << 63) - 1)  # the integers a CRDT document stores
+
+
+def _value_problem(value: Any, depth: int = 0) -> str | None:
+    """Why ``value`` cannot be stored in a CRDT document (None when it can): JSON-like data
+    only, finite numbers, 64-bit integers."""
+    if depth > 32:
+        return "is nested more than 32 levels deep"
+    if value is None or isinstance(value, bool | str):
+        return None
+    if isinstance(value, int):
+        return None if INT64[0] <= value <= INT64[1] else f"{value} does not fit in 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _value_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"has a non-string key {key!r}"
+            problem = _value_problem(item, depth + 1)
+            if problem is not None:
+                return problem
+        return None
+    return f"of type {type(value).__name__} is not JSON-like data (null, bool, number, string, list, map)"
+
+
 def parse_edits(edits: Sequence[Edit | Mapping[str, Any]], nodes: int) -> list[Edit]:
     """Validate edits given as :class:`Edit` or plain dicts (from JSON or a flow parameter).
 
     Raises:
         ConfigError: unknown fields, wrong types, a node outside ``0..nodes-1``,
-            a negative time, index or length, or an oversized key or text.
+            a negative or non-finite time, index or length, an oversized key or text, or a
+            value a CRDT document cannot store (not JSON-like, a non-finite float, an
+            integer beyond 64 bits).
     """
     out: list[Edit] = []
     for i, raw in enumerate(edits):
@@ -55,8 +89,13 @@ def parse_edits(edits: Sequence[Edit | Mapping[str, Any]], nodes: int) -> list[E
             raise ConfigError(f"edit {i} is invalid: {err}") from err
         if not 0 <= edit.node < nodes:
             raise ConfigError(f"edit {i} names node {edit.node}, outside 0..{nodes - 1}")
+        if not math.isfinite(edit.at_s):
+            raise ConfigError(f"edit {i}: at_s={edit.at_s!r} must be a finite number of seconds")
         if edit.at_s < 0 or edit.index < 0 or edit.length < 0:
             raise ConfigError(f"edit {i} has a negative time, index or length")
+        problem = _value_problem(edit.value)
+        if problem is not None:
+            raise ConfigError(f"edit {i}: value {problem}")
         if len(edit.key) > MAX_KEY_CHARS:
             raise ConfigError(f"edit {i} has a key over {MAX_KEY_CHARS} characters")
         if edit.op is EditOp.INSERT_TEXT and not isinstance(edit.value, str):

@@ -135,6 +135,11 @@ def replicate(
     plan_edits = parse_edits(edits, nodes)
     cfg = checked(settings)
     last_edit = max((e.at_s for e in plan_edits), default=0.0)
+    if last_edit >= max_time_s:
+        raise ConfigError(
+            f"an edit at at_s={last_edit} is at or after max_time_s={max_time_s}: it would "
+            "never be made; raise max_time_s"
+        )
     until_s = faults_until_s if faults_until_s is not None else last_edit + 1.0
     plan = FaultPlan(
         seed=seed, loss=loss, duplicate=duplicate, reorder=reorder, faults_until_s=until_s

@@ -107,3 +107,28 @@ def test_parts_on_threads_give_the_same_summary(threads: int) -> None:
     assert res.summary.histogram == ref.histogram and res.summary.topk == ref.topk
     assert res.summary.ddsketch == ref.ddsketch and res.summary.hll == ref.hll
     assert math.isclose(res.summary.moments.m2, ref.moments.m2, rel_tol=1e-9)
+
+
+def test_bad_fanouts_keys_and_parts_are_named_not_hung_or_misread() -> None:
+    for k in (0, -1, 1):
+        with pytest.raises(ConfigError, match="fanout"):
+            tree_depth(5, k)  # k <= 0 used to loop forever
+    values = np.arange(10, dtype=np.float64)
+    with pytest.raises(ConfigError, match=r"keys has shape \(100000,\), expected \(10,\)"):
+        aggregate_vectorized(values, 4, keys=np.arange(100_000))  # was read past its end
+    with pytest.raises(ConfigError, match="keys must be integers"):
+        aggregate_vectorized(values, 4, keys=np.linspace(0.1, 0.4, 10))  # was truncated
+    with pytest.raises(ConfigError, match="unknown summary part"):
+        aggregate_vectorized(values, 4, parts=frozenset({"hyperloglog"}))  # dropped every sketch
+    keys = np.arange(10, dtype=np.int64) % 4
+    assert aggregate_vectorized(values, 4, keys=keys).summary.hll is not None
+
+
+def test_the_task_names_empty_values_and_a_bad_dead_fraction() -> None:
+    from tasks.aggregation import tree_aggregate
+
+    with pytest.raises(ConfigError, match="at least one agent"):
+        tree_aggregate.fn([])
+    for bad in (float("nan"), -1.0, 5.0):
+        with pytest.raises(ConfigError, match="dead_fraction"):
+            tree_aggregate.fn([1.0, 2.0, 3.0], dead_fraction=bad)

@@ -73,3 +73,28 @@ def test_demo_flow_runs_and_publishes_artifacts() -> None:
     found = asyncio.run(artifacts())
     assert {"gossip-demo-summary", "gossip-demo-nodes"} <= set(found)
     assert "converged" in found["gossip-demo-summary"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"at_s": float("nan")}, "at_s=nan must be a finite"),  # used to grow memory forever
+        ({"at_s": float("inf")}, "at_s=inf must be a finite"),
+        ({"value": 2**70}, "does not fit in 64 bits"),  # a pycrdt panic, not an Exception
+        ({"value": float("nan")}, "nan is not a finite number"),  # a false 'deletion lost'
+        ({"value": {1, 2}}, "of type set is not JSON-like"),
+        ({"value": {"a": [1, {2: 3}]}}, "non-string key 2"),
+    ],
+)
+def test_edits_a_document_cannot_hold_are_refused_naming_the_field(
+    edit: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        gossip_sync.fn(3, [{"node": 0, "op": "set", "key": "a", "value": 1, **edit}])
+
+
+def test_an_edit_after_the_run_ends_is_refused_not_dropped() -> None:
+    from patterns.gossip import replicate
+
+    with pytest.raises(ConfigError, match=r"at_s=1000\.0 is at or after max_time_s=600"):
+        replicate(3, [{"node": 0, "op": "set", "key": "a", "value": 1, "at_s": 1000.0}])
