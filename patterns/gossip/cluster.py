@@ -58,6 +58,7 @@ class SimulatedCluster:
             codec=gossip_codec(),
             checkers=[self.watch],
             record=False,
+            link_keys=True,  # every message MACed with its link key, as over QUIC
         )
 
     def node(self, peer: int) -> GossipNode:

@@ -38,3 +38,11 @@ def test_gossip_that_cannot_converge_reports_infinity() -> None:
 
 def test_fewer_than_two_peers_are_raised_to_two() -> None:
     assert SimulatedCluster(1).peers == 2
+
+
+def test_the_shared_cluster_macs_every_message_with_its_link_key() -> None:
+    from patterns.gossip import SimulatedCluster
+
+    cluster = SimulatedCluster(3, seed=1)
+    assert cluster.sim.link_keys
+    assert all(cluster.node(i).links is not None for i in range(3))
