@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Protocol, Self, TypeVar
 
@@ -453,7 +454,9 @@ class Summary(msgspec.Struct, frozen=True, array_like=True):
         Raises:
             InvalidValueError: ``value`` is NaN or infinite.
         """
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidValueError(f"agent {agent} reported {value!r}, not a number")
+        if not math.isfinite(value):
             raise InvalidValueError(f"agent {agent} reported a non-finite value {value!r}")
         value = float(value)
         return cls(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -203,7 +204,9 @@ class AggregationNode(Node):
         Raises:
             InvalidValueError: ``value`` is NaN or infinite.
         """
-        if not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise InvalidValueError(f"node {self.node_id}: value {value!r} is not a number")
+        if not math.isfinite(value):
             raise InvalidValueError(f"node {self.node_id}: value {value!r} is not a finite number")
         self.value = (float(value), key)
 

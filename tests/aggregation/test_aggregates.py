@@ -181,3 +181,18 @@ def test_summary_round_trips_through_msgpack() -> None:
     s = merge_all(SPEC, [Summary.of(SPEC, i, random.Random(i).uniform(-20, 20)) for i in range(30)])
     back = msgspec.msgpack.decode(msgspec.msgpack.encode(s), type=Summary)
     assert back == s
+
+
+def test_numpy_scalars_are_numbers_and_non_numbers_are_named() -> None:
+    import numpy as np
+
+    from patterns.aggregation.aggregates import AggregateSpec, Summary
+    from patterns.aggregation.exceptions import InvalidValueError
+
+    spec = AggregateSpec()
+    assert Summary.of(spec, 0, np.float32(2.5)).moments.count == 1  # was "non-finite"
+    assert Summary.of(spec, 1, np.int64(2)).moments.count == 1
+    with pytest.raises(InvalidValueError, match="not a number"):
+        Summary.of(spec, 2, "3")  # type: ignore[arg-type]
+    with pytest.raises(InvalidValueError, match="non-finite"):
+        Summary.of(spec, 3, np.float64("nan"))
