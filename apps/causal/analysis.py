@@ -26,7 +26,7 @@ from apps.causal.intervene import (
 from apps.causal.methods import run_method
 from apps.causal.records import METHODS, BoolArray, FloatArray, MethodResult, cross_mask
 from apps.causal.simulate import Market, linear_do_effects
-from apps.causal.stats import f1_score
+from apps.causal.stats import f1_score, trailing_ewma
 
 if TYPE_CHECKING:
     from apps.causal.settings import CausalSettings
@@ -144,11 +144,7 @@ def fall_shocks(
     robust = 1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)
     robust = np.where(robust > 0, robust, np.maximum(x.std(axis=0), 1e-12))
     cap = (ONSET_VOL_CAP * robust) ** 2
-    var = robust**2
-    sd = np.empty_like(x)
-    for t in range(len(x)):
-        sd[t] = np.sqrt(var)
-        var = ewma * var + (1.0 - ewma) * np.minimum(x[t] ** 2, cap)
+    sd = np.sqrt(trailing_ewma(np.minimum(x**2, cap), ewma, robust**2))
     out: FloatArray = x / np.maximum(sd, ONSET_VOL_FLOOR * robust)
     return out
 

@@ -50,3 +50,16 @@ def _pad(a: BoolArray, lags: int) -> BoolArray:
         return a[:lags]
     pad = np.zeros((lags - a.shape[0], *a.shape[1:]), dtype=bool)
     return np.concatenate([a, pad])
+
+
+def trailing_ewma(squares: FloatArray, lam: float, start: FloatArray | float) -> FloatArray:
+    """``v[t] = lam * v[t-1] + (1 - lam) * squares[t-1]``, ``v[0] = start``: at each step the
+    exponentially weighted mean of the squares before it (columns filtered independently)."""
+    from scipy.signal import lfilter
+
+    sq = np.asarray(squares, dtype=float)
+    first = np.broadcast_to(np.asarray(start, dtype=float), sq.shape[1:])
+    shifted = np.concatenate([first[None, ...], sq[:-1]], axis=0)
+    v, _ = lfilter([1.0 - lam], [1.0, -lam], shifted, axis=0, zi=(lam * first)[None, ...])
+    out: FloatArray = np.asarray(v, dtype=float)
+    return out

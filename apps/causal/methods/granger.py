@@ -22,10 +22,9 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from apps.causal.records import FloatArray, MethodResult, cross_mask, empty_result
-from apps.causal.stats import benjamini_hochberg
+from apps.causal.stats import benjamini_hochberg, trailing_ewma
 
 P_FLOOR = 1e-300  # p-values are floored here before taking logs
 EWMA_LAMBDA = 0.94  # RiskMetrics (1996) decay of the residual variance
@@ -36,9 +35,7 @@ def ewma_variance(residuals: FloatArray, lam: float = EWMA_LAMBDA) -> FloatArray
     """``v[t] = lam * v[t-1] + (1 - lam) * e[t-1]**2`` (past residuals only), ``v[0] = mean(e**2)``."""
     e2 = residuals**2
     mean = float(e2.mean()) or 1.0
-    shifted = np.concatenate([[mean], e2[:-1]])
-    v, _ = lfilter([1.0 - lam], [1.0, -lam], shifted, zi=[lam * mean])
-    out: FloatArray = np.maximum(np.asarray(v, dtype=float), VAR_FLOOR * mean)
+    out: FloatArray = np.maximum(trailing_ewma(e2, lam, mean), VAR_FLOOR * mean)
     return out
 
 
