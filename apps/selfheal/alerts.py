@@ -141,13 +141,17 @@ def _named(raw: Mapping[str, Any], err: msgspec.ValidationError) -> str:
     return str(err)
 
 
+def _check_name(where: str, what: str, name: str) -> None:
+    if len(name) > NAME_MAX_CHARS:
+        raise InvalidAlertError(
+            f"{where} has {what} name of {len(name)} characters "
+            f"(starting {name[:40]!r}), more than {NAME_MAX_CHARS}"
+        )
+
+
 def _check_labels(where: str, labels: Mapping[str, str]) -> None:
     for name, text in labels.items():
-        if len(name) > NAME_MAX_CHARS:
-            raise InvalidAlertError(
-                f"{where} has a label name of {len(name)} characters "
-                f"(starting {name[:40]!r}), more than {NAME_MAX_CHARS}"
-            )
+        _check_name(where, "a label", name)
         if len(text) > LABEL_MAX_CHARS:
             raise InvalidAlertError(
                 f"{where}.{name} is {len(text)} characters long, more than {LABEL_MAX_CHARS} "
@@ -160,11 +164,7 @@ def _cut(where: str, annotations: Mapping[str, str]) -> tuple[dict[str, str] | N
     out: dict[str, str] | None = None
     count = 0
     for name, text in annotations.items():
-        if len(name) > NAME_MAX_CHARS:
-            raise InvalidAlertError(
-                f"{where} has an annotation name of {len(name)} characters "
-                f"(starting {name[:40]!r}), more than {NAME_MAX_CHARS}"
-            )
+        _check_name(where, "an annotation", name)
         if len(text) > ANNOTATION_MAX_CHARS:
             out = dict(annotations) if out is None else out
             out[name] = _cut_text(text)
