@@ -118,19 +118,15 @@ class Receiver:
         self.in_flight = 0
         self.metrics = Metrics()
 
-    def authenticated(self, request: Request, body: bytes) -> bool:
-        """Whether the request carries a valid signature of ``body`` or the bearer token."""
-        if self._secret and request.headers.get(SIGNATURE_HEADER) is not None:
-            return check_signature(
-                self._secret,
-                request.headers.get(SIGNATURE_HEADER),
-                body,
-                time.time(),
-                self.settings.max_skew_s,
-            )
-        if self._token:
-            return check_bearer(self._token, request.headers.get("authorization"))
-        return False
+    def _signature_valid(self, request: Request, body: bytes) -> bool:
+        """Whether the signature header (found fresh by :meth:`_header_auth`) MACs ``body``."""
+        return self._secret is not None and check_signature(
+            self._secret,
+            request.headers.get(SIGNATURE_HEADER),
+            body,
+            time.time(),
+            self.settings.max_skew_s,
+        )
 
     def _header_auth(self, request: Request) -> Literal["bearer", "signature"] | None:
         """Authentication from the headers alone, before the body is read.
@@ -196,7 +192,7 @@ class Receiver:
         except ClientDisconnect:
             return _error(400, "the client went away"), "client_disconnected"
         raw = bytes(body)
-        if auth == "signature" and not self.authenticated(request, raw):
+        if auth == "signature" and not self._signature_valid(request, raw):
             return _error(401, "unauthorized"), "rejected_auth"
         # only authenticated requests count against MAX_IN_FLIGHT
         if self.in_flight >= s.max_in_flight:
