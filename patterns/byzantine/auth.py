@@ -271,11 +271,44 @@ def generate_cluster(
     return config, keys
 
 
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # RFC 2104's pads, as bytes.translate tables
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_SHA256_BLOCK = 64
+
+
+class _Hmac:
+    """HMAC-SHA256 under one key, with the key's inner and outer pads hashed once.
+
+    RFC 2104: ``H(K ^ opad || H(K ^ ipad || m))``. The two padded key blocks are the
+    same for every message, so their SHA-256 states are computed here and copied per
+    MAC: the tags are :func:`hmac.digest`'s, for under half its CPU.
+    """
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA256_BLOCK:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(_SHA256_BLOCK, b"\0")
+        self.inner = hashlib.sha256(block.translate(_IPAD))
+        self.outer = hashlib.sha256(block.translate(_OPAD))
+
+    def tag(self, data: bytes) -> bytes:
+        """The MAC of ``data``, truncated to :data:`MAC_BYTES`."""
+        inner = self.inner.copy()
+        inner.update(data)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:MAC_BYTES]
+
+
 class MacKeyring:
     """The MAC keys one node shares with every other node of a cluster.
 
     Static keys (from the cluster config) until :meth:`use_links` switches it to the
     session keys of the links a transport agreed (then static keys are never used).
+    Each key's HMAC state is made once and kept while the keys are unchanged: any key
+    the links make, rotate, accept or forget (:attr:`LinkKeys.version`) drops them all.
 
     Args:
         keys: this node's private keys.
@@ -287,11 +320,22 @@ class MacKeyring:
         self._private = keys.mac_private
         self._config = config
         self._keys: dict[NodeId, bytes] = {}
+        self._senders: dict[NodeId, _Hmac | None] = {}  # None: not in the cluster
+        self._checkers: dict[NodeId, tuple[_Hmac, ...]] = {}
+        self._replica_senders: tuple[_Hmac | None, ...] | None = None  # None for this node
+        self._version = -1  # of the links the states above were made under
         self.links: LinkKeys | None = None
 
     def use_links(self, links: LinkKeys) -> None:
         """MAC with the per-link session keys in ``links`` from now on."""
         self.links = links
+        self._forget_states()
+
+    def _forget_states(self) -> None:
+        self._senders = {}
+        self._checkers = {}
+        self._replica_senders = None
+        self._version = -1 if self.links is None else self.links.version
 
     def key(self, peer: NodeId) -> bytes | None:
         """The key this node MACs with for ``peer`` (None if ``peer`` is not in the cluster)."""
@@ -309,37 +353,69 @@ class MacKeyring:
             k = self._keys[peer] = _pair_key(self._private, public, low, high)
         return k
 
+    def _sender(self, peer: NodeId) -> _Hmac | None:
+        """The HMAC state this node MACs with for ``peer`` (None: not in the cluster)."""
+        links = self.links
+        if links is not None and links.version != self._version:
+            self._forget_states()
+        try:
+            return self._senders[peer]
+        except KeyError:
+            pass
+        k = self.key(peer)  # may make a send key: the links' version moves on
+        if links is not None and links.version != self._version:
+            self._forget_states()
+        state = self._senders[peer] = None if k is None else _Hmac(k)
+        return state
+
+    def _checkers_of(self, peer: NodeId) -> tuple[_Hmac, ...]:
+        """The HMAC states ``peer``'s MACs for this node may be made with (newest first)."""
+        links = self.links
+        if links is not None and links.version != self._version:
+            self._forget_states()
+        try:
+            return self._checkers[peer]
+        except KeyError:
+            pass
+        states: tuple[_Hmac, ...]
+        if links is None:
+            k = self.key(peer)
+            states = () if k is None else (_Hmac(k),)
+        elif peer not in self._config.mac_keys:
+            states = ()
+        else:
+            keys = links.receive_keys(self._config.host_of(peer))
+            states = tuple(_Hmac(pair_key(lk, peer, self.node_id)) for lk in keys)
+        self._checkers[peer] = states
+        return states
+
     def mac(self, peer: NodeId, data: bytes) -> bytes:
         """MAC of ``data`` for ``peer``.
 
         Raises:
             ConfigError: ``peer`` is not in the cluster.
         """
-        k = self.key(peer)
-        if k is None:
+        state = self._sender(peer)
+        if state is None:
             raise ConfigError(f"node {peer} is not in the cluster")
-        return hmac.digest(k, data, "sha256")[:MAC_BYTES]
+        return state.tag(data)
 
     def authenticator(self, data: bytes) -> tuple[bytes, ...]:
         """One MAC of ``data`` per replica, indexed by replica id (own entry empty)."""
-        me = self.node_id
-        return tuple(b"" if r == me else self.mac(r, data) for r in self._config.replicas)
+        links = self.links
+        states = self._replica_senders
+        if states is None or (links is not None and links.version != self._version):
+            me = self.node_id
+            senders = [None if r == me else self._sender(r) for r in self._config.replicas]
+            states = self._replica_senders = tuple(senders)
+        return tuple([b"" if s is None else s.tag(data) for s in states])
 
     def check(self, peer: NodeId, data: bytes, mac: bytes) -> bool:
         """True if ``mac`` is ``peer``'s MAC of ``data`` for this node."""
         if len(mac) != MAC_BYTES:
             return False
-        links = self.links
-        if links is None:
-            k = self.key(peer)
-            return k is not None and hmac.compare_digest(
-                hmac.digest(k, data, "sha256")[:MAC_BYTES], mac
-            )
-        if peer not in self._config.mac_keys:
-            return False
-        for link_key in links.receive_keys(self._config.host_of(peer)):
-            k = pair_key(link_key, peer, self.node_id)
-            if hmac.compare_digest(hmac.digest(k, data, "sha256")[:MAC_BYTES], mac):
+        for state in self._checkers_of(peer):  # noqa: SIM110 - hot path: no generator
+            if hmac.compare_digest(state.tag(data), mac):
                 return True
         return False
 

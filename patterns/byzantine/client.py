@@ -73,7 +73,7 @@ class CommittedResult:
     done_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outstanding:
     ticket: int
     op: bytes
@@ -227,12 +227,14 @@ class Client(Node):
     def on_message(self, src: NodeId, msg: Message, now: float) -> None:
         """Collect replies; complete an operation on f+1 matching ones."""
         if isinstance(msg, ReplyBatch):
+            if not self.config.is_replica(msg.replica):
+                self.rejected += len(msg.entries)
+                return
+            view, replica, certificate = msg.view, msg.replica, msg.certificate
             for e in msg.entries:
                 self._on_reply(
-                    Reply(
-                        msg.view, e.timestamp, e.client, msg.replica, e.seq, e.result, None, e.mac
-                    ),
-                    msg.certificate,
+                    Reply(view, e.timestamp, e.client, replica, e.seq, e.result, None, e.mac),
+                    certificate,
                     now,
                 )
         elif isinstance(msg, Reply):
@@ -254,17 +256,15 @@ class Client(Node):
         if not self._authentic(session, msg):
             self.rejected += 1
             return
-        cur.replies[msg.replica] = (msg.seq, msg.result)
+        answer = (msg.seq, msg.result)
+        cur.replies[msg.replica] = answer
         cur.views[msg.replica] = msg.view
         if cur.want_certificate and cur.certificate is None and certificate is not None:
             cur.certificate = self._checked_certificate(certificate, cur.digest)
-        votes: dict[tuple[int, bytes], int] = {}
-        for answer in cur.replies.values():
-            votes[answer] = votes.get(answer, 0) + 1
-        agreed = [answer for answer, count in votes.items() if count >= self.config.weak]
-        if not agreed:
+        # no answer had f+1 votes before this one, so only this one's count can have reached it
+        if sum(1 for a in cur.replies.values() if a == answer) < self.config.weak:
             return
-        seq, result = agreed[0]
+        seq, result = answer
         views = sorted(cur.views.values(), reverse=True)
         self.view = max(self.view, views[self.config.f])  # a view f+1 replicas are in
         cert = (

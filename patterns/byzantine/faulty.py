@@ -54,10 +54,10 @@ def _evil(digest: bytes) -> bytes:
 class EquivocatingPrimary(Replica):
     """As primary, sends the real batch to one half of the backups and another to the other."""
 
-    def _preprepare(self, batch: Batch, now: float) -> None:
+    def _preprepare(self, batch: Batch, digests: tuple[bytes, ...], now: float) -> None:
         other: Batch = batch[::-1] if len(batch) > 1 else ()
         seq = self.next_seq
-        super()._preprepare(batch, now)
+        super()._preprepare(batch, digests, now)
         slot = self.slots.get(seq)
         if slot is None or slot.preprepare_msg is None:
             return

@@ -143,6 +143,7 @@ class Slot:
     commit_votes: dict[tuple[int, int], bytes] = field(default_factory=dict)  # (view, replica)
     commits: dict[tuple[int, bytes], dict[int, bytes]] = field(default_factory=dict)
     bodies: dict[bytes, Batch] = field(default_factory=dict)  # known batches by digest
+    request_digests: dict[bytes, tuple[bytes, ...]] = field(default_factory=dict)  # of bodies
     certificate: CommitCertificate | None = None
     batch: Batch | None = None  # the committed batch
     committed_at: float = 0.0
@@ -388,13 +389,17 @@ class Replica(Node):
         }
 
     # -- requests (section 4.1) -----------------------------------------------------------
-    def _check_request(self, req: Request) -> bytes:
-        """Authenticate a client request for this replica; return its digest."""
+    def _check_request(self, req: Request, digest: bytes | None = None) -> bytes:
+        """Authenticate a client request for this replica; return its digest.
+
+        ``digest`` is the request's digest when the caller computed it already.
+        """
         if req.client not in self.config.clients:
             raise RejectedMessage("unknown_client", f"client {req.client}")
         if len(req.op) > self.settings.max_request_bytes:
             raise RejectedMessage("oversized_request", f"{len(req.op)} bytes")
-        digest = request_digest(req)
+        if digest is None:
+            digest = request_digest(req)
         if not self.ring.check_authenticator(req.client, digest, req.auth):
             raise RejectedMessage("bad_mac", f"request of client {req.client}")
         return digest
@@ -464,6 +469,7 @@ class Replica(Node):
                     self.set_timer(TIMER_BATCH, now + s.batch_delay_s)
                 return
             batch: list[Request] = []
+            digests: list[bytes] = []
             while self.queue and len(batch) < s.batch_max_requests:
                 digest = self.queue.popleft()
                 req = self.waiting.get(digest)
@@ -473,22 +479,23 @@ class Replica(Node):
                 if last is not None and req.timestamp <= last.timestamp:
                     continue
                 batch.append(req)
+                digests.append(digest)
                 self.assigned.add(digest)
             if batch:
-                self._preprepare(tuple(batch), now)
+                self._preprepare(tuple(batch), tuple(digests), now)
             force = False
         self.cancel_timer(TIMER_BATCH)
 
-    def _preprepare(self, batch: Batch, now: float) -> None:
+    def _preprepare(self, batch: Batch, digests: tuple[bytes, ...], now: float) -> None:
         seq = self.next_seq
         self.next_seq += 1
-        digest = batch_digest(batch)
+        digest = digest_of_request_digests(digests)
         auth = self.ring.authenticator(preprepare_payload(self.view, seq, digest))
         msg = PrePrepare(self.view, seq, digest, batch, auth)
         slot = self._slot(seq, now)
         assert slot is not None
         slot.enter_view(self.view, now)
-        self._accept_preprepare(slot, digest, batch)
+        self._accept_preprepare(slot, digest, batch, digests)
         slot.preprepare_msg = msg
         self.broadcast(msg, self.replicas)
         self._check_prepared(slot, now)
@@ -519,9 +526,12 @@ class Replica(Node):
         if self.mode is not Mode.NORMAL:
             raise RejectedMessage("in_view_change", f"view {view}")
 
-    def _accept_preprepare(self, slot: Slot, digest: bytes, batch: Batch) -> None:
+    def _accept_preprepare(
+        self, slot: Slot, digest: bytes, batch: Batch, request_digests: tuple[bytes, ...]
+    ) -> None:
         slot.digest = digest
         slot.bodies[digest] = batch
+        slot.request_digests[digest] = request_digests
         views = self.q_set.setdefault(slot.seq, {})
         views[digest] = slot.view
         if len(views) > Q_DIGESTS_PER_SLOT:
@@ -543,18 +553,19 @@ class Replica(Node):
             raise RejectedMessage("conflicting_preprepare", f"{pp.view}/{pp.seq}")
         if len(pp.batch) > self.settings.batch_max_requests:
             raise RejectedMessage("batch_too_large", f"{len(pp.batch)} requests")
-        if batch_digest(pp.batch) != pp.digest:
+        digests = tuple(request_digest(r) for r in pp.batch)
+        if digest_of_request_digests(digests) != pp.digest:
             raise RejectedMessage("bad_digest", f"pre-prepare {pp.view}/{pp.seq}")
-        for req in pp.batch:
+        for req, req_digest in zip(pp.batch, digests, strict=True):
             try:
-                self._check_request(req)
+                self._check_request(req, req_digest)
             except RejectedMessage as err:
                 if err.reason == "bad_mac" and self.ring.links is not None:
                     # over QUIC the client's key for this replica may still be on its way
                     # (a new client process, a reconnect): keep it until a key arrives
                     raise RejectedMessage("client_key_pending", f"client {req.client}") from err
                 raise RejectedMessage("bad_request_in_batch", err.reason) from err
-        self._accept_preprepare(slot, pp.digest, pp.batch)
+        self._accept_preprepare(slot, pp.digest, pp.batch, digests)
         self._send_prepare(slot)
         self._check_prepared(slot, now)
 
@@ -643,11 +654,12 @@ class Replica(Node):
             if body is None:
                 continue  # committed elsewhere; the body comes with a CommittedBatch
             signers = sorted(sigs)[: self.quorum]
+            known = slot.request_digests.get(digest)
             cert = CommitCertificate(
                 view,
                 slot.seq,
                 digest,
-                tuple(request_digest(r) for r in body),
+                known if known is not None else tuple(request_digest(r) for r in body),
                 tuple(CommitSignature(r, sigs[r]) for r in signers),
             )
             self._committed(slot, cert, body, now)
@@ -1205,9 +1217,10 @@ class Replica(Node):
                 # certificate (status catch-up); no prepare can be sent for it meanwhile
                 slot.enter_view(nv.view, now)
                 continue
-            decided.update(request_digest(r) for r in body)
+            digests = tuple(request_digest(r) for r in body)
+            decided.update(digests)
             slot.enter_view(nv.view, now)
-            self._accept_preprepare(slot, decision.digest, body)
+            self._accept_preprepare(slot, decision.digest, body, digests)
             if not primary:
                 self._send_prepare(slot)
         for decision in plan.decisions:

@@ -86,6 +86,19 @@ class QuicSettings(BaseModel):
     send_queue_messages: int = Field(
         4096, ge=1, le=1_000_000, description="Bound of each peer's send queue, in messages."
     )
+    max_datagram_size: int = Field(
+        1200,
+        ge=1200,
+        le=65527,
+        description=(
+            "Largest UDP payload a connection sends, bytes. 1200 (the QUIC minimum every path "
+            "carries) unless every path between the nodes is known to carry more: 1452 on "
+            "Ethernet, 8952 with jumbo frames, up to 65527 on loopback. Fewer, larger datagrams "
+            "cost less CPU per byte: batched n=4 PBFT with replica processes does ~1.6x the "
+            "operations per second at 8952 as at 1200. Too large for a path and its datagrams "
+            "are dropped (aioquic does no path MTU discovery)."
+        ),
+    )
     ack_delay_s: float = Field(
         0.025,
         ge=0.001,

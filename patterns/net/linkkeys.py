@@ -50,18 +50,21 @@ class LinkKeys:
         self._recv: dict[NodeId, tuple[bytes, ...]] = {}
         self.rotations = 0
         self.accepted = 0
+        self.version = 0  # bumped whenever a key is made, replaced or forgotten
 
     def send_key(self, peer: NodeId) -> bytes:
         """The key this node MACs with for ``peer`` (made on first use)."""
         key = self._send.get(peer)
         if key is None:
             key = self._send[peer] = self._random(LINK_KEY_BYTES)
+            self.version += 1
         return key
 
     def rotate(self, peer: NodeId) -> bytes:
         """Replace the send key for ``peer`` (on a reconnect) and return the new one."""
         key = self._send[peer] = self._random(LINK_KEY_BYTES)
         self.rotations += 1
+        self.version += 1
         return key
 
     def accept(self, peer: NodeId, key: bytes) -> None:
@@ -77,10 +80,12 @@ class LinkKeys:
             return
         self._recv[peer] = (key, *known)[:RECEIVE_KEYS_KEPT]
         self.accepted += 1
+        self.version += 1
 
     def forget(self, peer: NodeId) -> None:
         """Drop every key ``peer`` sent (it restarted: its old keys belong to a dead process)."""
-        self._recv.pop(peer, None)
+        if self._recv.pop(peer, None) is not None:
+            self.version += 1
 
     def receive_keys(self, peer: NodeId) -> tuple[bytes, ...]:
         """Keys that MACs from ``peer`` may be made with, newest first (empty: none yet)."""

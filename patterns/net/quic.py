@@ -527,13 +527,15 @@ class _PeerLink:
         """Re-evaluate whether to dial."""
         self._wake.set()
 
-    def enqueue(self, frame: bytes) -> None:
-        """Queue one frame (drop the oldest if the queue is full) and pump."""
-        bound = self._rt.settings.send_queue_messages
-        if len(self.queue) >= bound:
-            self.queue.popleft()
-            self._rt.stats.queue_drops += 1
-        self.queue.append(frame)
+    def enqueue(self, frames: list[bytes]) -> None:
+        """Queue frames (dropping the oldest while the queue is over its bound) and pump once."""
+        queue = self.queue
+        queue.extend(frames)
+        over = len(queue) - self._rt.settings.send_queue_messages
+        if over > 0:
+            for _ in range(over):
+                queue.popleft()
+            self._rt.stats.queue_drops += over
         if self.conn is None:
             self._wake.set()
         else:
@@ -996,6 +998,7 @@ class QuicNodeRuntime(Generic[N]):
         out = node.drain_outbox()
         if out:
             frames: dict[int, bytes | None] = {}
+            by_peer: dict[NodeId, list[bytes]] = {}  # one enqueue (and stream write) per peer
             for dst, msg in out:
                 if dst == self.node_id:
                     self._deliver_local_soon(msg)
@@ -1014,7 +1017,13 @@ class QuicNodeRuntime(Generic[N]):
                         frame = None
                     frames[key] = frame
                 if frame is not None:
-                    self._link(dst).enqueue(frame)
+                    queued = by_peer.get(dst)
+                    if queued is None:
+                        by_peer[dst] = [frame]
+                    else:
+                        queued.append(frame)
+            for dst, queued in by_peer.items():
+                self._link(dst).enqueue(queued)
         if self.session_keys and len(self.link_keys) != self._eager:
             self._dial_keyed_peers()
         events = node.drain_events()
@@ -1178,6 +1187,7 @@ class QuicNodeRuntime(Generic[N]):
             is_client=is_client,
             alpn_protocols=[self.settings.alpn],
             idle_timeout=self.settings.idle_timeout_s,
+            max_datagram_size=self.settings.max_datagram_size,
         )
 
     def _accept(self, quic: QuicConnection, stream_handler: Any = None) -> _Connection:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import random
 
 import pytest
 
 from patterns.byzantine import Put, encode_op
-from patterns.byzantine.auth import MacKeyring, generate_cluster
+from patterns.byzantine.auth import MAC_BYTES, MacKeyring, _Hmac, generate_cluster
 from patterns.byzantine.client import Client
 from patterns.byzantine.messages import Prepare, PrePrepare, Status, status_payload
 from patterns.byzantine.replica import Replica
@@ -153,3 +154,45 @@ def test_a_retransmitted_pre_prepare_carries_macs_under_the_current_keys() -> No
     replicas[3].receive(0, resent[0], 5.01)
     assert replicas[3].rejected["bad_mac"] == 0
     assert [m for _, m in replicas[3].drain_outbox() if isinstance(m, Prepare)]
+
+
+@pytest.mark.parametrize("key_bytes", [0, 1, 32, 63, 64, 65, 200])
+def test_precomputed_hmac_states_give_hmac_sha256(key_bytes: int) -> None:
+    rng = random.Random(key_bytes)
+    key = rng.randbytes(key_bytes)
+    state = _Hmac(key)
+    for size in (0, 1, 55, 56, 64, 1000):
+        data = rng.randbytes(size)
+        assert state.tag(data) == hmac.digest(key, data, "sha256")[:MAC_BYTES]
+
+
+def test_a_rotated_send_key_is_used_at_once() -> None:
+    rings, links = _rings()
+    _connect(links, 0, 1)
+    before = rings[0].mac(1, b"m")  # the state for the first key is now cached
+    links[0].rotate(1)
+    after = rings[0].mac(1, b"m")
+    assert after != before
+    assert not rings[1].check(0, b"m", after)  # not until the next Hello carries it
+    _connect(links, 0, 1)
+    assert rings[1].check(0, b"m", after)
+
+
+def test_link_keys_version_moves_on_every_change_and_only_then() -> None:
+    links = LinkKeys(_counter_source())  # type: ignore[arg-type]
+    seen = [links.version]
+    for change in (
+        lambda: links.send_key(1),
+        lambda: links.rotate(1),
+        lambda: links.accept(2, bytes(32)),
+        lambda: links.forget(2),
+    ):
+        change()
+        assert links.version > seen[-1]
+        seen.append(links.version)
+    links.send_key(1)
+    links.receive_keys(2)
+    links.accept(3, bytes(32))
+    links.accept(3, bytes(32))  # the same key again: nothing changed
+    links.forget(4)  # nothing to forget
+    assert links.version == seen[-1] + 1
