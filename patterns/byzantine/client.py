@@ -184,7 +184,8 @@ class Client(Node):
         digest = request_digest_of(cid, ts, op, want)
         req = Request(cid, ts, op, want, session.ring.authenticator(digest))
         session.current = _Outstanding(ticket, op, want, req, digest, now)
-        self.emit(RequestSent(cid, ts, op))
+        if self.events_wanted:
+            self.emit(RequestSent(cid, ts, op))
         self.send(self.config.primary(self.view), req)
         self._deadline(cid, now + self.settings.client_retry_s)
 
@@ -286,7 +287,8 @@ class Client(Node):
         session.done.append(done)
         session.current = None
         self._deadline(session.client_id, None)
-        self.emit(ReplyAccepted(session.client_id, done.timestamp, done.op, result, seq, cert))
+        if self.events_wanted:
+            self.emit(ReplyAccepted(session.client_id, done.timestamp, done.op, result, seq, cert))
         self._send_next(session, now)
 
     def _authentic(self, session: _Session, rep: Reply) -> bool:

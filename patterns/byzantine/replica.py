@@ -33,7 +33,7 @@ import hashlib
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -118,8 +118,7 @@ class Mode(enum.Enum):
     VIEW_CHANGE = "view-change"  # waiting for NEW-VIEW of ``view``
 
 
-@dataclass(frozen=True, slots=True)
-class ReplyRecord:
+class ReplyRecord(NamedTuple):
     """The last reply sent to a client (OSDI section 4.1: exactly-once)."""
 
     timestamp: int
@@ -694,7 +693,8 @@ class Replica(Node):
 
     def _execute(self, slot: Slot, cert: CommitCertificate, batch: Batch, now: float) -> None:
         seq = slot.seq
-        done: list[ExecutedRequest] = []
+        done: list[ExecutedRequest] | None = [] if self.events_wanted else None
+        executed = 0
         replies: dict[NodeId, list[ReplyEntry]] = {}  # by client node: one message each
         wants: set[NodeId] = set()
         host_of = self.config.host_of
@@ -718,14 +718,17 @@ class Replica(Node):
             replies.setdefault(host, []).append(
                 ReplyEntry(req.client, req.timestamp, seq, result, mac)
             )
-            done.append(ExecutedRequest(req.client, req.timestamp, req.op, result))
+            executed += 1
+            if done is not None:
+                done.append(ExecutedRequest(req.client, req.timestamp, req.op, result))
         for host, entries in replies.items():
             self.send(host, ReplyBatch(view, me, cert if host in wants else None, tuple(entries)))
         self.last_executed = seq
-        self.executed_requests += len(done)
+        self.executed_requests += executed
         if self.audit.maxlen:
             self.audit.append((cert, batch))
-        self.emit(BatchExecuted(self.node_id, seq, cert.view, cert.digest, tuple(done)))
+        if done is not None:
+            self.emit(BatchExecuted(self.node_id, seq, cert.view, cert.digest, tuple(done)))
         if seq % self.interval == 0:
             self._take_checkpoint(seq, now)
 

@@ -89,14 +89,14 @@ class QuicSettings(BaseModel):
     max_datagram_size: int = Field(
         1200,
         ge=1200,
-        le=65527,
+        le=16383,
         description=(
-            "Largest UDP payload a connection sends, bytes. 1200 (the QUIC minimum every path "
-            "carries) unless every path between the nodes is known to carry more: 1452 on "
-            "Ethernet, 8952 with jumbo frames, up to 65527 on loopback. Fewer, larger datagrams "
-            "cost less CPU per byte: batched n=4 PBFT with replica processes does ~1.6x the "
-            "operations per second at 8952 as at 1200. Too large for a path and its datagrams "
-            "are dropped (aioquic does no path MTU discovery)."
+            "Largest UDP payload a connection sends, bytes. 1200, the QUIC minimum every path "
+            "carries, unless every path between the nodes is known to carry more: 1452 on "
+            "Ethernet, 8952 with jumbo frames. Fewer, larger datagrams cost less CPU per byte "
+            "(aioquic's work is per packet). Too large for a path and its datagrams are "
+            "dropped: aioquic does no path MTU discovery. At most 16383, the largest STREAM "
+            "frame aioquic can write (it encodes their length in two bytes)."
         ),
     )
     ack_delay_s: float = Field(

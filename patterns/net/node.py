@@ -52,6 +52,10 @@ class Node(ABC):
         rng: the seeded random generator this node may use.
     """
 
+    events_wanted = True
+    """False while nothing reads this node's events (a runtime says so): a hot path may
+    then skip building them. Protocol state never depends on it."""
+
     def __init__(
         self, node_id: NodeId, peers: Iterable[NodeId], rng: random.Random | None = None
     ) -> None:

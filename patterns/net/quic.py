@@ -757,8 +757,10 @@ class QuicNodeRuntime(Generic[N]):
         self.stats = QuicStats()
         self.events: list[Event] = []
         self.node_errors: list[Exception] = []
-        self.on_event = on_event
-        self.record_events = record_events
+        self._subscribers: list[asyncio.Queue[Event | None]] = []
+        self._on_event = on_event
+        self._record_events = record_events
+        self._event_demand()
         self._addresses: dict[NodeId, Address] = dict(addresses)
         self._bind: Address = self._addresses.pop(node.node_id, (self.settings.host, 0))
         self._bound: Address | None = None
@@ -771,7 +773,6 @@ class QuicNodeRuntime(Generic[N]):
         self._eager = 0  # how many of link_keys.peers() have a link that dials unasked
         self._conns: set[_Connection] = set()
         self._listeners: list[Callable[[], None]] = []
-        self._subscribers: list[asyncio.Queue[Event | None]] = []
         self._server: _Server | None = None
         self._server_config: QuicConfiguration | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -781,6 +782,33 @@ class QuicNodeRuntime(Generic[N]):
         self._running = False
         self._ca_pem = b""
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- events -------------------------------------------------------------------
+    @property
+    def on_event(self) -> Callable[[Event], None] | None:
+        """Called with every event the node emits."""
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, callback: Callable[[Event], None] | None) -> None:
+        self._on_event = callback
+        self._event_demand()
+
+    @property
+    def record_events(self) -> bool:
+        """Keep every event in :attr:`events`."""
+        return self._record_events
+
+    @record_events.setter
+    def record_events(self, record: bool) -> None:
+        self._record_events = record
+        self._event_demand()
+
+    def _event_demand(self) -> None:
+        """Tell the node whether anything reads its events (it may skip building them)."""
+        self.node.events_wanted = bool(
+            self._record_events or self._on_event is not None or self._subscribers
+        )
 
     # -- lifecycle ----------------------------------------------------------------
     @property
@@ -966,6 +994,7 @@ class QuicNodeRuntime(Generic[N]):
         """
         queue: asyncio.Queue[Event | None] = asyncio.Queue(EVENT_QUEUE_MAX)
         self._subscribers.append(queue)
+        self._event_demand()
         try:
             while True:
                 item = await queue.get()
@@ -974,6 +1003,7 @@ class QuicNodeRuntime(Generic[N]):
                 yield item
         finally:
             self._subscribers.remove(queue)
+            self._event_demand()
 
     def queue_depth(self, peer: NodeId) -> int:
         """Frames waiting in the send queue of ``peer``."""
@@ -1028,10 +1058,10 @@ class QuicNodeRuntime(Generic[N]):
             self._dial_keyed_peers()
         events = node.drain_events()
         for event in events:
-            if self.record_events:
+            if self._record_events:
                 self.events.append(event)
-            if self.on_event is not None:
-                self.on_event(event)
+            if self._on_event is not None:
+                self._on_event(event)
             for queue in self._subscribers:
                 if _put_dropping_oldest(queue, event):
                     self.stats.events_dropped += 1

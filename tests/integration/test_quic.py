@@ -234,6 +234,36 @@ async def test_events_iterator_callback_and_clean_stop(
         rt1.call(send_data(2, 9))
 
 
+async def test_the_node_knows_whether_anything_reads_its_events(
+    ca: ClusterCA, quic_settings: QuicSettings
+) -> None:
+    node = Recorder(1, [2])
+    rt = QuicNodeRuntime(
+        node,
+        reference_codec(),
+        ca.credentials(1),
+        {1: (LOOPBACK, 0)},
+        quic_settings,
+        record_events=False,
+    )
+    assert node.events_wanted is False
+    rt.on_event = print
+    assert node.events_wanted is True
+    rt.on_event = None
+    assert node.events_wanted is False
+    events = rt.iter_events()
+    reader = asyncio.get_running_loop().create_task(anext(events))
+    await asyncio.sleep(0)  # the iterator subscribes when it first runs
+    assert node.events_wanted is True
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await events.aclose()
+    assert node.events_wanted is False
+    rt.record_events = True
+    assert node.events_wanted is True
+
+
 async def test_node_exception_is_reported_by_run_until(
     ca_dir: Path, quic_settings: QuicSettings
 ) -> None:
