@@ -234,38 +234,64 @@ class Client(Node):
             view, replica, certificate = msg.view, msg.replica, msg.certificate
             for e in msg.entries:
                 self._on_reply(
-                    Reply(view, e.timestamp, e.client, replica, e.seq, e.result, None, e.mac),
-                    certificate,
-                    now,
+                    view, replica, e.client, e.timestamp, e.seq, e.result, e.mac, certificate, now
                 )
         elif isinstance(msg, Reply):
-            self._on_reply(msg, msg.certificate, now)
+            if not self.config.is_replica(msg.replica):
+                self.rejected += 1
+                return
+            self._on_reply(
+                msg.view,
+                msg.replica,
+                msg.client,
+                msg.timestamp,
+                msg.seq,
+                msg.result,
+                msg.mac,
+                msg.certificate,
+                now,
+            )
         else:
             self.rejected += 1
 
-    def _on_reply(self, msg: Reply, certificate: CommitCertificate | None, now: float) -> None:
-        session = self.sessions.get(msg.client)
+    def _on_reply(
+        self,
+        view: int,
+        replica: int,
+        client: int,
+        timestamp: int,
+        seq: int,
+        result: bytes,
+        mac: bytes,
+        certificate: CommitCertificate | None,
+        now: float,
+    ) -> None:
+        """One replica's reply to one logical client (from a Reply or a ReplyBatch)."""
+        session = self.sessions.get(client)
         if session is None:
             self.rejected += 1
             return
         cur = session.current
-        if cur is None or msg.timestamp != cur.request.timestamp or msg.replica in cur.replies:
+        if cur is None or timestamp != cur.request.timestamp or replica in cur.replies:
             # not needed (already complete, or a duplicate): authenticate only to use a certificate
-            if certificate is not None and self._authentic(session, msg):
-                self._late_certificate(session, msg, certificate)
+            if certificate is not None and session.ring.check(
+                replica, reply_payload(view, timestamp, client, replica, seq, result), mac
+            ):
+                self._late_certificate(session, timestamp, seq, result, certificate)
             return
-        if not self._authentic(session, msg):
+        if not session.ring.check(
+            replica, reply_payload(view, timestamp, client, replica, seq, result), mac
+        ):
             self.rejected += 1
             return
-        answer = (msg.seq, msg.result)
-        cur.replies[msg.replica] = answer
-        cur.views[msg.replica] = msg.view
+        answer = (seq, result)
+        cur.replies[replica] = answer
+        cur.views[replica] = view
         if cur.want_certificate and cur.certificate is None and certificate is not None:
             cur.certificate = self._checked_certificate(certificate, cur.digest)
         # no answer had f+1 votes before this one, so only this one's count can have reached it
         if sum(1 for a in cur.replies.values() if a == answer) < self.config.weak:
             return
-        seq, result = answer
         views = sorted(cur.views.values(), reverse=True)
         self.view = max(self.view, views[self.config.f])  # a view f+1 replicas are in
         cert = (
@@ -276,7 +302,7 @@ class Client(Node):
             session.client_id,
             cur.op,
             result,
-            cur.request.timestamp,
+            timestamp,
             seq,
             cert,
             cur.digest,
@@ -286,18 +312,13 @@ class Client(Node):
         self.completed[done.ticket] = done
         session.done.append(done)
         session.current = None
-        self._deadline(session.client_id, None)
         if self.events_wanted:
             self.emit(ReplyAccepted(session.client_id, done.timestamp, done.op, result, seq, cert))
-        self._send_next(session, now)
-
-    def _authentic(self, session: _Session, rep: Reply) -> bool:
-        if not self.config.is_replica(rep.replica):
-            return False
-        payload = reply_payload(
-            rep.view, rep.timestamp, rep.client, rep.replica, rep.seq, rep.result
-        )
-        return session.ring.check(rep.replica, payload, rep.mac)
+        if session.pending:
+            self._send_next(session, now)  # moves this client's retry deadline on
+        else:
+            self._deadline(session.client_id, None)
+            self._free.append(session)
 
     def _checked_certificate(
         self, cert: CommitCertificate, digest: bytes
@@ -311,13 +332,18 @@ class Client(Node):
         return cert
 
     def _late_certificate(
-        self, session: _Session, rep: Reply, certificate: CommitCertificate
+        self,
+        session: _Session,
+        timestamp: int,
+        seq: int,
+        result: bytes,
+        certificate: CommitCertificate,
     ) -> None:
         """Attach a certificate that arrives after the result was accepted."""
         for done in session.done:
-            if done.timestamp != rep.timestamp or done.certificate is not None:
+            if done.timestamp != timestamp or done.certificate is not None:
                 continue
-            if rep.seq != done.seq or rep.result != done.result:
+            if seq != done.seq or result != done.result:
                 return
             cert = self._checked_certificate(certificate, done.request_digest)
             if cert is None or cert.seq != done.seq:
