@@ -99,6 +99,17 @@ class QuicSettings(BaseModel):
             "frame aioquic can write (it encodes their length in two bytes)."
         ),
     )
+    socket_buffer_bytes: int = Field(
+        4 << 20,
+        ge=64 << 10,
+        le=256 << 20,
+        description=(
+            "Receive and send buffer asked for each UDP socket, bytes (the kernel grants at "
+            "most net.core.rmem_max / wmem_max). A node's one server socket takes the data of "
+            "every peer: with the 208 KiB Linux default a burst of large datagrams overflows "
+            "it and QUIC must detect the loss and resend."
+        ),
+    )
     ack_delay_s: float = Field(
         0.025,
         ge=0.001,

@@ -862,6 +862,7 @@ class QuicNodeRuntime(Generic[N]):
             local_addr=self._bind,
         )
         self._server = server
+        _size_buffers(transport, self.settings.socket_buffer_bytes)
         self._started_at = loop.time()
         sockname = transport.get_extra_info("sockname")
         self._bound = (str(sockname[0]), int(sockname[1]))
@@ -1254,11 +1255,12 @@ class QuicNodeRuntime(Generic[N]):
         quic = QuicConnection(configuration=config)
         local = ("::", 0) if family == socket.AF_INET6 else ("0.0.0.0", 0)
         try:
-            _, conn = await loop.create_datagram_endpoint(
+            transport, conn = await loop.create_datagram_endpoint(
                 lambda: _Connection(quic, self, expected_peer=peer), local_addr=local
             )
         except OSError as err:
             raise PeerUnavailableError(f"cannot open a UDP socket: {err}") from err
+        _size_buffers(transport, self.settings.socket_buffer_bytes)
         try:
             conn.connect(remote)
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
@@ -1331,6 +1333,26 @@ class QuicNodeRuntime(Generic[N]):
         if not conn.outbound:
             conn.dispose()
         self._notify()
+
+
+def _size_buffers(transport: asyncio.BaseTransport, nbytes: int) -> None:
+    """Ask for ``nbytes`` of receive and send buffer on a transport's UDP socket.
+
+    The kernel caps the request at ``net.core.rmem_max`` / ``wmem_max`` (and reports
+    double what it grants); a cap is logged once per socket at debug level, not an error.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, nbytes)
+            granted = sock.getsockopt(socket.SOL_SOCKET, option) // 2
+        except OSError as err:
+            logger.debug("cannot size UDP socket buffer %s: %s", option, err)
+            continue
+        if granted < nbytes:
+            logger.debug("UDP socket buffer %s: asked %d bytes, got %d", option, nbytes, granted)
 
 
 def _peer_label(conn: _Connection) -> str:
