@@ -29,6 +29,7 @@ from patterns.byzantine.messages import (
     Reply,
     ReplyBatch,
     Request,
+    reply_batch_payload,
     reply_payload,
     request_digest_of,
 )
@@ -231,10 +232,23 @@ class Client(Node):
             if not self.config.is_replica(msg.replica):
                 self.rejected += len(msg.entries)
                 return
-            view, replica, certificate = msg.view, msg.replica, msg.certificate
-            for e in msg.entries:
+            view, replica, certificate, entries = (
+                msg.view,
+                msg.replica,
+                msg.certificate,
+                msg.entries,
+            )
+            if not entries:
+                return
+            first = self.sessions.get(entries[0].client)
+            if first is None or not first.ring.check(
+                replica, reply_batch_payload(view, replica, entries), msg.mac
+            ):
+                self.rejected += len(entries)
+                return
+            for e in entries:  # authenticated, all of them, by the batch's MAC
                 self._on_reply(
-                    view, replica, e.client, e.timestamp, e.seq, e.result, e.mac, certificate, now
+                    view, replica, e.client, e.timestamp, e.seq, e.result, None, certificate, now
                 )
         elif isinstance(msg, Reply):
             if not self.config.is_replica(msg.replica):
@@ -262,11 +276,12 @@ class Client(Node):
         timestamp: int,
         seq: int,
         result: bytes,
-        mac: bytes,
+        mac: bytes | None,
         certificate: CommitCertificate | None,
         now: float,
     ) -> None:
-        """One replica's reply to one logical client (from a Reply or a ReplyBatch)."""
+        """One replica's reply to one logical client: a Reply's (checked against ``mac``) or
+        a ReplyBatch's entry (``mac`` None: the batch's MAC was checked)."""
         session = self.sessions.get(client)
         if session is None:
             self.rejected += 1
@@ -274,12 +289,15 @@ class Client(Node):
         cur = session.current
         if cur is None or timestamp != cur.request.timestamp or replica in cur.replies:
             # not needed (already complete, or a duplicate): authenticate only to use a certificate
-            if certificate is not None and session.ring.check(
-                replica, reply_payload(view, timestamp, client, replica, seq, result), mac
+            if certificate is not None and (
+                mac is None
+                or session.ring.check(
+                    replica, reply_payload(view, timestamp, client, replica, seq, result), mac
+                )
             ):
                 self._late_certificate(session, timestamp, seq, result, certificate)
             return
-        if not session.ring.check(
+        if mac is not None and not session.ring.check(
             replica, reply_payload(view, timestamp, client, replica, seq, result), mac
         ):
             self.rejected += 1

@@ -83,26 +83,29 @@ class Reply(Message, frozen=True, tag="pbft.reply"):
 
 
 class ReplyEntry(msgspec.Struct, frozen=True, array_like=True):
-    """One client's reply inside a :class:`ReplyBatch` (its MAC covers the same fields as
-    a :class:`Reply`'s, with the batch's view and replica)."""
+    """One client's reply inside a :class:`ReplyBatch` (the batch's view and replica)."""
 
     client: int
     timestamp: int
     seq: int
     result: bytes
-    mac: bytes
 
 
 class ReplyBatch(Message, frozen=True, tag="pbft.reply-batch"):
     """The replies of one executed batch to the clients of one client node, in one message.
 
     ``certificate`` is the batch's commit certificate if any of those clients asked for it.
+    ``mac`` is the replica's MAC of :func:`reply_batch_payload`, under the key it shares
+    with the first entry's client. Every client in the batch is hosted by the node it is
+    sent to, which holds each of their keys: one MAC proves to that node what a MAC per
+    reply would, as one authenticator covers a batch of requests in a pre-prepare.
     """
 
     view: int
     replica: int
     certificate: CommitCertificate | None
     entries: tuple[ReplyEntry, ...]
+    mac: bytes
 
 
 # -- normal case (OSDI section 4.2) -----------------------------------------------------
@@ -356,3 +359,8 @@ def reply_payload(
 ) -> bytes:
     """Bytes a reply's MAC covers (everything but the certificate and the MAC)."""
     return _encode(("pbft/reply", view, timestamp, client, replica, seq, result))
+
+
+def reply_batch_payload(view: int, replica: int, entries: tuple[ReplyEntry, ...]) -> bytes:
+    """Bytes a reply batch's MAC covers (everything but the certificate and the MAC)."""
+    return _encode(("pbft/reply-batch", view, replica, entries))

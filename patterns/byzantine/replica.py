@@ -81,6 +81,7 @@ from patterns.byzantine.messages import (
     new_view_payload,
     prepare_payload,
     preprepare_payload,
+    reply_batch_payload,
     reply_payload,
     request_digest,
     status_payload,
@@ -712,17 +713,14 @@ class Replica(Node):
             if req.want_certificate:
                 self.reply_certs[req.client] = cert
                 wants.add(host)
-            mac = self.ring.mac(
-                req.client, reply_payload(view, req.timestamp, req.client, me, seq, result)
-            )
-            replies.setdefault(host, []).append(
-                ReplyEntry(req.client, req.timestamp, seq, result, mac)
-            )
+            replies.setdefault(host, []).append(ReplyEntry(req.client, req.timestamp, seq, result))
             executed += 1
             if done is not None:
                 done.append(ExecutedRequest(req.client, req.timestamp, req.op, result))
-        for host, entries in replies.items():
-            self.send(host, ReplyBatch(view, me, cert if host in wants else None, tuple(entries)))
+        for host, listed in replies.items():
+            entries = tuple(listed)
+            mac = self.ring.mac(entries[0].client, reply_batch_payload(view, me, entries))
+            self.send(host, ReplyBatch(view, me, cert if host in wants else None, entries, mac))
         self.last_executed = seq
         self.executed_requests += executed
         if self.audit.maxlen:
