@@ -28,6 +28,7 @@ from patterns.byzantine.service import commit, serve
 from patterns.byzantine.state_machine import Delete, Get, KvOp, Put, encode_op
 from patterns.core.cli import SETTINGS_ERRORS, int_at_least, report_settings_error
 from patterns.core.exceptions import PermanentError, SwarmError
+from patterns.core.process import tune_for_serving
 from patterns.core.settings import QuicSettings
 from patterns.settings import get_settings
 
@@ -63,6 +64,7 @@ def parse_ops(words: list[str]) -> list[KvOp]:
 
 
 async def _serve_until_signal(path: str, replicas: list[int], quic: QuicSettings) -> None:
+    tune_for_serving()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,6 +28,7 @@ from patterns.byzantine.messages import pbft_codec
 from patterns.byzantine.replica import Replica
 from patterns.core.ids import NodeId
 from patterns.core.keys import ClusterCA
+from patterns.core.process import tune_for_serving
 from patterns.core.settings import QuicSettings
 from patterns.net.ports import free_udp_ports
 from patterns.net.quic import QuicNodeRuntime
@@ -67,6 +68,7 @@ async def _replica(layout: _Layout, rid: NodeId, ready: MpEvent) -> None:
         record_events=False,
     )
     await runtime.start()
+    tune_for_serving()  # as `python -m patterns.byzantine serve` does
     ready.set()
     await asyncio.Event().wait()  # until the parent terminates this process
 
