@@ -10,6 +10,10 @@ commit certificate), checkpoints, view changes and new views.
 Signatures and MACs cover the bytes returned by the ``*_payload`` functions
 here, which start with a domain-separation label so one kind of signed
 statement can never be replayed as another.
+
+The messages of the normal case are ``gc=False`` structs: frozen, holding only
+numbers, bytes and tuples of such structs, they can never be part of a reference
+cycle, so the collector need not track the thousands a batch decodes to.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ _encode = msgspec.msgpack.Encoder().encode
 
 
 # -- client traffic (OSDI section 4.1) ------------------------------------------------
-class Request(Message, frozen=True, tag="pbft.request"):
+class Request(Message, frozen=True, tag="pbft.request", gc=False):
     """A client request <REQUEST, o, t, c>: operation ``op`` with timestamp ``timestamp``.
 
     ``auth`` is the client's authenticator: ``auth[i]`` is the MAC of the request
@@ -42,14 +46,14 @@ class Request(Message, frozen=True, tag="pbft.request"):
     auth: tuple[bytes, ...]
 
 
-class CommitSignature(msgspec.Struct, frozen=True, array_like=True):
+class CommitSignature(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One replica's Ed25519 signature of a commit statement."""
 
     replica: int
     signature: bytes
 
 
-class CommitCertificate(msgspec.Struct, frozen=True, array_like=True):
+class CommitCertificate(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """Proof that batch ``digest`` committed at ``seq`` in ``view``: 2f+1 signed commits.
 
     ``request_digests`` are the digests of the batch's requests, in order, so a
@@ -64,7 +68,7 @@ class CommitCertificate(msgspec.Struct, frozen=True, array_like=True):
     signatures: tuple[CommitSignature, ...]
 
 
-class Reply(Message, frozen=True, tag="pbft.reply"):
+class Reply(Message, frozen=True, tag="pbft.reply", gc=False):
     """<REPLY, v, t, c, i, r>: the result of the client's request ``timestamp``.
 
     ``seq`` is the sequence number the request executed at; ``certificate`` its
@@ -82,7 +86,7 @@ class Reply(Message, frozen=True, tag="pbft.reply"):
     mac: bytes
 
 
-class ReplyEntry(msgspec.Struct, frozen=True, array_like=True):
+class ReplyEntry(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One client's reply inside a :class:`ReplyBatch` (the batch's view and replica)."""
 
     client: int
@@ -91,7 +95,7 @@ class ReplyEntry(msgspec.Struct, frozen=True, array_like=True):
     result: bytes
 
 
-class ReplyBatch(Message, frozen=True, tag="pbft.reply-batch"):
+class ReplyBatch(Message, frozen=True, tag="pbft.reply-batch", gc=False):
     """The replies of one executed batch to the clients of one client node, in one message.
 
     ``certificate`` is the batch's commit certificate if any of those clients asked for it.
@@ -109,7 +113,7 @@ class ReplyBatch(Message, frozen=True, tag="pbft.reply-batch"):
 
 
 # -- normal case (OSDI section 4.2) -----------------------------------------------------
-class PrePrepare(Message, frozen=True, tag="pbft.pre-prepare"):
+class PrePrepare(Message, frozen=True, tag="pbft.pre-prepare", gc=False):
     """<PRE-PREPARE, v, n, d> with the batch of requests whose digest is ``digest``."""
 
     view: int
@@ -119,7 +123,7 @@ class PrePrepare(Message, frozen=True, tag="pbft.pre-prepare"):
     auth: tuple[bytes, ...]
 
 
-class Prepare(Message, frozen=True, tag="pbft.prepare"):
+class Prepare(Message, frozen=True, tag="pbft.prepare", gc=False):
     """<PREPARE, v, n, d, i> from backup ``replica``, with a MAC authenticator."""
 
     view: int
@@ -129,7 +133,7 @@ class Prepare(Message, frozen=True, tag="pbft.prepare"):
     auth: tuple[bytes, ...]
 
 
-class Commit(Message, frozen=True, tag="pbft.commit"):
+class Commit(Message, frozen=True, tag="pbft.commit", gc=False):
     """<COMMIT, v, n, d, i>, Ed25519-signed so commit certificates are transferable."""
 
     view: int
@@ -140,7 +144,7 @@ class Commit(Message, frozen=True, tag="pbft.commit"):
 
 
 # -- checkpoints (OSDI section 4.3) -------------------------------------------------------
-class Checkpoint(Message, frozen=True, tag="pbft.checkpoint"):
+class Checkpoint(Message, frozen=True, tag="pbft.checkpoint", gc=False):
     """<CHECKPOINT, n, d, i>: the state after executing ``seq`` has digest ``state_digest``."""
 
     seq: int
