@@ -337,6 +337,12 @@ class MacKeyring:
         self._replica_senders = None
         self._version = -1 if self.links is None else self.links.version
 
+    def _keep_states_current(self) -> None:
+        """Drop the HMAC states if any link key changed since they were made."""
+        links = self.links
+        if links is not None and links.version != self._version:
+            self._forget_states()
+
     def key(self, peer: NodeId) -> bytes | None:
         """The key this node MACs with for ``peer`` (None if ``peer`` is not in the cluster)."""
         links = self.links
@@ -355,29 +361,25 @@ class MacKeyring:
 
     def _sender(self, peer: NodeId) -> _Hmac | None:
         """The HMAC state this node MACs with for ``peer`` (None: not in the cluster)."""
-        links = self.links
-        if links is not None and links.version != self._version:
-            self._forget_states()
+        self._keep_states_current()
         try:
             return self._senders[peer]
         except KeyError:
             pass
         k = self.key(peer)  # may make a send key: the links' version moves on
-        if links is not None and links.version != self._version:
-            self._forget_states()
+        self._keep_states_current()
         state = self._senders[peer] = None if k is None else _Hmac(k)
         return state
 
     def _checkers_of(self, peer: NodeId) -> tuple[_Hmac, ...]:
         """The HMAC states ``peer``'s MACs for this node may be made with (newest first)."""
-        links = self.links
-        if links is not None and links.version != self._version:
-            self._forget_states()
+        self._keep_states_current()
         try:
             return self._checkers[peer]
         except KeyError:
             pass
         states: tuple[_Hmac, ...]
+        links = self.links
         if links is None:
             k = self.key(peer)
             states = () if k is None else (_Hmac(k),)
@@ -402,9 +404,9 @@ class MacKeyring:
 
     def authenticator(self, data: bytes) -> tuple[bytes, ...]:
         """One MAC of ``data`` per replica, indexed by replica id (own entry empty)."""
-        links = self.links
+        self._keep_states_current()
         states = self._replica_senders
-        if states is None or (links is not None and links.version != self._version):
+        if states is None:
             me = self.node_id
             senders = [None if r == me else self._sender(r) for r in self._config.replicas]
             states = self._replica_senders = tuple(senders)
