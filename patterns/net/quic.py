@@ -528,18 +528,19 @@ class _PeerLink:
         self._wake.set()
 
     def enqueue(self, frames: list[bytes]) -> None:
-        """Queue frames (dropping the oldest while the queue is over its bound) and pump once."""
+        """Queue frames and pump once; then drop the oldest of those still waiting while
+        more than the bound wait (what the connection took at once never counts)."""
         queue = self.queue
         queue.extend(frames)
+        if self.conn is None:
+            self._wake.set()
+        else:
+            self.pump()
         over = len(queue) - self._rt.settings.send_queue_messages
         if over > 0:
             for _ in range(over):
                 queue.popleft()
             self._rt.stats.queue_drops += over
-        if self.conn is None:
-            self._wake.set()
-        else:
-            self.pump()
 
     def pump(self) -> None:
         """Move queued frames into the connection while its send window has room."""
