@@ -63,6 +63,20 @@ class SyncUpdate(Message, frozen=True):
     mac: bytes = b""
 
 
+class UpdatePart(Message, frozen=True):
+    """One part of an update over ``max_update_bytes`` (a sync reply or sync update that
+    does not fit one message): parts ``0..total-1`` of ``transfer`` joined are ``size``
+    bytes whose CRC-32 is ``crc``, applied once all have arrived."""
+
+    transfer: int
+    index: int
+    total: int
+    size: int
+    crc: int
+    data: bytes
+    mac: bytes = b""
+
+
 # -- membership (SWIM, Das, Gupta, Motivala 2002) ----------------------------------------
 class Ping(Message, frozen=True):
     """Direct probe (section 3.1); ``incarnation`` is the sender's own."""
@@ -98,11 +112,17 @@ class Ack(Message, frozen=True):
     mac: bytes = b""
 
 
-REPLICATION_MESSAGES: tuple[type[Message], ...] = (Rumor, SyncRequest, SyncReply, SyncUpdate)
+REPLICATION_MESSAGES: tuple[type[Message], ...] = (
+    Rumor,
+    SyncRequest,
+    SyncReply,
+    SyncUpdate,
+    UpdatePart,
+)
 LINK_MAC_BYTES = 16  # HMAC-SHA256 truncated, as PBFT's
 
 
-LinkMaced = Rumor | SyncRequest | SyncReply | SyncUpdate | Ping | PingReq | Ack
+LinkMaced = Rumor | SyncRequest | SyncReply | SyncUpdate | UpdatePart | Ping | PingReq | Ack
 """Every gossip message carries the MAC of its link when the node has link keys."""
 
 
@@ -118,7 +138,7 @@ def link_mac(key: bytes, body: bytes) -> bytes:
 
 MEMBERSHIP_MESSAGES: tuple[type[Message], ...] = (Ping, PingReq, Ack)
 GOSSIP_MESSAGES: tuple[type[Message], ...] = REPLICATION_MESSAGES + MEMBERSHIP_MESSAGES
-LINK_MACED = (Rumor, SyncRequest, SyncReply, SyncUpdate, Ping, PingReq, Ack)  # = LinkMaced
+LINK_MACED = (Rumor, SyncRequest, SyncReply, SyncUpdate, UpdatePart, Ping, PingReq, Ack)
 
 
 def gossip_codec(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Codec[Message]:

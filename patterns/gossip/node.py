@@ -32,6 +32,7 @@ from patterns.gossip.messages import (
     SyncReply,
     SyncRequest,
     SyncUpdate,
+    UpdatePart,
     link_mac,
     link_mac_body,
 )
@@ -73,6 +74,21 @@ class ReplicationStats:
     oversized_updates: int = 0
     client_id_rotations: int = 0
     full_state_requests: int = 0
+    update_parts_sent: int = 0
+    update_parts_received: int = 0
+    transfers_joined: int = 0
+
+
+@dataclass(slots=True)
+class _Transfer:
+    """The parts of one peer's update received so far (see :class:`UpdatePart`)."""
+
+    transfer: int
+    total: int
+    size: int
+    crc: int
+    parts: dict[int, bytes]
+    received: int = 0
 
 
 class ReplicaNode(Node):
@@ -244,15 +260,20 @@ class ReplicaNode(Node):
     def on_local_update(self, update: bytes, now: float) -> None:
         """Ship a fresh local update (rumor, or nothing and let rounds carry it)."""
 
-    def apply_remote(self, src: NodeId, update: bytes, crc: int | None, kind: str) -> bool | None:
+    def apply_remote(
+        self, src: NodeId, update: bytes, crc: int | None, kind: str, *, parts: bool = False
+    ) -> bool | None:
         """Apply a peer's update: True if it changed the document, False if not, None if rejected.
 
         Rejected bytes (over the size limit, bad checksum, undecodable) are counted in
         ``stats.rejected_updates``, logged and reported as :class:`UpdateRejected`;
-        the document is unchanged.
+        the document is unchanged. ``parts``: joined from :class:`UpdatePart` messages,
+        so ``max_transfer_bytes`` bounds it instead of ``max_update_bytes``.
         """
-        if len(update) > self.settings.max_update_bytes:
-            self._reject(src, kind, len(update), "larger than max_update_bytes")
+        limit = self.settings.max_transfer_bytes if parts else self.settings.max_update_bytes
+        if len(update) > limit:
+            name = "max_transfer_bytes" if parts else "max_update_bytes"
+            self._reject(src, kind, len(update), f"larger than {name}")
             return None
         try:
             changed = self.replica.apply_remote(update, crc)
@@ -283,6 +304,33 @@ class ReplicaNode(Node):
             self.settings.max_update_bytes,
         )
         return False
+
+    def sendable_in_parts(self, update: bytes) -> bool:
+        """True if ``update`` fits ``max_transfer_bytes``; counts and logs it otherwise."""
+        if len(update) <= self.settings.max_transfer_bytes:
+            return True
+        self.stats.oversized_updates += 1
+        logger.warning(
+            "node %s: update of %d bytes exceeds max_transfer_bytes=%d; not sent",
+            self.node_id,
+            len(update),
+            self.settings.max_transfer_bytes,
+        )
+        return False
+
+    def send_in_parts(self, dst: NodeId, update: bytes) -> None:
+        """Send ``update`` to ``dst`` as :class:`UpdatePart` messages of ``max_update_bytes``."""
+        step = self.settings.max_update_bytes
+        transfer = self.rng.getrandbits(62)
+        total = -(-len(update) // step)
+        crc = checksum(update)
+        for i in range(total):
+            self.stats.update_parts_sent += 1
+            self.send(
+                dst,
+                UpdatePart(transfer, i, total, len(update), crc, update[i * step : (i + 1) * step]),
+            )
+        self.stats.update_bytes_sent += len(update)
 
     # -- internals -----------------------------------------------------------------------
     def _local_update(self, update: bytes, now: float) -> None:
@@ -368,6 +416,7 @@ class GossipNode(ReplicaNode):
             node_id, self.peers, self.rng, self.settings, self.send, self._member_changed
         )
         self._stuck: dict[NodeId, int] = {}  # consecutive diffs from a peer that changed nothing
+        self._transfers: dict[NodeId, _Transfer] = {}  # at most one unfinished per peer
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -393,6 +442,8 @@ class GossipNode(ReplicaNode):
             self._on_sync_reply(src, msg)
         elif isinstance(msg, SyncUpdate):
             self.apply_remote(src, msg.update, msg.crc, "sync-update")
+        elif isinstance(msg, UpdatePart):
+            self._on_update_part(src, msg)
         elif self.membership.on_message(src, msg, now):
             self._arm_swim()
         else:
@@ -455,15 +506,20 @@ class GossipNode(ReplicaNode):
             return
         mine = replica.state_vector
         deletes_differ = msg.ds_crc != replica.ds_crc
-        update = b""
+        update = large = b""
         if deletes_differ or has_structs_missing_from(mine, theirs):
             update = replica.update_for(msg.state)
-            if not self.sendable(update):
+            if len(update) > self.settings.max_update_bytes:
+                large = update if self.sendable_in_parts(update) else b""
                 update = b""
         want = deletes_differ or has_structs_missing_from(theirs, mine)
-        if not update and not want:
+        if not update and not large and not want:
             self.stats.syncs_in_step += 1
             return
+        if large:
+            self.send_in_parts(src, large)
+            if not want:
+                return
         state = replica.state if want else b""
         self.stats.sync_replies_sent += 1
         self.stats.update_bytes_sent += len(update)
@@ -487,11 +543,58 @@ class GossipNode(ReplicaNode):
         ):
             return
         update = replica.update_for(msg.state)
-        if not self.sendable(update):
+        if len(update) > self.settings.max_update_bytes:
+            if self.sendable_in_parts(update):
+                self.send_in_parts(src, update)
             return
         self.stats.sync_updates_sent += 1
         self.stats.update_bytes_sent += len(update)
         self.send(src, SyncUpdate(update, checksum(update)))
+
+    def _on_update_part(self, src: NodeId, msg: UpdatePart) -> None:
+        """Keep a part; apply the update once its transfer is whole.
+
+        A new transfer from a peer replaces its unfinished one (its lost parts are not
+        resent: the next anti-entropy round starts a new transfer). A part that cannot
+        belong to a transfer within the limits is rejected and ends the transfer it claims.
+        """
+        s = self.settings
+        self.stats.update_parts_received += 1
+        if (
+            not 0 <= msg.index < msg.total <= msg.size
+            or msg.size > s.max_transfer_bytes
+            or not 0 < len(msg.data) <= s.max_update_bytes
+        ):
+            self._transfers.pop(src, None)
+            self._reject(src, "update-part", len(msg.data), "part outside the transfer limits")
+            return
+        t = self._transfers.get(src)
+        if t is None or t.transfer != msg.transfer:
+            t = self._transfers[src] = _Transfer(msg.transfer, msg.total, msg.size, msg.crc, {})
+        elif (t.total, t.size, t.crc) != (msg.total, msg.size, msg.crc):
+            del self._transfers[src]
+            self._reject(src, "update-part", len(msg.data), "part disagrees with its transfer")
+            return
+        if msg.index in t.parts:
+            return  # a duplicate
+        t.parts[msg.index] = msg.data
+        t.received += len(msg.data)
+        if t.received > t.size:
+            del self._transfers[src]
+            self._reject(src, "update-part", t.received, "parts longer than the transfer")
+            return
+        if len(t.parts) < t.total:
+            return
+        del self._transfers[src]
+        update = b"".join(t.parts[i] for i in range(t.total))
+        if len(update) != t.size:
+            self._reject(
+                src, "update-part", len(update), f"parts join to {len(update)} of {t.size} bytes"
+            )
+            return
+        self.stats.transfers_joined += 1
+        changed = self.apply_remote(src, update, t.crc, "update-parts", parts=True)
+        self._note_progress(src, changed)
 
     def _note_progress(self, src: NodeId, changed: bool | None) -> None:
         """A peer whose diffs keep changing nothing gets asked for its whole state.

@@ -81,6 +81,16 @@ class GossipSettings(BaseModel):
         le=64 << 20,
         description="Largest update sent or accepted in one message, bytes.",
     )
+    max_transfer_bytes: int = Field(
+        64 << 20,
+        ge=1024,
+        le=1 << 30,
+        description=(
+            "Largest update a sync sends in parts of max_update_bytes, or joins from them, "
+            "bytes: a document over max_update_bytes still reaches a fresh or restarted "
+            "replica. A node holds at most one unfinished transfer per peer."
+        ),
+    )
 
     @model_validator(mode="after")
     def _timeout_below_period(self) -> Self:
@@ -88,6 +98,11 @@ class GossipSettings(BaseModel):
             raise ValueError(
                 f"probe_timeout_s={self.probe_timeout_s} must be below "
                 f"probe_interval_s={self.probe_interval_s}"
+            )
+        if self.max_transfer_bytes < self.max_update_bytes:
+            raise ValueError(
+                f"max_transfer_bytes={self.max_transfer_bytes} must be at least "
+                f"max_update_bytes={self.max_update_bytes}"
             )
         return self
 

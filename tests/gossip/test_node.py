@@ -9,7 +9,14 @@ import pytest
 
 from patterns.core.codec import Message
 from patterns.gossip.events import ClientIdRotated, DocChanged, LocalEdit, UpdateRejected
-from patterns.gossip.messages import Rumor, SyncReply, SyncRequest, SyncUpdate, gossip_codec
+from patterns.gossip.messages import (
+    Rumor,
+    SyncReply,
+    SyncRequest,
+    SyncUpdate,
+    UpdatePart,
+    gossip_codec,
+)
 from patterns.gossip.naive import FullState, NaiveFullStateNode
 from patterns.gossip.node import GossipNode
 from patterns.gossip.settings import GossipSettings
@@ -32,7 +39,7 @@ def replication(node: GossipNode) -> list[tuple[int, Message]]:
     return [
         (dst, msg)
         for dst, msg in node.drain_outbox()
-        if isinstance(msg, Rumor | SyncRequest | SyncReply | SyncUpdate | FullState)
+        if isinstance(msg, Rumor | SyncRequest | SyncReply | SyncUpdate | UpdatePart | FullState)
     ]
 
 
@@ -231,3 +238,66 @@ def test_naive_full_state_push_sends_the_whole_document_every_round() -> None:
     for dst, msg in out:
         nodes[dst].receive(0, msg, 1.0)
     assert nodes[1].snapshot() == nodes[2].snapshot() == nodes[0].snapshot()
+
+
+def test_a_sync_larger_than_one_message_travels_in_parts() -> None:
+    small = GossipSettings(max_update_bytes=1024, rumor_hops=0)
+    nodes = make([0, 1], small)
+    for k in range(20):
+        nodes[0].set_key(f"k{k}", "x" * 200, 0.0)
+    nodes[0].drain_outbox()
+    nodes[1].sync_now(1.0)
+    log = pump(nodes, 1)
+    parts = [m for _, _, m in log if isinstance(m, UpdatePart)]
+    assert len(parts) >= 4 and all(len(p.data) <= 1024 for p in parts)
+    assert nodes[1].snapshot() == nodes[0].snapshot()
+    assert nodes[1].stats.transfers_joined == 1 and nodes[0].stats.oversized_updates == 0
+
+
+def test_parts_outside_the_limits_are_rejected_and_end_their_transfer() -> None:
+    small = GossipSettings(max_update_bytes=1024, max_transfer_bytes=4096, rumor_hops=0)
+    nodes = make([0, 1], small)
+    update = nodes[0].set_key("k", "v" * 1500, 0.0)
+    assert update is not None and 1024 < len(update) <= 2048
+    crc, size = checksum(update), len(update)
+    good = [UpdatePart(7, i, 2, size, crc, update[i * 1024 : (i + 1) * 1024]) for i in (0, 1)]
+    victim = nodes[1]
+    bad = [
+        UpdatePart(1, 2, 2, size, crc, b"x"),  # index past the end
+        UpdatePart(1, 0, 2, 5000, crc, b"x"),  # over max_transfer_bytes
+        UpdatePart(1, 0, 2, size, crc, b"x" * 1025),  # a part over max_update_bytes
+        UpdatePart(1, 0, 3, 2, crc, b"x"),  # more parts than bytes
+        UpdatePart(1, 0, 2, size, crc, b""),  # an empty part
+    ]
+    for msg in bad:
+        victim.receive(0, msg, 1.0)
+    assert victim.stats.rejected_updates == len(bad) and victim.snapshot()["map"] == {}
+    victim.receive(0, good[0], 1.0)
+    victim.receive(0, UpdatePart(7, 1, 2, size, crc ^ 1, good[1].data), 1.0)  # disagrees
+    assert victim.stats.rejected_updates == len(bad) + 1
+    for _ in range(2):  # its transfer ended: this starts a new one; the duplicate is ignored
+        victim.receive(0, good[1], 1.0)
+    assert victim.snapshot()["map"] == {} and victim.stats.transfers_joined == 0
+    victim.receive(0, good[0], 1.0)
+    assert victim.snapshot()["map"] == {"k": "v" * 1500}
+    assert victim.stats.transfers_joined == 1
+
+
+def test_a_corrupted_part_fails_the_whole_update_s_checksum() -> None:
+    small = GossipSettings(max_update_bytes=1024, rumor_hops=0)
+    nodes = make([0, 1], small)
+    update = nodes[0].set_key("k", "v" * 1500, 0.0)
+    assert update is not None
+    crc, size = checksum(update), len(update)
+    flipped = bytes([update[1100] ^ 0xFF])
+    corrupted = update[:1100] + flipped + update[1101:]
+    for i in (0, 1):
+        nodes[1].receive(
+            0, UpdatePart(3, i, 2, size, crc, corrupted[i * 1024 : (i + 1) * 1024]), 1.0
+        )
+    assert nodes[1].stats.rejected_updates == 1 and nodes[1].snapshot()["map"] == {}
+
+
+def test_transfer_limits_are_checked_against_the_message_limit() -> None:
+    with pytest.raises(ValueError, match="max_transfer_bytes"):
+        GossipSettings(max_update_bytes=4096, max_transfer_bytes=2048)

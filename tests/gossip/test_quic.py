@@ -106,3 +106,31 @@ async def converge_twice(cluster: QuicCluster[GossipNode]) -> tuple[float, float
     await cluster.run_until(_converged(cluster), TIMEOUT_S)
     warm_s = time.perf_counter() - t1
     return cold_s, warm_s, sum(s.bytes_sent for s in cluster.stats().values()) - before
+
+
+async def test_a_document_over_the_message_limit_reaches_a_fresh_node_over_quic(
+    tmp_path: Path,
+) -> None:
+    small = SETTINGS.model_copy(update={"max_update_bytes": 16 << 10, "rumor_hops": 0})
+    ids = [0, 1, 2]
+    nodes = [GossipNode(i, ids, random.Random(50 + i), settings=small) for i in ids]
+    codec = gossip_codec(max_frame_bytes=small.max_update_bytes + 4096)  # as gossip's run.py
+    quic = QuicSettings.model_validate({"connect_timeout_s": 10.0})
+
+    def write(node: GossipNode, now: float) -> None:
+        node.edit(
+            lambda _doc: node.replica.map().update({f"k{k}": f"{k}" * 400 for k in range(500)}), now
+        )
+
+    async with QuicCluster(nodes[:2], codec, tmp_path / "certs", quic) as cluster:
+        try:
+            cluster.call(0, write)
+            assert len(cluster.node(0).replica.full_update()) > 8 * small.max_update_bytes
+            await cluster.run_until(_converged(cluster), TIMEOUT_S)
+            await cluster.start_node(nodes[2])  # a node that joins with nothing
+            await cluster.run_until(_converged(cluster), TIMEOUT_S)
+        finally:
+            dispose_pathless_connections(cluster)
+    assert nodes[2].snapshot() == nodes[0].snapshot()
+    assert nodes[2].stats.transfers_joined >= 1
+    assert all(s.oversized_frames == 0 for s in cluster.stats().values())

@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from patterns.gossip.checkers import ConvergenceWatch
 from patterns.gossip.messages import gossip_codec
 from patterns.gossip.node import GossipNode
-from patterns.net.faults import FaultPlan, Latency
+from patterns.gossip.settings import GossipSettings
+from patterns.net.faults import FaultPlan, Latency, ScheduledCrash
 from patterns.net.sim import Simulator
 from tests.gossip.scenarios import (
     Scenario,
@@ -153,3 +155,37 @@ def test_a_diff_that_stays_pending_is_repaired_with_the_full_state() -> None:
     out = run_scenario(sc, 926)
     # run_scenario asserts the convergence; the repair is what made it
     assert sum(n.stats.full_state_requests for n in out.sim.nodes.values()) >= 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.seeds(20)
+def test_a_document_larger_than_one_message_reaches_restarted_nodes(sim_seed: int) -> None:
+    # 1 KiB messages, a ~12 KB document: fresh and restarted nodes get it in parts
+    rng = random.Random(sim_seed * 31 + 7)
+    n = rng.randint(3, 6)
+    victim = rng.randrange(1, n)
+    small = GossipSettings(max_update_bytes=1024, rumor_hops=0)
+    plan = FaultPlan(
+        seed=sim_seed,
+        loss=rng.choice([0.0, 0.05, 0.1]),
+        duplicate=0.05,
+        scheduled_crashes=[ScheduledCrash(victim, 1.0, 1.5)],
+        faults_until_s=2.0,
+    )
+    watch = ConvergenceWatch()
+    sim = Simulator(
+        lambda nid, r: GossipNode(nid, range(n), r, settings=small),
+        range(n),
+        plan,
+        codec=gossip_codec(),
+        checkers=[watch],
+        record=False,
+        wire_check=True,
+        link_keys=True,
+    )
+    for k in range(60):
+        set_at(sim, 0.1 + k / 1000, 0, f"big{k:02d}", f"{k}:" + "x" * 180)
+    result = sim.run(until=lambda s: s.now >= 2.0 and watch.converged(s), max_time=120.0)
+    assert result.reached, result.describe()
+    assert map_of(sim, victim) == map_of(sim, 0) and len(map_of(sim, 0)) == 60
+    node = sim.nodes[victim]
+    assert isinstance(node, GossipNode) and node.stats.transfers_joined >= 1
