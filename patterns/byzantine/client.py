@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -148,6 +148,19 @@ class Client(Node):
     def results(self) -> list[CommittedResult]:
         """Completed operations, in completion order."""
         return list(self.completed.values())
+
+    def take(self, tickets: Sequence[int]) -> list[CommittedResult]:
+        """Remove and return the results of ``tickets`` (in their order), so a long-running
+        client does not keep every result it ever had.
+
+        Raises:
+            KeyError: a ticket has no result (yet); nothing is removed then.
+        """
+        done = self.completed
+        missing = [t for t in tickets if t not in done]
+        if missing:
+            raise KeyError(f"no result yet for tickets {missing[:5]}")
+        return [done.pop(t) for t in tickets]
 
     @property
     def in_flight(self) -> int:
@@ -378,7 +391,8 @@ class Client(Node):
                 done.sent_at,
                 done.done_at,
             )
-            self.completed[done.ticket] = fixed
+            if done.ticket in self.completed:  # not taken yet
+                self.completed[done.ticket] = fixed
             session.done.remove(done)
             session.done.append(fixed)
             return

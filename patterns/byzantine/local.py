@@ -147,7 +147,7 @@ class LocalCluster:
             raise RequestTimeoutError(
                 f"{done.next} of {len(ops)} operations completed within {timeout_s}s"
             ) from err
-        return [node.completed[t] for t in tickets]
+        return node.take(tickets)
 
     async def stop_replica(self, node_id: NodeId) -> None:
         """Crash replica ``node_id`` (its runtime stops; its address stays reserved)."""
@@ -267,4 +267,4 @@ async def run_client(
             ) from err
     finally:
         await stop_runtime(runtime)
-    return [client.completed[t] for t in tickets]
+    return client.take(tickets)

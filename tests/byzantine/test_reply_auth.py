@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from patterns.byzantine.auth import MacKeyring, generate_cluster
 from patterns.byzantine.client import Client
 from patterns.byzantine.messages import (
@@ -89,3 +91,13 @@ def test_replies_from_a_node_that_is_not_a_replica_are_refused() -> None:
     batch = _batch(rings[0], req, b"r")
     client.receive(9, ReplyBatch(0, 9, None, batch.entries, batch.mac), 2.0)
     assert client.rejected == 1 and not client.completed
+
+
+def test_taken_results_leave_the_client() -> None:
+    client, rings, req = _setup()
+    with pytest.raises(KeyError, match="no result yet"):
+        client.take([0])
+    for r in (0, 1):
+        client.receive(r, _batch(rings[r], req, b"r"), 2.0)
+    (done,) = client.take([0])
+    assert done.result == b"r" and not client.completed

@@ -165,4 +165,4 @@ class ProcessCluster:
         client = self.runtime.node
         tickets: list[int] = self.runtime.call(partial(submit_all, ops=ops, want=False))
         await self.runtime.wait_until(_Completion(client, tickets, False), timeout_s)
-        return [(client.completed[t].sent_at, client.completed[t].done_at) for t in tickets]
+        return [(r.sent_at, r.done_at) for r in client.take(tickets)]
