@@ -295,10 +295,39 @@ def splitmix64_array(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         return x ^ (x >> np.uint64(31))
 
 
+def _hll_sigma(x: float) -> float:
+    """Ertl's sigma(x) = x + sum_k x^(2^k) 2^(k-1) (the empty-register correction)."""
+    if x == 1.0:
+        return math.inf
+    y, z = 1.0, x
+    while True:
+        x *= x
+        previous = z
+        z += x * y
+        y += y
+        if z == previous:
+            return z
+
+
+def _hll_tau(x: float) -> float:
+    """Ertl's tau(x) (the saturated-register correction); 0 at 0 and 1."""
+    if x == 0.0 or x == 1.0:
+        return 0.0
+    y, z = 1.0, 1.0 - x
+    while True:
+        x = math.sqrt(x)
+        previous = z
+        y *= 0.5
+        z -= (1.0 - x) ** 2 * y
+        if z == previous:
+            return z / 3.0
+
+
 class HyperLogLog(msgspec.Struct, frozen=True, array_like=True):
     """HyperLogLog with ``2^p`` one-byte registers (Flajolet et al. 2007).
 
-    Standard error ``1.04 / sqrt(2^p)``; small cardinalities use linear counting.
+    Standard error ``1.04 / sqrt(2^p)``; :meth:`estimate` is Ertl's improved estimator,
+    unbiased from empty to saturated sketches.
     """
 
     p: int = DEFAULT_HLL_P
@@ -341,15 +370,25 @@ class HyperLogLog(msgspec.Struct, frozen=True, array_like=True):
         return HyperLogLog(self.p, np.maximum(a, b).tobytes())
 
     def estimate(self) -> float:
-        """Estimated number of distinct items."""
+        """Estimated number of distinct items: Ertl's improved raw estimator.
+
+        O. Ertl, *New cardinality estimation algorithms for HyperLogLog sketches* (2017),
+        algorithm 6: from the histogram of register values, with the corrections
+        ``sigma`` (for empty registers) and ``tau`` (for saturated ones) in place of the
+        original's switch to linear counting below ``2.5 m``, which biased estimates near
+        the switch (+1.9% at 10k items with 4,096 registers). Unbiased over the whole
+        range, with the same standard error.
+        """
         m = 1 << self.p
-        regs = np.frombuffer(self.registers, dtype=np.uint8)
-        alpha = 0.7213 / (1 + 1.079 / m)
-        raw = alpha * m * m / float(np.sum(np.exp2(-regs.astype(np.float64))))
-        zeros = int(np.count_nonzero(regs == 0))
-        if raw <= 2.5 * m and zeros:
-            return m * math.log(m / zeros)  # linear counting
-        return raw
+        q = 64 - self.p
+        counts = np.bincount(np.frombuffer(self.registers, dtype=np.uint8), minlength=q + 2)
+        z = m * _hll_tau(1.0 - int(counts[q + 1]) / m)
+        for k in range(q, 0, -1):
+            z = 0.5 * (z + int(counts[k]))
+        z += m * _hll_sigma(int(counts[0]) / m)
+        if math.isinf(z):
+            return 0.0  # every register empty
+        return m * m / (2.0 * math.log(2.0)) / z
 
     @property
     def standard_error(self) -> float:

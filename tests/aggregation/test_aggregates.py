@@ -196,3 +196,37 @@ def test_numpy_scalars_are_numbers_and_non_numbers_are_named() -> None:
         Summary.of(spec, 2, "3")  # type: ignore[arg-type]
     with pytest.raises(InvalidValueError, match="non-finite"):
         Summary.of(spec, 3, np.float64("nan"))
+
+
+def _registers(p: int, n: int, seed: int) -> HyperLogLog:
+    hashes = splitmix64_array(np.arange(n, dtype=np.uint64) + np.uint64(seed << 32))
+    idx = (hashes >> np.uint64(64 - p)).astype(np.int64)
+    rest = (hashes << np.uint64(p)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    lz = np.zeros(n, dtype=np.int64)  # leading zeros of the remaining 64 - p bits
+    for bit in range(64 - p):
+        lz += (rest >> np.uint64(63 - bit) == 0).astype(np.int64) * (lz == bit)
+    rank = np.minimum(lz + 1, 64 - p + 1).astype(np.uint8)
+    regs = np.zeros(1 << p, dtype=np.uint8)
+    np.maximum.at(regs, idx, rank)
+    return HyperLogLog(p, regs.tobytes())
+
+
+@pytest.mark.parametrize("ratio", [0.5, 2.5, 5.0, 20.0])
+def test_hll_is_unbiased_around_the_old_linear_counting_switch(ratio: float) -> None:
+    p = 10  # 1,024 registers: the old estimator switched at 2,560 items
+    m = 1 << p
+    n = int(ratio * m)
+    errors = [_registers(p, n, seed).estimate() / n - 1 for seed in range(120)]
+    bias = float(np.mean(errors))
+    se = 1.04 / math.sqrt(m)
+    assert abs(bias) < 3 * se / math.sqrt(len(errors)) + 0.002, (ratio, bias)
+    assert float(np.std(errors)) < 1.3 * se, (ratio, np.std(errors))
+
+
+def test_hll_scalar_and_vector_registers_agree_and_empty_is_zero() -> None:
+    h = HyperLogLog.empty(10)
+    assert h.estimate() == 0.0
+    hashes = splitmix64_array(np.arange(3000, dtype=np.uint64) + np.uint64(7 << 32))
+    for x in hashes:
+        h = h.add_hash(int(x))
+    assert h == _registers(10, 3000, 7)
