@@ -32,6 +32,31 @@ DEFAULT_MAX_BINS = 4096  # DDSketch bins kept per sign before collapsing the low
 DEFAULT_HLL_P = 12  # 4096 registers, standard error 1.6%
 DEFAULT_TOPK = 10
 _U64 = (1 << 64) - 1
+MAX_ABS_VALUE = 1e150
+"""Largest magnitude an agent may report: beyond it the variance's squares (and the sums of
+many such values) overflow to infinity, so a summary would be silently wrong."""
+
+
+def value_problem(value: float) -> str | None:
+    """Why ``value`` cannot be aggregated (None: it can)."""
+    if not math.isfinite(value):
+        return "is not a finite number"
+    if abs(float(value)) > MAX_ABS_VALUE:  # float(): a numpy float32 would overflow comparing
+        return f"is beyond ±{MAX_ABS_VALUE:g}, where sums of squares overflow"
+    return None
+
+
+def values_problem(values: npt.NDArray[np.float64]) -> str | None:
+    """Why an array of agent values cannot be aggregated (None: it can)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= MAX_ABS_VALUE)  # NaN compares False: caught too
+    if not bad.any():
+        return None
+    idx = int(np.flatnonzero(bad)[0])
+    return (
+        f"{int(bad.sum())} agent value(s) are NaN, infinite or beyond ±{MAX_ABS_VALUE:g} "
+        f"(first: agent {idx} = {values[idx]})"
+    )
 
 
 class Moments(msgspec.Struct, frozen=True, array_like=True):
@@ -495,8 +520,9 @@ class Summary(msgspec.Struct, frozen=True, array_like=True):
         """
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidValueError(f"agent {agent} reported {value!r}, not a number")
-        if not math.isfinite(value):
-            raise InvalidValueError(f"agent {agent} reported a non-finite value {value!r}")
+        problem = value_problem(value)
+        if problem is not None:
+            raise InvalidValueError(f"agent {agent} reported {value!r}, which {problem}")
         value = float(value)
         return cls(
             spec,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from patterns.aggregation.aggregates import values_problem
 from patterns.aggregation.exceptions import InvalidValueError
 from patterns.core.exceptions import ConfigError
 
@@ -39,8 +40,9 @@ def _check(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     v = np.ascontiguousarray(values, dtype=np.float64)
     if v.ndim != 1 or v.size == 0:
         raise ConfigError(f"values must be a non-empty 1-D array, got shape {v.shape}")
-    if not np.isfinite(v).all():
-        raise InvalidValueError("values hold NaN or infinite entries")
+    problem = values_problem(v)
+    if problem is not None:
+        raise InvalidValueError(problem)
     return v
 
 

@@ -34,6 +34,7 @@ from patterns.aggregation.aggregates import (
     Moments,
     Summary,
     TopK,
+    values_problem,
 )
 from patterns.aggregation.exceptions import InvalidValueError
 from patterns.aggregation.kernels import (
@@ -142,12 +143,9 @@ def aggregate_vectorized(
         )
     if not 2 <= k <= MAX_FANOUT:
         raise ConfigError(f"tree fanout k={k} outside 2..{MAX_FANOUT}")
-    bad = ~np.isfinite(v)
-    if bad.any():
-        idx = int(np.flatnonzero(bad)[0])
-        raise InvalidValueError(
-            f"{int(bad.sum())} agent value(s) are NaN or infinite (first: agent {idx} = {v[idx]})"
-        )
+    problem = values_problem(v)
+    if problem is not None:
+        raise InvalidValueError(problem)
     live: BoolA = np.ones(n, dtype=bool) if alive is None else np.asarray(alive, dtype=bool)
     if live.shape != (n,):
         raise ConfigError(f"alive has shape {live.shape}, expected ({n},)")

@@ -26,7 +26,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from patterns.aggregation.aggregates import AggregateSpec, Summary
+from patterns.aggregation.aggregates import AggregateSpec, Summary, value_problem
 from patterns.aggregation.exceptions import InvalidValueError, SketchMismatchError
 from patterns.aggregation.tree import KaryTree
 from patterns.core.codec import Codec, Message
@@ -206,8 +206,9 @@ class AggregationNode(Node):
         """
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidValueError(f"node {self.node_id}: value {value!r} is not a number")
-        if not math.isfinite(value):
-            raise InvalidValueError(f"node {self.node_id}: value {value!r} is not a finite number")
+        problem = value_problem(value)
+        if problem is not None:
+            raise InvalidValueError(f"node {self.node_id}: value {value!r} {problem}")
         self.value = (float(value), key)
 
     def begin_epoch(self, epoch: int, now: float) -> None:

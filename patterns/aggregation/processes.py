@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import multiprocessing as mp
 import os
 import time
@@ -26,7 +25,7 @@ from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
-from patterns.aggregation.aggregates import AggregateSpec
+from patterns.aggregation.aggregates import AggregateSpec, value_problem
 from patterns.aggregation.exceptions import InvalidValueError
 from patterns.aggregation.node import AggregateResult, AggregationNode, aggregation_codec
 from patterns.aggregation.runner import (
@@ -230,8 +229,9 @@ def run_tree_quic_processes(
     if not 1 <= n <= MAX_QUIC_NODES:
         raise ConfigError(f"the QUIC run takes 1..{MAX_QUIC_NODES} nodes, got {n}")
     for i, v in enumerate(values):
-        if not math.isfinite(v):
-            raise InvalidValueError(f"node {i}: value {v!r} is not a finite number")
+        problem = value_problem(v)
+        if problem is not None:
+            raise InvalidValueError(f"node {i}: value {v!r} {problem}")
     groups = groups_of(n, k, processes if processes is not None else max(2, os.cpu_count() or 2))
     ports = free_udp_ports(n, host)
     addresses = {NodeId(i): (host, ports[i]) for i in range(n)}

@@ -140,8 +140,16 @@ def test_hash_functions_agree() -> None:
 
 def test_nan_and_infinite_values_are_refused() -> None:
     for bad in (math.nan, math.inf, -math.inf):
-        with pytest.raises(InvalidValueError, match="non-finite"):
+        with pytest.raises(InvalidValueError, match="not a finite number"):
             Summary.of(SPEC, 1, bad)
+
+
+def test_values_whose_squares_overflow_are_refused_with_the_reason() -> None:
+    for bad in (1e151, -1e308):
+        with pytest.raises(InvalidValueError, match=r"agent 3 reported .*beyond ±1e\+150"):
+            Summary.of(SPEC, 3, bad)
+    edge = Summary.of(SPEC, 1, 1e150).merge(Summary.of(SPEC, 2, -1e150))
+    assert math.isfinite(edge.moments.variance)
 
 
 def test_mismatched_parameters_are_refused() -> None:
@@ -194,7 +202,7 @@ def test_numpy_scalars_are_numbers_and_non_numbers_are_named() -> None:
     assert Summary.of(spec, 1, np.int64(2)).moments.count == 1
     with pytest.raises(InvalidValueError, match="not a number"):
         Summary.of(spec, 2, "3")  # type: ignore[arg-type]
-    with pytest.raises(InvalidValueError, match="non-finite"):
+    with pytest.raises(InvalidValueError, match="not a finite number"):
         Summary.of(spec, 3, np.float64("nan"))
 
 

@@ -77,6 +77,12 @@ def test_level_bounds_partition_the_agents() -> None:
 def test_bad_input_is_named() -> None:
     with pytest.raises(InvalidValueError, match="agent 2"):
         aggregate_vectorized([1.0, 2.0, math.nan, math.inf], 4)
+    with pytest.raises(InvalidValueError, match=r"2 agent value\(s\).*first: agent 1 = -2e\+200"):
+        aggregate_vectorized([1.0, -2e200, 3.0, 1e151], 4)  # finite, but squares overflow
+    with pytest.raises(InvalidValueError, match="beyond"):
+        flat_to_root([1.0, 1e300])
+    wide = aggregate_vectorized([1e150, -1e150, 0.0], 4).summary.moments
+    assert math.isfinite(wide.variance) and wide.variance > 0
     with pytest.raises(ConfigError, match="fanout"):
         aggregate_vectorized([1.0], 1)
     with pytest.raises(ConfigError, match="1-D"):
