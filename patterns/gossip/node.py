@@ -292,29 +292,20 @@ class ReplicaNode(Node):
         """Count and log a state vector that does not decode."""
         self._reject(src, kind, size, str(err))
 
-    def sendable(self, update: bytes) -> bool:
-        """True if ``update`` fits ``max_update_bytes``; counts and logs it otherwise."""
-        if len(update) <= self.settings.max_update_bytes:
+    def sendable(self, update: bytes, *, parts: bool = False) -> bool:
+        """True if ``update`` fits ``max_update_bytes`` (with ``parts``: ``max_transfer_bytes``,
+        sent in parts); counts and logs it otherwise."""
+        name = "max_transfer_bytes" if parts else "max_update_bytes"
+        limit: int = getattr(self.settings, name)
+        if len(update) <= limit:
             return True
         self.stats.oversized_updates += 1
         logger.warning(
-            "node %s: update of %d bytes exceeds max_update_bytes=%d; not sent",
+            "node %s: update of %d bytes exceeds %s=%d; not sent",
             self.node_id,
             len(update),
-            self.settings.max_update_bytes,
-        )
-        return False
-
-    def sendable_in_parts(self, update: bytes) -> bool:
-        """True if ``update`` fits ``max_transfer_bytes``; counts and logs it otherwise."""
-        if len(update) <= self.settings.max_transfer_bytes:
-            return True
-        self.stats.oversized_updates += 1
-        logger.warning(
-            "node %s: update of %d bytes exceeds max_transfer_bytes=%d; not sent",
-            self.node_id,
-            len(update),
-            self.settings.max_transfer_bytes,
+            name,
+            limit,
         )
         return False
 
@@ -510,7 +501,7 @@ class GossipNode(ReplicaNode):
         if deletes_differ or has_structs_missing_from(mine, theirs):
             update = replica.update_for(msg.state)
             if len(update) > self.settings.max_update_bytes:
-                large = update if self.sendable_in_parts(update) else b""
+                large = update if self.sendable(update, parts=True) else b""
                 update = b""
         want = deletes_differ or has_structs_missing_from(theirs, mine)
         if not update and not large and not want:
@@ -544,7 +535,7 @@ class GossipNode(ReplicaNode):
             return
         update = replica.update_for(msg.state)
         if len(update) > self.settings.max_update_bytes:
-            if self.sendable_in_parts(update):
+            if self.sendable(update, parts=True):
                 self.send_in_parts(src, update)
             return
         self.stats.sync_updates_sent += 1
