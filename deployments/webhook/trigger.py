@@ -41,10 +41,27 @@ class Trigger(Protocol):
     async def fire(self, hint: AlertHint, payload: Mapping[str, Any]) -> str: ...
 
 
+_EVENT_IDS = uuid.UUID("5f3b2c1e-8d0a-4f6e-9b7c-2a4d6e8f0a1c")  # namespace of alert event ids
+
+
+def alert_event_id(hint: AlertHint) -> str:
+    """The event id of an alert group: derived from its alerts' identities when they carry a
+    start time, so every webhook replica sends one alert firing under one id.
+
+    Prefect's event bus drops an event whose id it saw in the last minutes, so an alert that
+    Alertmanager re-sends to another replica (a retry, an HA pair) starts one run, not two.
+    A generic alert without ``startsAt`` gets a fresh id: its identity has no start, and a
+    repeat after ``generic_window_s`` is a new occurrence that must not be dropped.
+    """
+    if hint.keyed_by_start and hint.alert_keys:
+        return str(uuid.uuid5(_EVENT_IDS, "\n".join(sorted(hint.alert_keys))))
+    return str(uuid.uuid4())
+
+
 def alert_event(hint: AlertHint, payload: Mapping[str, Any]) -> dict[str, Any]:
     """The Prefect event of an alert group (resource id per group, the payload as the flow's ``alert``)."""
     return {
-        "id": str(uuid.uuid4()),
+        "id": alert_event_id(hint),
         "occurred": dt.datetime.now(dt.UTC).isoformat(),
         "event": EVENT_NAME,
         "resource": {

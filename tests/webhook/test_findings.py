@@ -353,3 +353,27 @@ async def test_unauthenticated_requests_do_not_count_against_max_in_flight() -> 
             g.opened.set()
         assert [r.status_code for r in await asyncio.gather(*pending)] == [401, 401, 401]
     assert len(trig.fired) == 1 and app.state.receiver.in_flight == 0
+
+
+def test_two_replicas_send_one_alert_firing_under_one_event_id() -> None:
+    # Prefect's event bus drops an id it saw recently: the bus below does what it does
+    accepted: dict[str, dict[str, Any]] = {}
+
+    def bus(request: httpx.Request) -> httpx.Response:
+        for event in json.loads(request.content):
+            accepted.setdefault(str(event["id"]), event)
+        return httpx.Response(204)
+
+    replicas = [
+        make(EventTrigger("http://prefect/api", transport=httpx.MockTransport(bus)))[0]
+        for _ in range(2)
+    ]
+    body = group(alert("web-1"), alert("web-2"))
+    ids = {post(c, body).json()["event_id"] for c in replicas}  # a re-send reaching the other one
+    assert len(ids) == 1 and len(accepted) == 1
+    restarted = group(alert("web-1", starts="2026-12-05T07:00:00Z"), alert("web-2"))
+    assert post(replicas[1], restarted).json()["event_id"] not in ids  # fired anew: a new run
+    assert len(accepted) == 2
+    generic = {"alertname": "Errors", "namespace": "shop"}  # no startsAt: always a fresh id
+    first = post(replicas[0], generic, "generic").json()["event_id"]
+    assert post(replicas[1], generic, "generic").json()["event_id"] != first
